@@ -1,0 +1,107 @@
+"""Errors in Bandwidth's exact shapes (bandwidth-facts §6), and the middleware that
+guarantees every failure, including our own bugs, leaves in one of them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from ..wire import FieldError
+
+log = logging.getLogger("emulator.api")
+
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
+class BandwidthError(Exception):
+    """An error answer in Bandwidth's ``{type, description}`` envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        type: str,
+        description: str,
+        *,
+        field_errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.type = type
+        self.description = description
+        self.field_errors = field_errors
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.field_errors is not None:
+            body["fieldErrors"] = [e.to_json() for e in self.field_errors]
+        return web.json_response(body, status=self.status, headers=self.headers, content_type="application/json")
+
+
+def unauthorized() -> BandwidthError:
+    return BandwidthError(401, "unauthorized", "Authentication Failed", headers={"WWW-Authenticate": 'Basic realm="Bandwidth"'})
+
+
+def forbidden() -> BandwidthError:
+    return BandwidthError(403, "forbidden", "Access Denied")
+
+
+def validation_error(field_errors: list[FieldError]) -> BandwidthError:
+    return BandwidthError(400, "request-validation", "Your request could not be accepted", field_errors=field_errors)
+
+
+def unsupported_content_type(content_type: str) -> BandwidthError:
+    return BandwidthError(
+        415,
+        "unsupported-content-type",
+        f"Content type '{content_type or 'none'}' not supported. Please use 'application/json'",
+    )
+
+
+def spring_not_found(path: str) -> web.Response:
+    """Unknown paths answer like Bandwidth's Spring gateway (bandwidth-facts §6.1)."""
+    now = datetime.now(timezone.utc)
+    body = {
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000",
+        "status": 404,
+        "error": "Not Found",
+        "message": "Not Found",
+        "path": path,
+    }
+    return web.json_response(body, status=404, content_type="application/json")
+
+
+def method_not_allowed(method: str, allowed: set[str]) -> web.Response:
+    return BandwidthError(
+        405,
+        "method-not-allowed",
+        f"Method '{method}' not supported for this resource.",
+        headers={"Allow": ", ".join(sorted(allowed))},
+    ).response()
+
+
+def internal_error() -> web.Response:
+    return BandwidthError(500, "internal-server-error", "Something went wrong. Please try again.").response()
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BandwidthError as exc:
+        return exc.response()
+    except web.HTTPMethodNotAllowed as exc:
+        return method_not_allowed(request.method, set(exc.allowed_methods))
+    except web.HTTPNotFound:
+        return spring_not_found(request.path)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return BandwidthError(413, "request-entity-too-large", exc.text or "Request entity too large").response()
+    except web.HTTPException:
+        raise
+    except Exception:  # a bug of ours must still answer in Bandwidth's shape
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return internal_error()

@@ -1,0 +1,30 @@
+"""Every route, in one flat table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import control, messages
+
+API = "/api/v2/users/{accountId}"
+CONTROL = "/_emulator"
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_routes(
+        [
+            # Bandwidth Messaging v2
+            web.post(f"{API}/messages", messages.create_message),
+            # Control API
+            web.get(f"{CONTROL}/health", control.health),
+            web.get(f"{CONTROL}/messages", control.list_messages),
+            web.get(f"{CONTROL}/messages/{{messageId}}", control.get_message),
+            web.get(f"{CONTROL}/callbacks", control.list_callbacks),
+            web.post(f"{CONTROL}/inbound", control.inbound),
+            web.get(f"{CONTROL}/clock", control.get_clock),
+            web.post(f"{CONTROL}/clock/advance", control.advance_clock),
+            web.post(f"{CONTROL}/reset", control.reset),
+            web.get(f"{CONTROL}/scenario", control.get_scenario),
+            web.put(f"{CONTROL}/scenario", control.put_scenario),
+        ]
+    )

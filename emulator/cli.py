@@ -1,0 +1,198 @@
+"""The ``bandwidth-emulator`` command: serve, validate, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .config import Settings
+
+DESCRIPTION = """\
+A local emulator of the Bandwidth Messaging v2 API. Send messages to
+http://HOST:PORT/api/v2 exactly as to Bandwidth; the emulator answers 202 and plays back
+the callbacks Bandwidth would send, retrying for 24 hours of virtual time.
+Every option can also be set with an environment variable BWE_<NAME> (e.g. BWE_PORT)."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"BWE_{name}", default)
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return number
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1; env BWE_HOST)")
+    parser.add_argument(
+        "--port", type=_port, default=_env("PORT", "8080"), help="port (default 8080; 0 picks a free port; env BWE_PORT)"
+    )
+    parser.add_argument("--scenario", metavar="PATH", default=_env("SCENARIO"), help="scenario YAML file (env BWE_SCENARIO)")
+    parser.add_argument(
+        "--callback-url",
+        metavar="URL",
+        default=_env("CALLBACK_URL"),
+        help="where callbacks go for any application the scenario does not name (env BWE_CALLBACK_URL)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["realtime", "manual"],
+        default=_env("CLOCK", "realtime"),
+        help="realtime (default), or manual: time stands still until POST /_emulator/clock/advance (env BWE_CLOCK)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        metavar="FACTOR",
+        default=_env("TIME_SCALE", "1"),
+        help="realtime clock only: virtual seconds per real second (default 1; env BWE_TIME_SCALE)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=_env("DB"),
+        help="persist state in this SQLite file (default: in memory; env BWE_DB)",
+    )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"), help="log format on stderr (env BWE_LOG_FORMAT)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bandwidth-emulator", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _add_serve_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the emulator (the default command)", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_serve_options(serve)
+    validate = sub.add_parser("validate", help="check scenario files", description="Check scenario files; exit 1 if any is invalid.")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+    return parser
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # One line per request is noise for a tool that takes thousands of them in a test run.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=int(args.port),
+        scenario=args.scenario,
+        callback_url=args.callback_url,
+        clock=args.clock,
+        time_scale=float(args.time_scale),
+        db=args.db,
+        log_format=args.log_format,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    from .app import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    port = sockets[0].getsockname()[1] if sockets else settings.port
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    print(f"bandwidth-emulator serving http://{host}:{port} (Bandwidth API at http://{host}:{port}/api/v2)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("emulator").info("shutting down")
+    await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        from .scenario import ScenarioError, load_scenario_file
+
+        failed = 0
+        for path in args.files:
+            try:
+                load_scenario_file(path)
+            except ScenarioError as exc:
+                failed += 1
+                print(exc, file=sys.stderr)
+            else:
+                print(f"{path}: ok")
+        return 1 if failed else 0
+    if args.command == "schema":
+        from .scenario import json_schema
+
+        print(json_schema())
+        return 0
+    setup_logging(args.log_format)
+    settings = settings_from_args(args)
+    if settings.db:
+        parser.error("--db (SQLite persistence) is not available yet in this version; state is kept in memory")
+    if settings.scenario:
+        from .scenario import ScenarioError, load_scenario_file
+
+        try:
+            load_scenario_file(settings.scenario)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(f"bandwidth-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,73 @@
+"""Virtual time.
+
+Everything in the emulator reads time from a clock object, never from the wall clock,
+so that a manual clock can step through a day of Bandwidth's callback retries in
+milliseconds and a realtime clock can run faster than real time (``--time-scale``).
+Times are POSIX seconds (float) in *virtual* time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the scheduler and the domain need from time."""
+
+    manual: bool
+
+    def now(self) -> float:
+        """The current virtual time, POSIX seconds."""
+
+    def real_delay(self, virtual_seconds: float) -> float:
+        """How many real seconds until ``virtual_seconds`` of virtual time pass."""
+
+
+class RealtimeClock:
+    """Virtual time runs ``scale`` times as fast as the wall clock, from the real now."""
+
+    manual = False
+
+    def __init__(self, scale: float = 1.0, start: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("time scale must be positive")
+        self.scale = scale
+        self._origin_virtual = time.time() if start is None else start
+        self._origin_mono = time.monotonic()
+
+    def now(self) -> float:
+        return self._origin_virtual + (time.monotonic() - self._origin_mono) * self.scale
+
+    def real_delay(self, virtual_seconds: float) -> float:
+        return max(0.0, virtual_seconds / self.scale)
+
+
+class ManualClock:
+    """Time stands still until somebody advances it (``POST /_emulator/clock/advance``)."""
+
+    manual = True
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        # Serialises advances: two concurrent advance calls must not interleave their firing.
+        self.lock = asyncio.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def set(self, t: float) -> None:
+        # Time never goes backwards, even if a job was due "in the past".
+        if t > self._now:
+            self._now = t
+
+    def real_delay(self, virtual_seconds: float) -> float:
+        return float("inf")
+
+
+def isoformat(t: float) -> str:
+    """Bandwidth's timestamp format: ISO 8601, UTC, milliseconds, ``Z``."""
+    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

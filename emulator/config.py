@@ -1,0 +1,22 @@
+"""Runtime settings, filled from the CLI, ``BWE_*`` environment variables or code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+DEFAULT_ACCOUNT = "9900000"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    scenario: str | None = None
+    callback_url: str | None = None
+    clock: Literal["realtime", "manual"] = "realtime"
+    time_scale: float = 1.0
+    db: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    # Account used for simulated inbound messages that name none and match no conversation.
+    default_account: str = DEFAULT_ACCOUNT

@@ -1,0 +1,11 @@
+"""Typed application keys: the only way handlers reach shared objects."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .config import Settings
+from .service import MessagingService
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", MessagingService)

@@ -1,0 +1,89 @@
+"""The emulator's own records: plain typed objects, no I/O.
+
+Wire formats (what Bandwidth sends and accepts) live in :mod:`emulator.wire`; these are
+what the store keeps and the control API shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Direction = Literal["out", "in"]
+# Per-recipient status, in the list-messages API's words (bandwidth-facts §4.2).
+RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]
+CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
+
+
+@dataclass
+class RecipientStatus:
+    to: str
+    status: RecipientState = "QUEUED"
+    error_code: int | None = None
+    description: str | None = None
+    carrier_name: str | None = None
+    updated_at: float | None = None
+
+
+@dataclass
+class Message:
+    id: str
+    account_id: str
+    application_id: str
+    direction: Direction
+    from_: str
+    to: list[str]
+    owner: str
+    time: float
+    segment_count: int
+    text: str = ""
+    media: list[str] = field(default_factory=list)
+    tag: str | None = None
+    priority: str = "default"
+    expiration: str | None = None
+    encoding: str = "GSM-7"
+    recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Literal["sms", "mms", "group"]:
+        if len(self.to) > 1:
+            return "group"
+        return "mms" if self.media else "sms"
+
+    @property
+    def message_type(self) -> Literal["sms", "mms"]:
+        # A group message goes out as MMS whatever its content (bandwidth-facts §3.1).
+        return "sms" if self.kind == "sms" else "mms"
+
+
+@dataclass
+class Attempt:
+    time: float
+    status: int | None
+    error: str | None
+    duration_ms: float
+    authorization: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class Callback:
+    """One planned event for one recipient, and every attempt to deliver it."""
+
+    id: str
+    account_id: str
+    message_id: str
+    application_id: str
+    type: str
+    recipient: str
+    url: str | None
+    event: dict[str, Any]
+    planned_at: float
+    state: CallbackState = "pending"
+    next_attempt_at: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    # Sequence number of this event within its message and recipient (0 = first).
+    order: int = 0

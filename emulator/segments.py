@@ -1,0 +1,83 @@
+"""SMS segment counting (``segmentCount`` in the 202 response and callbacks).
+
+Rules from facts sheet §10.1:
+* GSM-7 if every character is in the GSM 03.38 default alphabet or its
+  extension table, otherwise UCS-2.
+* GSM-7: 160 septets in a single segment, 153 per part once concatenated
+  (a 6-byte UDH takes the rest). Extension-table characters cost two septets
+  (ESC + char) and a part boundary must not split that pair.
+* UCS-2: 70 UTF-16 code units single, 67 per part; characters outside the
+  BMP (e.g. emoji) are a surrogate pair (2 units) that must not be split.
+* MMS always counts as one segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["SegmentInfo", "count_segments"]
+
+# GSM 03.38 default alphabet (3GPP TS 23.038 §6.2.1), in code-point order
+# 0x00..0x7F. 0x1B (ESC) is left out: it is the escape prefix, not a character.
+_GSM7_BASIC: frozenset[str] = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞ" "ÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+
+# GSM 03.38 extension table: each is sent as ESC + char, so costs 2 septets.
+_GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
+
+_GSM7_SINGLE, _GSM7_PART = 160, 153
+_UCS2_SINGLE, _UCS2_PART = 70, 67
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    encoding: Literal["GSM-7", "UCS-2"]
+    units: int  # septets for GSM-7, UTF-16 code units for UCS-2
+    segments: int
+
+
+def _is_gsm7(text: str) -> bool:
+    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in text)
+
+
+def _pack(costs: Iterable[int], part_size: int) -> int:
+    """Greedily fill parts of ``part_size`` without splitting a character.
+
+    Plain division would undercount when a 2-unit character (escape pair or
+    surrogate pair) straddles a boundary and has to move to the next part.
+    """
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > part_size:
+            parts += 1
+            used = 0
+        used += cost
+    return parts
+
+
+def count_segments(text: str, *, mms: bool = False) -> SegmentInfo:
+    """Count the SMS segments ``text`` needs (always 1 when ``mms`` is true)."""
+    if _is_gsm7(text):
+        encoding: Literal["GSM-7", "UCS-2"] = "GSM-7"
+        costs = [2 if ch in _GSM7_EXTENSION else 1 for ch in text]
+        single, part = _GSM7_SINGLE, _GSM7_PART
+    else:
+        encoding = "UCS-2"
+        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+        single, part = _UCS2_SINGLE, _UCS2_PART
+
+    units = sum(costs)
+    if mms or units <= single:
+        # Empty text is still one (empty) segment; MMS is always one (§10.1).
+        return SegmentInfo(encoding, units, 1)
+    return SegmentInfo(encoding, units, _pack(costs, part))

@@ -1,0 +1,221 @@
+"""The messaging domain: accept sends and inbound messages, plan their callbacks.
+
+HTTP handlers call this; it owns the rules and talks to the store, the planner and the
+callback engine. Nothing here touches the network or the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .callbacks import CallbackEngine
+from .clock import Clock
+from .dispatcher import Dispatcher
+from .ids import IdFactory
+from .models import Callback, Message, RecipientStatus
+from .planner import default_description, plan
+from .scenario import Application, Scenario
+from .scheduler import Scheduler
+from .segments import count_segments
+from .store import Store
+from .wire import FieldError, callback_event, parse_send_request
+
+# The message status a callback event moves its recipient to (list-messages enums).
+EVENT_STATUS = {
+    "message-sending": "SENDING",
+    "message-sent": "SENT",
+    "message-delivered": "DELIVERED",
+    "message-failed": "FAILED",
+    "message-received": "RECEIVED",
+}
+FINAL = ("DELIVERED", "FAILED", "RECEIVED")
+
+
+@dataclass
+class InboundRequest:
+    from_: str
+    to: list[str]
+    text: str = ""
+    media: list[str] | None = None
+    application_id: str | None = None
+    account_id: str | None = None
+
+
+class MessagingService:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        scenario: Scenario,
+        callback_url: str | None = None,
+        default_account: str = "9900000",
+        store: Store | None = None,
+        scheduler: Scheduler | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.clock = clock
+        self.callback_url = callback_url
+        self.default_account = default_account
+        self.store = store or Store()
+        self.scheduler = scheduler or Scheduler(clock)
+        self.dispatcher = dispatcher or Dispatcher()
+        self.callbacks = CallbackEngine(
+            self.store, self.scheduler, self.dispatcher, clock, self.application, self._apply_event
+        )
+        self.scenario = scenario
+        self.ids = IdFactory(scenario.seed)
+
+    # -- scenario -------------------------------------------------------------------------
+
+    def application(self, application_id: str) -> Application:
+        return self.scenario.application(application_id, self.callback_url)
+
+    def replace_scenario(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        if scenario.seed is not None:
+            self.ids = IdFactory(scenario.seed)
+
+    # -- outbound -------------------------------------------------------------------------
+
+    def send(self, account_id: str, body: object) -> Message | list[FieldError]:
+        now = self.clock.now()
+        request = parse_send_request(body, now)
+        if isinstance(request, list):
+            return request
+        mms = bool(request.media) or len(request.to) > 1
+        segments = count_segments(request.text, mms=mms)
+        message = Message(
+            id=self.ids.message_id(now),
+            account_id=account_id,
+            application_id=request.application_id,
+            direction="out",
+            from_=request.from_,
+            to=list(request.to),
+            owner=request.from_,
+            time=now,
+            segment_count=segments.segments,
+            text=request.text,
+            media=request.media,
+            tag=request.tag,
+            priority=request.priority,
+            expiration=request.expiration,
+            encoding=segments.encoding,
+            recipients={to: RecipientStatus(to=to, updated_at=now) for to in request.to},
+        )
+        self.store.add_message(message)
+        app = self.application(request.application_id)
+        for order, planned in enumerate(plan(message, app, self.scenario)):
+            event = callback_event(
+                message,
+                type=planned.type,
+                to=planned.recipient,
+                time=now + planned.after,
+                description=planned.description,
+                error_code=planned.error_code,
+                carrier_name=planned.carrier_name,
+            )
+            self._plan_callback(message, app.status_callback_url, planned.type, planned.recipient, event, now + planned.after, order)
+        return message
+
+    # -- inbound --------------------------------------------------------------------------
+
+    def inbound(self, request: InboundRequest) -> list[Message]:
+        """A handset texts one or more of our numbers: one message per owned number (bandwidth-facts §7.2)."""
+        now = self.clock.now()
+        owned = [n for n in request.to if self.scenario.application_for_number(n) is not None]
+        # With no application claiming any of the numbers, every recipient is ours.
+        recipients = owned or list(request.to)
+        media = list(request.media or [])
+        segments = count_segments(request.text, mms=bool(media) or len(request.to) > 1)
+        messages = []
+        for number in recipients:
+            app_for_number = self.scenario.application_for_number(number)
+            application_id = request.application_id or (app_for_number.id if app_for_number else None)
+            account_id = request.account_id
+            if application_id is None or account_id is None:
+                conversation = self._last_outbound_from(number)
+                if conversation is not None:
+                    application_id = application_id or conversation.application_id
+                    account_id = account_id or conversation.account_id
+            application_id = application_id or "emulator-application"
+            account_id = account_id or self.default_account
+            message = Message(
+                id=self.ids.message_id(now),
+                account_id=account_id,
+                application_id=application_id,
+                direction="in",
+                from_=request.from_,
+                to=list(request.to),
+                owner=number,
+                time=now,
+                segment_count=segments.segments,
+                text=request.text,
+                media=media,
+                encoding=segments.encoding,
+                recipients={number: RecipientStatus(to=number, status="RECEIVED", updated_at=now)},
+            )
+            self.store.add_message(message)
+            app = self.application(application_id)
+            due = now + self.scenario.defaults.inbound_delay
+            event = callback_event(
+                message,
+                type="message-received",
+                to=number,
+                time=due,
+                description=default_description("message-received", message.kind),
+            )
+            self._plan_callback(message, app.inbound_callback_url, "message-received", number, event, due, 0)
+            messages.append(message)
+        return messages
+
+    def _last_outbound_from(self, number: str) -> Message | None:
+        latest = None
+        for message in self.store.messages():
+            if message.direction == "out" and message.from_ == number:
+                if latest is None or message.time >= latest.time:
+                    latest = message
+        return latest
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def _plan_callback(
+        self, message: Message, url: str | None, type: str, recipient: str, event: dict, due: float, order: int
+    ) -> Callback:
+        callback = Callback(
+            id=self.ids.callback_id(),
+            account_id=message.account_id,
+            message_id=message.id,
+            application_id=message.application_id,
+            type=type,
+            recipient=recipient,
+            url=url,
+            event=event,
+            planned_at=due,
+            order=order,
+        )
+        self.store.add_callback(callback)
+        self.callbacks.enqueue(callback, due)
+        return callback
+
+    def _apply_event(self, callback: Callback) -> None:
+        message = self.store.get_message(callback.message_id)
+        if message is None:
+            return
+        status = message.recipients.get(callback.recipient)
+        new = EVENT_STATUS.get(callback.type)
+        if status is None or new is None or status.status in FINAL:
+            # A terminal status stays: in the legacy group quirk a failed recipient also
+            # gets message-delivered, but it stays FAILED.
+            return
+        status.status = new  # type: ignore[assignment]
+        status.updated_at = self.clock.now()
+        if callback.type == "message-failed":
+            status.error_code = callback.event.get("errorCode")
+        status.description = callback.event.get("description")
+        status.carrier_name = callback.event.get("carrierName")
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def reset(self, account_id: str | None = None) -> None:
+        dropped = self.store.reset(account_id)
+        self.callbacks.cancel(dropped)
