@@ -112,7 +112,16 @@ class Scenario(Model):
     description: str | None = None
     seed: int | None = Field(None, description="Makes ids and random choices repeatable.")
     magic_numbers: bool = Field(True, description="+1555010EEEE recipients fail with error code EEEE.")
-    group_invalid_number: Literal["correct", "legacy"] = "correct"
+    group_invalid_number: Literal["correct", "legacy"] = Field(
+        "correct",
+        description="legacy: an invalid group recipient gets message-failed, then message-delivered like everyone (bandwidth-facts §12).",
+    )
+    message_storage: bool = Field(True, description="false: GET /messages is unavailable, as in early Messaging 2.0.")
+    media_size_limit: int = Field(
+        3_500_000,
+        gt=0,
+        description="Largest media file in bytes: 3.5 MB in today's docs, 3.75 MB (3750000) in older ones.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     applications: list[Application] = Field(default_factory=list)
 
