@@ -13,6 +13,7 @@ from .api.routes import setup_routes
 from .clock import Clock, ManualClock, RealtimeClock
 from .config import Settings
 from .keys import SERVICE, SETTINGS
+from .persistence import Database
 from .scenario import Scenario, load_scenario_file
 from .service import MessagingService
 
@@ -22,9 +23,12 @@ log = logging.getLogger("emulator")
 CLIENT_MAX_SIZE = 8 * 1024 * 1024
 
 
-def make_clock(settings: Settings) -> Clock:
+DATABASE = web.AppKey("database", Database)
+
+
+def make_clock(settings: Settings, start: float | None = None) -> Clock:
     if settings.clock == "manual":
-        return ManualClock()
+        return ManualClock(start)
     return RealtimeClock(scale=settings.time_scale)
 
 
@@ -32,22 +36,44 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     settings = settings or Settings()
     if scenario is None:
         scenario = load_scenario_file(settings.scenario) if settings.scenario else Scenario()
+    database = Database(settings.db) if settings.db else None
     service = MessagingService(
-        clock=make_clock(settings),
+        clock=make_clock(settings, database.saved_clock() if database else None),
         scenario=scenario,
         callback_url=settings.callback_url,
         default_account=settings.default_account,
     )
-    app = web.Application(middlewares=[error_middleware, control_errors], client_max_size=CLIENT_MAX_SIZE)
+    middlewares = [error_middleware, control_errors]
+    if database is not None:
+        middlewares.insert(0, _commit_middleware(database))
+    app = web.Application(middlewares=middlewares, client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
+    if database is not None:
+        app[DATABASE] = database
     app[SERVICE] = service
     setup_routes(app)
     app.cleanup_ctx.append(_lifetime)
     return app
 
 
+def _commit_middleware(database: Database):
+    @web.middleware
+    async def commit(request: web.Request, handler):
+        # Whatever a request changed is on disk before its answer leaves: a 202 is a promise.
+        try:
+            return await handler(request)
+        finally:
+            database.commit()
+
+    return commit
+
+
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
+    database = app.get(DATABASE)
+    if database is not None:
+        resumed = database.attach(service)
+        log.info("state loaded from %s: %d callbacks pending", database.path, resumed)
     await service.dispatcher.start()
     service.scheduler.start()
     yield
@@ -56,3 +82,5 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         log.warning("stopping with %d callbacks still pending", pending)
     await service.scheduler.stop()
     await service.dispatcher.close()
+    if database is not None:
+        database.close()

@@ -32,7 +32,17 @@ class CallbackJob:
         self.cancelled = False
 
     async def run(self, due: float) -> None:
-        await self.engine.fire(self.callback_id, due)
+        try:
+            await self.engine.fire(self.callback_id, due)
+        finally:
+            # An attempt changes the callback and may change its message's status.
+            store = self.engine.store
+            callback = store.get_callback(self.callback_id)
+            if callback is not None:
+                store.callback_changed(callback)
+                message = store.get_message(callback.message_id)
+                if message is not None:
+                    store.message_changed(message)
 
 
 def attempt_succeeded(attempt: Attempt, app: Application) -> bool:

@@ -181,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_format)
     settings = settings_from_args(args)
     if settings.db:
-        parser.error("--db (SQLite persistence) is not available yet in this version; state is kept in memory")
+        from .persistence import Database, DatabaseError
+
+        try:
+            Database(settings.db).close()
+        except DatabaseError as exc:
+            print(f"bandwidth-emulator: cannot use --db {exc}", file=sys.stderr)
+            return 2
     if settings.scenario:
         from .scenario import ScenarioError, load_scenario_file
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .models import Callback, Message
 
@@ -29,8 +30,19 @@ class AccountState:
     media: dict[str, MediaItem] = field(default_factory=dict)
 
 
+class StoreObserver(Protocol):
+    """Told of every change, e.g. to write it through to disk (:mod:`emulator.persistence`)."""
+
+    def message_saved(self, message: Message) -> None: ...
+    def callback_saved(self, callback: Callback) -> None: ...
+    def media_saved(self, item: MediaItem) -> None: ...
+    def media_deleted(self, account_id: str, media_id: str) -> None: ...
+    def reset(self, account_id: str | None) -> None: ...
+
+
 class Store:
     def __init__(self) -> None:
+        self.observer: StoreObserver | None = None
         self._accounts: dict[str, AccountState] = {}
         # Global indexes by id: ids are unique across accounts.
         self._message_account: dict[str, str] = {}
@@ -57,6 +69,13 @@ class Store:
     def add_message(self, message: Message) -> None:
         self.account(message.account_id).messages[message.id] = message
         self._message_account[message.id] = message.account_id
+        if self.observer is not None:
+            self.observer.message_saved(message)
+
+    def message_changed(self, message: Message) -> None:
+        """Records are mutated in place; whoever changes one says so here."""
+        if self.observer is not None:
+            self.observer.message_saved(message)
 
     def get_message(self, message_id: str) -> Message | None:
         account_id = self._message_account.get(message_id)
@@ -74,6 +93,12 @@ class Store:
         self.account(callback.account_id).callbacks[callback.id] = callback
         self._callback_account[callback.id] = callback.account_id
         self._message_callbacks.setdefault(callback.message_id, []).append(callback)
+        if self.observer is not None:
+            self.observer.callback_saved(callback)
+
+    def callback_changed(self, callback: Callback) -> None:
+        if self.observer is not None:
+            self.observer.callback_saved(callback)
 
     def get_callback(self, callback_id: str) -> Callback | None:
         account_id = self._callback_account.get(callback_id)
@@ -92,6 +117,8 @@ class Store:
 
     def put_media(self, item: MediaItem) -> None:
         self.account(item.account_id).media[item.media_id] = item
+        if self.observer is not None:
+            self.observer.media_saved(item)
 
     def get_media(self, account_id: str, media_id: str) -> MediaItem | None:
         state = self._accounts.get(account_id)
@@ -99,7 +126,10 @@ class Store:
 
     def delete_media(self, account_id: str, media_id: str) -> bool:
         state = self._accounts.get(account_id)
-        return bool(state and state.media.pop(media_id, None))
+        deleted = bool(state and state.media.pop(media_id, None))
+        if deleted and self.observer is not None:
+            self.observer.media_deleted(account_id, media_id)
+        return deleted
 
     def media(self, account_id: str) -> list[MediaItem]:
         state = self._accounts.get(account_id)
@@ -124,4 +154,6 @@ class Store:
                 self._message_callbacks.pop(mid, None)
             for cid in state.callbacks:
                 self._callback_account.pop(cid, None)
+        if self.observer is not None:
+            self.observer.reset(account_id)
         return dropped

@@ -1,0 +1,235 @@
+"""Durable state with --db: what was accepted survives a restart, and a kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from emulator.app import create_app
+from emulator.config import Settings
+from emulator.persistence import Database
+from emulator.store import MediaItem, Store
+from support import ACCOUNT, AUTH, Receiver, advance, send
+
+SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
+
+
+async def start(db: Path, receiver: Receiver, **settings: Any) -> TestClient:
+    settings.setdefault("clock", "manual")
+    app = create_app(Settings(db=str(db), callback_url=receiver.url, **settings))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def callbacks(client: TestClient, **query: str) -> list[dict[str, Any]]:
+    resp = await client.get("/_emulator/callbacks", params=query)
+    assert resp.status == 200
+    return (await resp.json())["callbacks"]
+
+
+async def test_messages_and_callbacks_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
+    db = tmp_path / "state.db"
+    client = await start(db, receiver)
+    resp = await send(client, {**SMS, "to": ["+15552221111", "+15552221112"], "tag": "t1"})
+    assert resp.status == 202
+    message_id = (await resp.json())["id"]
+    before = await client.get(f"/_emulator/messages/{message_id}")
+    before_body = await before.json()
+    clock_before = (await (await client.get("/_emulator/clock")).json())
+    await client.close()
+
+    client = await start(db, receiver)
+    try:
+        after = await client.get(f"/_emulator/messages/{message_id}")
+        assert after.status == 200
+        assert await after.json() == before_body
+        # The manual clock continues from where it stood, not from the wall clock.
+        assert (await (await client.get("/_emulator/clock")).json()) == clock_before
+        # The planned callbacks are still pending and fire when their time comes.
+        assert len(await callbacks(client, state="pending")) == 4
+        await advance(client, 5)
+        events = await receiver.wait_for(4)
+        await client.close()
+        client = await start(db, receiver)  # the statuses the callbacks set are durable too
+        assert sorted((e["type"], e["to"]) for e in events) == [
+            ("message-delivered", "+15552221111"),
+            ("message-delivered", "+15552221112"),
+            ("message-sending", "+15552221111"),
+            ("message-sending", "+15552221112"),
+        ]
+        assert {e["message"]["id"] for e in events} == {message_id}
+        status = await (await client.get(f"/_emulator/messages/{message_id}")).json()
+        assert [r["status"] for r in status["recipients"]] == ["DELIVERED", "DELIVERED"]
+    finally:
+        await client.close()
+
+    # Delivered state is durable too: nothing fires again after another restart.
+    client = await start(db, receiver)
+    try:
+        assert await callbacks(client, state="pending") == []
+        assert len(await callbacks(client, state="delivered")) == 4
+        await advance(client, 86400 * 2)
+        assert len(receiver.requests) == 4
+    finally:
+        await client.close()
+
+
+async def test_pending_callback_resumes_from_its_next_attempt(tmp_path: Path, receiver: Receiver) -> None:
+    db = tmp_path / "state.db"
+    receiver.statuses = [500, 503]
+    client = await start(db, receiver)
+    assert (await send(client, SMS)).status == 202
+    await advance(client, 1)  # first attempt: 500
+    await advance(client, 60)  # retry at +1 min: 503
+    await receiver.wait_for(2)
+    [before] = await callbacks(client)
+    assert [a["statusCode"] for a in before["attempts"]] == [500, 503]
+    assert before["state"] == "pending"
+    await client.close()
+
+    client = await start(db, receiver)
+    try:
+        [after] = await callbacks(client)
+        assert after["attempts"] == before["attempts"]
+        assert after["nextAttemptAt"] == before["nextAttemptAt"]
+        # Nothing is re-sent early: the next attempt is 5 min after the first one.
+        await advance(client, 200)
+        assert len(receiver.requests) == 2
+        await advance(client, 40)
+        await receiver.wait_for(3)
+        [done] = await callbacks(client)
+        assert done["state"] == "delivered"
+        assert [a["statusCode"] for a in done["attempts"]] == [500, 503, 200]
+    finally:
+        await client.close()
+
+
+async def test_reset_of_one_account_is_durable(tmp_path: Path, receiver: Receiver) -> None:
+    db = tmp_path / "state.db"
+    client = await start(db, receiver)
+    assert (await send(client, SMS, account="1111111")).status == 202
+    assert (await send(client, SMS, account="2222222")).status == 202
+    assert (await client.post("/_emulator/reset", params={"accountId": "1111111"})).status < 300
+    await client.close()
+
+    client = await start(db, receiver)
+    try:
+        messages = (await (await client.get("/_emulator/messages")).json())["messages"]
+        assert [m["accountId"] for m in messages] == ["2222222"]
+        assert {c["accountId"] for c in await callbacks(client)} == {"2222222"}
+    finally:
+        await client.close()
+
+
+def test_media_bytes_and_metadata_survive_reopening(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    store = Store()
+    store.observer = db
+    content = bytes(range(256)) * 10
+    store.put_media(MediaItem(ACCOUNT, "dir/cat.png", content, "image/png", "no-cache", 1700000000.5))
+    store.put_media(MediaItem(ACCOUNT, "gone.txt", b"x", "text/plain", None, 1700000001.0))
+    store.put_media(MediaItem("other", "dir/cat.png", b"other", "image/png", None, 1700000002.0))
+    assert store.delete_media(ACCOUNT, "gone.txt")
+    db.close()
+
+    reopened = Database(tmp_path / "state.db")
+    restored = Store()
+    reopened.load_into(restored)
+    reopened.close()
+    item = restored.get_media(ACCOUNT, "dir/cat.png")
+    assert item == MediaItem(ACCOUNT, "dir/cat.png", content, "image/png", "no-cache", 1700000000.5)
+    assert restored.get_media(ACCOUNT, "gone.txt") is None
+    assert restored.get_media("other", "dir/cat.png").content == b"other"
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--db", str(bad)], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 2
+    assert "--db" in result.stderr and "Traceback" not in result.stderr
+
+
+async def _start_cli(db: Path, receiver: Receiver) -> tuple[asyncio.subprocess.Process, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--db", str(db),
+        "--callback-url", receiver.url,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match, line
+    return process, match.group(0)
+
+
+async def test_everything_acknowledged_survives_kill_9_mid_burst(tmp_path: Path, receiver: Receiver) -> None:
+    db = tmp_path / "state.db"
+    process, base = await _start_cli(db, receiver)
+    accepted: list[str] = []
+    killed = asyncio.Event()
+
+    async def sender(session: aiohttp.ClientSession, n: int) -> None:
+        for i in range(10_000):
+            if killed.is_set():
+                return
+            body = {**SMS, "to": [f"+1555{n:03d}{i:04d}"]}
+            try:
+                async with session.post(f"{base}/api/v2/users/{ACCOUNT}/messages", json=body, headers=AUTH) as resp:
+                    if resp.status == 202:
+                        accepted.append((await resp.json())["id"])
+            except aiohttp.ClientError:
+                return  # the server died under us: this one was never acknowledged
+
+    async with aiohttp.ClientSession() as session:
+        senders = [asyncio.create_task(sender(session, n)) for n in range(16)]
+        deadline = time.monotonic() + 20
+        while len(accepted) < 300 and time.monotonic() < deadline and not all(t.done() for t in senders):
+            await asyncio.sleep(0.005)
+        # Killed while requests are in flight: no shutdown, no final commit.
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        killed.set()
+        await asyncio.gather(*senders)
+    assert len(accepted) >= 300
+
+    process, base = await _start_cli(db, receiver)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/_emulator/messages") as resp:
+                stored = {m["id"] for m in (await resp.json())["messages"]}
+            async with session.get(f"{base}/_emulator/callbacks", params={"state": "pending"}) as resp:
+                pending = {c["messageId"] for c in (await resp.json())["callbacks"]}
+        missing = set(accepted) - stored
+        assert not missing, f"{len(missing)} acknowledged messages lost"
+        # Each stored message kept its planned callback (written in the same commit).
+        assert stored <= pending
+    finally:
+        process.terminate()
+        await process.wait()
+    # The file is a consistent SQLite database after the kill.
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_default_is_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = create_app(Settings(clock="manual"))
+    from emulator.app import DATABASE
+
+    assert DATABASE not in app
+    assert list(tmp_path.iterdir()) == []
