@@ -7,13 +7,17 @@ callback engine. Nothing here touches the network or the wall clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .callbacks import CallbackEngine
 from .clock import Clock
 from .dispatcher import Dispatcher
 from .ids import IdFactory
+from .listing import ListPage, ListQuery, list_messages
+from .media import MediaLibrary
 from .models import Callback, Message, RecipientStatus
 from .planner import default_description, plan
+from .preflight import failed_plan, send_failure
 from .scenario import Application, Scenario
 from .scheduler import Scheduler
 from .segments import count_segments
@@ -36,9 +40,11 @@ class InboundRequest:
     from_: str
     to: list[str]
     text: str = ""
-    media: list[str] | None = None
+    media: list[Any] | None = None  # URLs or media.InlineFile
     application_id: str | None = None
     account_id: str | None = None
+    # Where the emulator is reached, for the URLs of inbound media it stores.
+    base_url: str | None = None
 
 
 class MessagingService:
@@ -64,6 +70,7 @@ class MessagingService:
         )
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
+        self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
 
     # -- scenario -------------------------------------------------------------------------
 
@@ -104,7 +111,11 @@ class MessagingService:
         )
         self.store.add_message(message)
         app = self.application(request.application_id)
-        for order, planned in enumerate(plan(message, app, self.scenario)):
+        planned_events = plan(message, app, self.scenario)
+        failure = send_failure(message, request.expiration_at, planned_events, self.media)
+        if failure is not None:
+            planned_events = failed_plan(message, *failure)
+        for order, planned in enumerate(planned_events):
             event = callback_event(
                 message,
                 type=planned.type,
@@ -154,6 +165,8 @@ class MessagingService:
                 encoding=segments.encoding,
                 recipients={number: RecipientStatus(to=number, status="RECEIVED", updated_at=now)},
             )
+            if media:
+                message.media = self.media.store_inbound(account_id, message.id, media, request.base_url)
             self.store.add_message(message)
             app = self.application(application_id)
             due = now + self.scenario.defaults.inbound_delay
@@ -175,6 +188,9 @@ class MessagingService:
                 if latest is None or message.time >= latest.time:
                     latest = message
         return latest
+
+    def list_messages(self, account_id: str, query: ListQuery) -> ListPage:
+        return list_messages(self.store.messages(account_id), query, lambda m: self.media.size_of(account_id, m.media))
 
     # -- callbacks ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..clock import ManualClock, isoformat
 from ..keys import SERVICE, SETTINGS
+from ..media import parse_inbound_media
 from ..models import Attempt, Callback, Message
 from ..scenario import ScenarioError, load_scenario_text
 from ..service import InboundRequest
@@ -177,9 +178,12 @@ async def inbound(request: web.Request) -> web.Response:
     text = body.get("text", "")
     if not isinstance(text, str):
         problems.append("'text' must be a string")
-    media = body.get("media") or []
-    if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
-        problems.append("'media' must be a list of URLs")
+    try:
+        # URLs, or files given inline; those are stored and served by the emulator.
+        media = parse_inbound_media(body.get("media"))
+    except ValueError as exc:
+        problems.append(str(exc))
+        media = []
     for key in ("applicationId", "accountId"):
         if body.get(key) is not None and not isinstance(body[key], str):
             problems.append(f"'{key}' must be a string")
@@ -193,6 +197,7 @@ async def inbound(request: web.Request) -> web.Response:
             media=media,
             application_id=body.get("applicationId"),
             account_id=body.get("accountId"),
+            base_url=str(request.url.origin()),
         )
     )
     return web.json_response({"messages": [message_json(m) for m in messages]}, status=201)

@@ -105,3 +105,59 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except Exception:  # a bug of ours must still answer in Bandwidth's shape
         log.exception("unhandled error on %s %s", request.method, request.path)
         return internal_error()
+
+
+def bad_request(description: str) -> BandwidthError:
+    """A 400 outside the send API: ``{type, description}`` without ``fieldErrors``."""
+    return BandwidthError(400, "request-validation", description)
+
+
+def not_found(description: str) -> BandwidthError:
+    # The media 404 is declared as {type, description}; its exact words are unpublished
+    # (bandwidth-facts §14.5), so we follow the multichannel error's kebab-case style.
+    return BandwidthError(404, "not-found", description)
+
+
+def not_acceptable(accept: str, offered: tuple[str, ...]) -> BandwidthError:
+    return BandwidthError(
+        406,
+        "not-acceptable",
+        f"Cannot answer with any of the types in Accept '{accept}'. Acceptable: {', '.join(offered)}",
+    )
+
+
+def rate_limited(retry_after: int) -> BandwidthError:
+    """The list-messages 429 (spec ``listMessagesTooManyRequestsError``)."""
+    return BandwidthError(
+        429,
+        "rate_limit_exceeded",
+        "Rate limit exceeded. Wait for Retry-After time before sending another request.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def require_acceptable(request: web.Request, offered: tuple[str, ...]) -> None:
+    """406 unless the Accept header allows one of ``offered`` (a missing Accept allows all)."""
+    accept = request.headers.get("Accept", "").strip()
+    if not accept:
+        return
+    for part in accept.split(","):
+        mime, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        mime = mime.lower()
+        if mime in ("*/*", "*"):
+            return
+        for candidate in offered:
+            major = candidate.split("/", 1)[0]
+            if mime == candidate.lower() or mime == f"{major}/*":
+                return
+    raise not_acceptable(accept, offered)

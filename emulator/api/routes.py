@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, messages
+from . import control, media, messages
 
 API = "/api/v2/users/{accountId}"
 CONTROL = "/_emulator"
@@ -15,6 +15,12 @@ def setup_routes(app: web.Application) -> None:
         [
             # Bandwidth Messaging v2
             web.post(f"{API}/messages", messages.create_message),
+            web.get(f"{API}/messages", messages.list_messages),
+            web.get(f"{API}/media", media.list_media),
+            # {mediaId:.+}: media ids hold '/', raw or %2F-encoded (bandwidth-facts §5).
+            web.get(f"{API}/media/{{mediaId:.+}}", media.get_media),
+            web.put(f"{API}/media/{{mediaId:.+}}", media.upload_media),
+            web.delete(f"{API}/media/{{mediaId:.+}}", media.delete_media),
             # Control API
             web.get(f"{CONTROL}/health", control.health),
             web.get(f"{CONTROL}/messages", control.list_messages),

@@ -1,0 +1,34 @@
+"""Checks Bandwidth makes when it picks a queued message up to send it.
+
+A message is accepted (202) first; what can still stop it is decided when it would go
+out: an ``expiration`` that has passed (4360, bandwidth-facts §3.1) or media that cannot
+be fetched or is too large (4410 / 4411, §10.2). Either way every recipient gets one
+``message-failed`` instead of the planned sequence.
+"""
+
+from __future__ import annotations
+
+from .media import MediaLibrary
+from .models import Message
+from .planner import PlannedEvent, default_description
+
+EXPIRED = 4360
+
+
+def send_failure(
+    message: Message, expiration_at: float | None, planned: list[PlannedEvent], media: MediaLibrary
+) -> tuple[int, float] | None:
+    """``(error code, seconds after acceptance)`` when the message cannot be sent, else None."""
+    first = min((p.after for p in planned), default=0.0)
+    if expiration_at is not None and expiration_at < message.time + first:
+        # It expired while queued: the failure comes when the expiration passes.
+        return EXPIRED, max(0.0, expiration_at - message.time)
+    code = media.send_failure(message.account_id, message.media)
+    if code is not None:
+        return code, first
+    return None
+
+
+def failed_plan(message: Message, code: int, after: float) -> list[PlannedEvent]:
+    description = default_description("message-failed", message.kind, code)
+    return [PlannedEvent(to, "message-failed", after, description, code) for to in message.to]
