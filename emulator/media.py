@@ -202,11 +202,15 @@ class MediaLibrary:
 
 
 def _encode_token(media_id: str) -> str:
-    return base64.urlsafe_b64encode(media_id.encode("utf-8")).decode()
+    return base64.urlsafe_b64encode(f"after:{media_id}".encode("utf-8")).decode()
 
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        raise BadContinuationToken(f"'{token}' is not a valid Continuation-Token") from None
+        raw = ""
+    prefix, sep, media_id = raw.partition(":")
+    if prefix != "after" or not sep:
+        raise BadContinuationToken(f"'{token}' is not a valid Continuation-Token: send back the one a list answer gave")
+    return media_id
