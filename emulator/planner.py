@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .errorcodes import INVALID_RECIPIENT_CODES, callback_description, lookup
 from .models import Message
-from .scenario import Application, EventStep, Scenario
+from .rules import Subject, first_rule
+from .scenario import Application, EventStep, Rule, Scenario
 
 # +1555010EEEE: EEEE is the Bandwidth error code the recipient fails with (product brief).
 MAGIC_NUMBER = re.compile(r"^\+1555010(\d{4})$")
@@ -51,9 +52,38 @@ def magic_error_code(recipient: str) -> int | None:
     return None
 
 
-def _steps_for(message: Message, app: Application, scenario: Scenario) -> list[EventStep]:
-    steps = list(scenario.defaults.sms if message.kind == "sms" else scenario.defaults.mms)
-    if message.kind != "sms" and not app.mms_delivery_receipts:
+def _default_steps(kind: str, scenario: Scenario) -> list[EventStep]:
+    return list(scenario.defaults.sms if kind == "sms" else scenario.defaults.mms)
+
+
+def _failing(steps: list[EventStep], code: int, description: str | None = None) -> list[EventStep]:
+    """The same sequence, with its terminal event turned into message-failed ``code``."""
+    out = [s for s in steps if s.event not in TERMINAL]
+    at = max((s.after for s in steps if s.event in TERMINAL), default=None)
+    if at is None:
+        at = max((s.after for s in steps), default=0.0)
+    out.append(EventStep(event="message-failed", after=at, error_code=code, description=description))
+    return out
+
+
+def _rule_steps(rule: Rule, kind: str, scenario: Scenario) -> list[EventStep]:
+    if rule.events is not None:
+        steps = list(rule.events)
+    elif rule.no_receipt:
+        # The carrier never returns a delivery receipt: message-sending, then silence
+        # (support article 360051643414, bandwidth-facts §11).
+        sending = [s for s in _default_steps(kind, scenario) if s.event == "message-sending"]
+        steps = sending[:1] or [EventStep(event="message-sending", after=0.5)]
+    else:
+        assert rule.error_code is not None
+        steps = _failing(_default_steps(kind, scenario), rule.error_code, rule.description)
+    if rule.carrier_name is not None:
+        steps = [s if s.carrier_name else s.model_copy(update={"carrier_name": rule.carrier_name}) for s in steps]
+    return steps
+
+
+def _application_switches(steps: list[EventStep], kind: str, app: Application) -> list[EventStep]:
+    if kind != "sms" and not app.mms_delivery_receipts:
         # Without MMS delivery receipts there is no message-sending and "delivered" means
         # only "handed off to the MMSC" (bandwidth-facts §11).
         steps = [s for s in steps if s.event != "message-sending"]
@@ -63,32 +93,40 @@ def _steps_for(message: Message, app: Application, scenario: Scenario) -> list[E
         at = max(before) if before else terminal_after / 2
         steps.append(EventStep(event="message-sent", after=at))
     elif not app.message_sent:
+        # message-sent is opt-in: SDKs before v20 reject it (bandwidth-facts §7.2).
         steps = [s for s in steps if s.event != "message-sent"]
     return sorted(steps, key=lambda s: s.after)
 
 
+def steps_for(message: Message, recipient: str, app: Application, scenario: Scenario) -> list[EventStep]:
+    """The event sequence for one recipient: first matching rule, else magic number, else defaults."""
+    kind = message.kind
+    rule = first_rule(scenario, Subject.of(message), recipient)
+    if rule is not None:
+        steps = _rule_steps(rule, kind, scenario)
+    else:
+        code = magic_error_code(recipient) if scenario.magic_numbers else None
+        steps = _default_steps(kind, scenario)
+        if code is not None:
+            steps = _failing(steps, code)
+    return _application_switches(steps, kind, app)
+
+
 def plan(message: Message, app: Application, scenario: Scenario) -> list[PlannedEvent]:
-    steps = _steps_for(message, app, scenario)
-    terminal_after = max((s.after for s in steps if s.event in TERMINAL), default=0.0)
     events: list[PlannedEvent] = []
     invalid_in_group: list[PlannedEvent] = []
     for recipient in message.to:
-        code = magic_error_code(recipient) if scenario.magic_numbers else None
-        for step in steps:
-            if code is not None and step.event in TERMINAL:
-                failed = PlannedEvent(
-                    recipient, "message-failed", step.after, default_description("message-failed", message.kind, code), code
-                )
-                events.append(failed)
-                if message.kind == "group" and code in INVALID_RECIPIENT_CODES:
-                    invalid_in_group.append(failed)
-                continue
+        for step in steps_for(message, recipient, app, scenario):
             error_code = step.error_code if step.event == "message-failed" else None
             description = step.description or default_description(step.event, message.kind, error_code)
-            events.append(PlannedEvent(recipient, step.event, step.after, description, error_code, step.carrier_name))
-    if scenario.group_invalid_number == "legacy":
+            event = PlannedEvent(recipient, step.event, step.after, description, error_code, step.carrier_name)
+            events.append(event)
+            if message.kind == "group" and error_code in INVALID_RECIPIENT_CODES:
+                invalid_in_group.append(event)
+    if scenario.group_invalid_number == "legacy" and invalid_in_group:
         # The documented quirk (bandwidth-facts §12): the invalid recipient gets
-        # message-failed, then message-delivered like everyone else.
+        # message-failed, then message-delivered when everyone else does.
+        terminal_after = max((e.after for e in events if e.type in TERMINAL), default=0.0)
         for failed in invalid_in_group:
             events.append(
                 PlannedEvent(

@@ -13,8 +13,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from .errorcodes import lookup
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -35,7 +47,19 @@ def _duration(value: Any) -> Any:
     raise ValueError(f"{value!r} is not a duration: use seconds (30) or a string like '500ms', '30s', '5m', '2h', '1d'")
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+            ],
+            "description": "Seconds (30), or a string such as '500ms', '30s', '5m', '2h', '1d'.",
+        }
+    ),
+]
 
 StatusEvent = Literal["message-sending", "message-sent", "message-delivered", "message-failed"]
 
@@ -85,11 +109,32 @@ class Application(Model):
 class EventStep(Model):
     """One event in a planned sequence."""
 
-    event: StatusEvent
+    event: StatusEvent = Field(description="The callback type to send.")
     after: Duration = Field(0.0, description="Delay after the message was accepted.")
-    error_code: int | None = Field(None, ge=1000, le=9999)
-    description: str | None = None
-    carrier_name: str | None = None
+    description: str | None = Field(
+        None, description="The callback's description; by default the one Bandwidth documents for the event or error code."
+    )
+    error_code: int | None = Field(
+        None,
+        ge=1000,
+        le=9999,
+        validate_default=True,
+        description="message-failed only: the Bandwidth error code (4xxx, 5xxx, 9xxx).",
+    )
+    carrier_name: str | None = Field(None, description="Optional carrierName on the callback, e.g. 'AT&T'.")
+
+    @field_validator("error_code")
+    @classmethod
+    def _error_code_fits_event(cls, code: int | None, info: ValidationInfo) -> int | None:
+        event = info.data.get("event")
+        if event == "message-failed":
+            if code is None:
+                raise ValueError("message-failed needs an errorCode, e.g. 4720")
+            if lookup(code) is None and not info.data.get("description"):
+                raise ValueError(f"{code} is not a documented Bandwidth error code; give it a description")
+        elif code is not None and event is not None:
+            raise ValueError(f"only message-failed carries an errorCode, not {event}")
+        return code
 
 
 class Defaults(Model):
@@ -107,14 +152,233 @@ class Defaults(Model):
     inbound_delay: Duration = Field(0.0, description="Delay between a simulated inbound message and its callback.")
 
 
+# -- matching -----------------------------------------------------------------------------
+
+_GLOB_CHARS = set("*?[")
+
+
+class Pattern(Model):
+    """How one field is matched. Give exactly one key."""
+
+    exact: str | None = Field(None, description="The whole value, exactly.")
+    prefix: str | None = Field(None, description="The value starts with this.")
+    glob: str | None = Field(None, description="Shell-style wildcards: * any run, ? one character, [09] a set.")
+    regex: str | None = Field(None, description="A Python regular expression, searched anywhere in the value (anchor with ^ and $).")
+    contains: str | None = Field(None, description="The value contains this substring.")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Pattern:
+        given = [k for k in ("exact", "prefix", "glob", "regex", "contains") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of exact, prefix, glob, regex, contains")
+        return self
+
+
+def _number_shorthand(value: Any) -> Any:
+    # A plain string is the exact number, or a glob when it holds a wildcard:
+    # E.164 numbers never contain * ? or [.
+    if isinstance(value, str):
+        return {"glob": value} if _GLOB_CHARS & set(value) else {"exact": value}
+    return value
+
+
+def _text_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"contains": value}
+    return value
+
+
+NumberPattern = Annotated[Pattern, BeforeValidator(_number_shorthand, json_schema_input_type=str | Pattern)]
+TextPattern = Annotated[Pattern, BeforeValidator(_text_shorthand, json_schema_input_type=str | Pattern)]
+
+Kind = Literal["sms", "mms", "group"]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+class Match(Model):
+    """What a message must look like. Every key given must match; no keys matches everything."""
+
+    to: NumberPattern | None = Field(
+        None, description="A recipient. Rules apply per recipient; faults and auto-replies match if any recipient does."
+    )
+    from_: NumberPattern | None = Field(None, alias="from", description="The sender (your number).")
+    text: TextPattern | None = Field(None, description="The message text; a plain string matches a substring.")
+    tag: NumberPattern | None = Field(None, description="The tag given in the send.")
+    kind: Annotated[list[Kind], BeforeValidator(_one_or_many, json_schema_input_type=Kind | list[Kind])] | None = Field(
+        None, description="sms, mms (media, one recipient) or group (several recipients); one or a list."
+    )
+    application_id: NumberPattern | None = Field(None, description="The applicationId of the send.")
+    account_id: NumberPattern | None = Field(None, description="The accountId in the URL.")
+
+
+class Rule(Model):
+    """What happens to matching recipients. Rules are tried in order; the first match wins."""
+
+    name: str | None = Field(None, description="A label for logs and documentation.")
+    match: Match = Field(default_factory=Match, description="Which messages and recipients this rule is for.")
+    events: list[EventStep] | None = Field(
+        None, description="The exact sequence of status events, each with its delay after the send."
+    )
+    description: str | None = Field(
+        None, description="With errorCode: the failed callback's description instead of the documented one."
+    )
+    error_code: int | None = Field(
+        None,
+        ge=1000,
+        le=9999,
+        description="Shorthand: the default sequence, ending in message-failed with this code.",
+    )
+    no_receipt: bool = Field(
+        False, description="message-sending and then nothing: the carrier never returns a delivery receipt."
+    )
+    carrier_name: str | None = Field(None, description="carrierName on every event of this rule that sets none.")
+
+    @field_validator("error_code")
+    @classmethod
+    def _known_code(cls, code: int | None, info: ValidationInfo) -> int | None:
+        if code is not None and lookup(code) is None and not info.data.get("description"):
+            raise ValueError(f"{code} is not a documented Bandwidth error code; give it a description")
+        return code
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Rule:
+        given = [
+            name
+            for name, present in (("events", self.events is not None), ("errorCode", self.error_code is not None), ("noReceipt", self.no_receipt))
+            if present
+        ]
+        if len(given) != 1:
+            raise ValueError(f"a rule needs exactly one outcome: events, errorCode or noReceipt (got {', '.join(given) or 'none'})")
+        if self.events is not None and not self.events:
+            raise ValueError("events must list at least one event (use noReceipt for a message that never gets one)")
+        return self
+
+
+# -- accounts and faults ---------------------------------------------------------------------
+
+
+class RateLimit(Model):
+    """Bandwidth's per-account message queue: sends drain at a rate counted in segments (bandwidth-facts §6.2)."""
+
+    segments_per_minute: int = Field(60, gt=0, description="Allowed rate, in segments per minute (a 2-segment SMS counts 2).")
+    queue: Duration = Field(
+        900.0,
+        gt=0,
+        description="How much sending the queue holds, as time at the allowed rate (Bandwidth: 15 minutes).",
+    )
+
+
+class Account(Model):
+    """A Bandwidth account (the accountId in the URL) and who may use it."""
+
+    id: str = Field(description="The accountId; '*' stands for every account not listed.")
+    credentials: list[Credentials] = Field(
+        default_factory=list,
+        description="API users of this account. Empty: any Basic credentials are accepted.",
+    )
+    rate_limit: RateLimit | None = Field(None, description="Reject sends with 429 when the account's queue is full.")
+
+
+class Fault(Model):
+    """Make our own API fail matching sends, as Bandwidth sometimes does."""
+
+    match: Match = Field(default_factory=Match, description="Which sends this fault applies to.")
+    status: Literal[429, 500, 503] = Field(description="429 (queue full), 500 or 503.")
+    first: int | None = Field(None, gt=0, description="Fail only the first N matching sends.")
+    every: int | None = Field(None, gt=0, description="Fail every k-th matching send (k, 2k, ...).")
+    probability: float | None = Field(None, ge=0, le=1, description="Fail each matching send with this probability (seeded).")
+    description: str | None = Field(None, description="The error body's description instead of the default one.")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Fault:
+        given = [k for k in ("first", "every", "probability") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of first, every, probability (got {', '.join(given)})")
+        return self
+
+
+# -- inbound traffic -------------------------------------------------------------------------
+
+
+class InboundTraffic(Model):
+    """Messages that handsets send to your numbers, on a schedule of virtual time."""
+
+    at: Annotated[list[Duration], BeforeValidator(_one_or_many, json_schema_input_type=Duration | list[Duration])] | None = Field(
+        None, description="When, after the scenario starts: one time or a list of times."
+    )
+    every: Duration | None = Field(None, gt=0, description="Repeat at this interval.")
+    start: Duration | None = Field(None, description="With every: when the first one arrives (default: one interval in).")
+    count: int | None = Field(None, gt=0, description="With every: stop after this many (default: never stop).")
+    from_: str | None = Field(None, alias="from", description="The handset's number; omitted: a random (seeded) number each time.")
+    to: Annotated[list[str], BeforeValidator(_one_or_many, json_schema_input_type=str | list[str])] = Field(
+        description="Your number(s) it is sent to; several make an inbound group message."
+    )
+    text: str | None = Field(None, description="The text; omitted: a random (seeded) sentence.")
+    media: list[str] = Field(default_factory=list, description="Media URLs attached to the message.")
+    application_id: str | None = Field(None, description="Which application receives it (default: the owner of the number).")
+    account_id: str | None = Field(None, description="Which account it belongs to (default: the conversation's, or the default account).")
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _e164(cls, value: Any) -> Any:
+        for number in [value] if isinstance(value, str) else value or []:
+            if not _E164.match(number):
+                raise ValueError(f"{number!r} is not an E.164 number such as +15554443333")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> InboundTraffic:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give exactly one of at (times) or every (an interval)")
+        if self.every is None and (self.start is not None or self.count is not None):
+            raise ValueError("start and count go with every")
+        if not self.to:
+            raise ValueError("to must name at least one of your numbers")
+        return self
+
+
+class AutoReply(Model):
+    """When an outbound message to X matches, X texts back after a delay."""
+
+    match: Match = Field(default_factory=Match, description="Which outbound messages get a reply; to is the handset that replies.")
+    reply: str | None = Field(None, description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.")
+    media: list[str] = Field(default_factory=list, description="Media URLs attached to the reply.")
+    after: Duration = Field(5.0, description="Delay between the outbound message and the reply.")
+
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
 class Scenario(Model):
-    name: str = "default"
-    description: str | None = None
-    seed: int | None = Field(None, description="Makes ids and random choices repeatable.")
+    """A bandwidth-emulator scenario: who may call, what happens to each message, and when."""
+
+    model_config = ConfigDict(title="bandwidth-emulator scenario")
+
+    name: str = Field("default", description="Shown by GET /_emulator/health and in logs.")
+    description: str | None = Field(None, description="What this scenario is for.")
+    seed: int | None = Field(
+        None, description="Makes message ids, generated numbers and texts, and random fault choices repeatable."
+    )
     magic_numbers: bool = Field(True, description="+1555010EEEE recipients fail with error code EEEE.")
     group_invalid_number: Literal["correct", "legacy"] = Field(
         "correct",
-        description="legacy: an invalid group recipient gets message-failed, then message-delivered like everyone (bandwidth-facts §12).",
+        description=(
+            "correct: exactly one callback per group recipient. legacy: an invalid group recipient gets "
+            "message-failed, then message-delivered like everyone (Bandwidth's docs until 2020)."
+        ),
     )
     message_storage: bool = Field(True, description="false: GET /messages is unavailable, as in early Messaging 2.0.")
     media_size_limit: int = Field(
@@ -122,8 +386,28 @@ class Scenario(Model):
         gt=0,
         description="Largest media file in bytes: 3.5 MB in today's docs, 3.75 MB (3750000) in older ones.",
     )
-    defaults: Defaults = Field(default_factory=Defaults)
-    applications: list[Application] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults, description="Event sequences when no rule matches.")
+    accounts: list[Account] = Field(
+        default_factory=list, description="Accounts with their API credentials and rate limits. None: any credentials work."
+    )
+    applications: list[Application] = Field(
+        default_factory=list, description="Messaging applications: callback URLs, numbers and delivery switches."
+    )
+    rules: list[Rule] = Field(default_factory=list, description="Per-recipient outcomes; the first matching rule wins.")
+    faults: list[Fault] = Field(default_factory=list, description="Errors our own API answers to matching sends.")
+    inbound: list[InboundTraffic] = Field(default_factory=list, description="Scheduled messages from handsets to your numbers.")
+    auto_replies: list[AutoReply] = Field(
+        default_factory=list, description="Handsets that text back when you message them; the first matching entry answers."
+    )
+
+    def account(self, account_id: str) -> Account | None:
+        wildcard = None
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+            if account.id == "*":
+                wildcard = account
+        return wildcard
 
     def application(self, application_id: str, fallback_url: str | None = None) -> Application:
         wildcard = None
@@ -159,8 +443,16 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            # Checks of defaulted fields report the Python name; show the file's key.
+            key = "from" if part == "from_" else to_camel(str(part)) if "_" in str(part) else str(part)
+            out += ("." if out else "") + key
     return out
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    # "Value error, ..." is pydantic's prefix for our own checks; the rest is the message.
+    return msg.removeprefix("Value error, ")
 
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
@@ -171,7 +463,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [(_path(err["loc"]), err["msg"]) for err in exc.errors()]
+        problems = [(_path(err["loc"]), _message(err)) for err in exc.errors()]
         raise ScenarioError(source, problems) from None
 
 
@@ -195,4 +487,6 @@ def load_scenario_file(path: str | Path) -> Scenario:
 
 
 def json_schema() -> str:
-    return json.dumps(Scenario.model_json_schema(by_alias=True), indent=2)
+    """The JSON Schema of scenario files, for editors (yaml-language-server and friends)."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Scenario.model_json_schema(by_alias=True)}
+    return json.dumps(schema, indent=2)

@@ -12,16 +12,19 @@ from typing import Any
 from .callbacks import CallbackEngine
 from .clock import Clock
 from .dispatcher import Dispatcher
+from .faults import FaultInjector
 from .ids import IdFactory
 from .listing import ListPage, ListQuery, list_messages
 from .media import MediaLibrary
 from .models import Callback, Message, RecipientStatus
 from .planner import default_description, plan
 from .preflight import failed_plan, send_failure
+from .rules import Subject, kind_of
 from .scenario import Application, Scenario
 from .scheduler import Scheduler
 from .segments import count_segments
 from .store import Store
+from .traffic import Traffic
 from .wire import FieldError, callback_event, parse_send_request
 
 # The message status a callback event moves its recipient to (list-messages enums).
@@ -71,6 +74,9 @@ class MessagingService:
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
+        self.faults = FaultInjector(lambda: self.scenario, lambda: self.ids.rng)
+        self.traffic = Traffic(self)
+        self.traffic.start(scenario)
 
     # -- scenario -------------------------------------------------------------------------
 
@@ -81,6 +87,8 @@ class MessagingService:
         self.scenario = scenario
         if scenario.seed is not None:
             self.ids = IdFactory(scenario.seed)
+        self.faults.reset()
+        self.traffic.start(scenario)
 
     # -- outbound -------------------------------------------------------------------------
 
@@ -91,6 +99,20 @@ class MessagingService:
             return request
         mms = bool(request.media) or len(request.to) > 1
         segments = count_segments(request.text, mms=mms)
+        # Raises SendRejected for a scripted fault or a full queue; else the queue wait.
+        queued = self.faults.admit(
+            Subject(
+                account_id=account_id,
+                application_id=request.application_id,
+                from_=request.from_,
+                to=tuple(request.to),
+                text=request.text,
+                tag=request.tag,
+                kind=kind_of(request.to, request.media),
+            ),
+            segments.segments,
+            now,
+        )
         message = Message(
             id=self.ids.message_id(now),
             account_id=account_id,
@@ -116,16 +138,19 @@ class MessagingService:
         if failure is not None:
             planned_events = failed_plan(message, *failure)
         for order, planned in enumerate(planned_events):
+            due = now + queued + planned.after
             event = callback_event(
                 message,
                 type=planned.type,
                 to=planned.recipient,
-                time=now + planned.after,
+                time=due,
                 description=planned.description,
                 error_code=planned.error_code,
                 carrier_name=planned.carrier_name,
             )
-            self._plan_callback(message, app.status_callback_url, planned.type, planned.recipient, event, now + planned.after, order)
+            self._plan_callback(message, app.status_callback_url, planned.type, planned.recipient, event, due, order)
+        if failure is None:  # a message that never left gets no reply
+            self.traffic.after_send(message)
         return message
 
     # -- inbound --------------------------------------------------------------------------
@@ -235,3 +260,5 @@ class MessagingService:
     def reset(self, account_id: str | None = None) -> None:
         dropped = self.store.reset(account_id)
         self.callbacks.cancel(dropped)
+        self.faults.reset(account_id)
+        self.traffic.cancel_replies(account_id)

@@ -6,6 +6,7 @@ import json
 
 from aiohttp import web
 
+from ..faults import SendRejected
 from ..keys import SERVICE
 from ..listing import ListError, encode_page_token, parse_query
 from ..wire import FieldError, message_body
@@ -36,7 +37,10 @@ async def create_message(request: web.Request) -> web.Response:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise validation_error([FieldError("body", "The request body is not valid JSON")]) from None
-    result = request.app[SERVICE].send(account_id, body)
+    try:
+        result = request.app[SERVICE].send(account_id, body)
+    except SendRejected as exc:
+        raise BandwidthError(exc.status, exc.type, exc.description) from None
     if isinstance(result, list):
         raise validation_error(result)
     return web.json_response(message_body(result), status=202)
