@@ -69,8 +69,8 @@ class Model(BaseModel):
 
 
 class Credentials(Model):
-    username: str
-    password: str
+    username: str = Field(description="The Basic auth user name.")
+    password: str = Field(description="The Basic auth password.")
 
 
 # Offsets from the first attempt. Bandwidth publishes only "retried over 24 hours"
@@ -84,7 +84,9 @@ class Application(Model):
     id: str = Field(description="The applicationId used in sends; '*' matches any application not listed.")
     status_callback_url: str | None = Field(None, description="Where outbound status events go (OutboundCallbackUrl).")
     inbound_callback_url: str | None = Field(None, description="Where message-received events go (InboundCallbackUrl).")
-    callback_credentials: Credentials | None = None
+    callback_credentials: Credentials | None = Field(
+        None, description="Basic credentials the emulator sends to your webhooks (OutboundCallbackCreds)."
+    )
     callback_auth: Literal["basic", "challenge"] = Field(
         "basic",
         description="basic: send credentials on every attempt; challenge: first send without, resend on 401 with WWW-Authenticate.",
@@ -142,12 +144,14 @@ class Defaults(Model):
 
     sms: list[EventStep] = Field(
         default_factory=lambda: [EventStep(event="message-delivered", after=1.0)],
+        description="SMS: message-delivered after 1 s.",
     )
     mms: list[EventStep] = Field(
         default_factory=lambda: [
             EventStep(event="message-sending", after=0.5),
             EventStep(event="message-delivered", after=2.0),
         ],
+        description="MMS and group: message-sending after 0.5 s, message-delivered after 2 s.",
     )
     inbound_delay: Duration = Field(0.0, description="Delay between a simulated inbound message and its callback.")
 

@@ -1,0 +1,120 @@
+"""The planner: rules first, then magic numbers, then defaults; application switches; eras."""
+
+from __future__ import annotations
+
+from emulator.models import Message, RecipientStatus
+from emulator.planner import plan
+from emulator.scenario import Application, Scenario, parse_scenario
+
+APP = Application(id="app")
+
+
+def message(to: list[str], *, text: str = "hi", media: list[str] | None = None, tag: str | None = None) -> Message:
+    return Message(
+        id="m1",
+        account_id="9900000",
+        application_id="app",
+        direction="out",
+        from_="+15554443333",
+        to=to,
+        owner="+15554443333",
+        time=0.0,
+        segment_count=1,
+        text=text,
+        media=media or [],
+        tag=tag,
+        recipients={n: RecipientStatus(to=n) for n in to},
+    )
+
+
+def seq(events) -> list[tuple]:
+    return [(e.recipient, e.type, e.after, e.error_code) for e in events]
+
+
+def test_defaults():
+    assert seq(plan(message(["+15551230001"]), APP, Scenario())) == [("+15551230001", "message-delivered", 1.0, None)]
+    assert seq(plan(message(["+15551230001"], media=["https://x/a.png"]), APP, Scenario())) == [
+        ("+15551230001", "message-sending", 0.5, None),
+        ("+15551230001", "message-delivered", 2.0, None),
+    ]
+
+
+def test_rule_events_are_played_as_written_with_documented_descriptions():
+    scenario = parse_scenario(
+        {
+            "rules": [
+                {
+                    "match": {"to": "+1555123*"},
+                    "carrierName": "AT&T",
+                    "events": [
+                        {"event": "message-sending", "after": "1s"},
+                        {"event": "message-failed", "after": "30s", "errorCode": 4720},
+                    ],
+                }
+            ]
+        }
+    )
+    events = plan(message(["+15551230001"], media=["https://x/a.png"]), APP, scenario)
+    assert seq(events) == [
+        ("+15551230001", "message-sending", 1.0, None),
+        ("+15551230001", "message-failed", 30.0, 4720),
+    ]
+    assert events[1].description == "invalid-destination-address"
+    assert {e.carrier_name for e in events} == {"AT&T"}
+
+
+def test_error_code_shorthand_replaces_the_terminal_event_and_keeps_timing():
+    scenario = parse_scenario({"rules": [{"match": {"kind": "mms"}, "errorCode": 4432, "description": "custom"}]})
+    events = plan(message(["+15551230001"], media=["https://x/a.png"]), APP, scenario)
+    assert seq(events) == [("+15551230001", "message-sending", 0.5, None), ("+15551230001", "message-failed", 2.0, 4432)]
+    assert events[1].description == "custom"
+    # Documented description when not overridden.
+    scenario = parse_scenario({"rules": [{"errorCode": 9902}]})
+    assert plan(message(["+15551230001"]), APP, scenario)[0].description == "delivery-receipt-expired"
+
+
+def test_no_receipt_is_sending_then_nothing():
+    scenario = parse_scenario({"rules": [{"noReceipt": True}]})
+    assert seq(plan(message(["+15551230001"]), APP, scenario)) == [("+15551230001", "message-sending", 0.5, None)]
+
+
+def test_rules_are_per_recipient_and_others_fall_through_to_defaults():
+    scenario = parse_scenario({"rules": [{"match": {"to": "+15551230002"}, "errorCode": 4720}]})
+    events = plan(message(["+15551230001", "+15551230002"]), APP, scenario)
+    assert ("+15551230002", "message-failed", 2.0, 4720) in seq(events)
+    assert ("+15551230001", "message-delivered", 2.0, None) in seq(events)
+
+
+def test_rules_beat_magic_numbers_and_magic_numbers_beat_defaults():
+    scenario = parse_scenario({"rules": [{"match": {"text": "special"}, "errorCode": 4432}]})
+    assert seq(plan(message(["+15550104720"], text="special"), APP, scenario))[0][3] == 4432
+    assert seq(plan(message(["+15550104720"]), APP, scenario))[0][3] == 4720
+    off = parse_scenario({"magicNumbers": False})
+    assert seq(plan(message(["+15550104720"]), APP, off))[0][1] == "message-delivered"
+
+
+def test_application_switches_apply_to_rule_outcomes():
+    scenario = parse_scenario(
+        {"rules": [{"events": [{"event": "message-sending", "after": 1}, {"event": "message-delivered", "after": 3}]}]}
+    )
+    mms = message(["+15551230001"], media=["https://x/a.png"])
+    no_receipts = Application(id="app", mms_delivery_receipts=False)
+    assert seq(plan(mms, no_receipts, scenario)) == [("+15551230001", "message-delivered", 3.0, None)]
+    with_sent = Application(id="app", message_sent=True)
+    assert [e.type for e in plan(mms, with_sent, scenario)] == ["message-sending", "message-sent", "message-delivered"]
+
+
+def test_legacy_group_quirk_applies_to_rule_failures_with_invalid_number_codes():
+    rules = {"rules": [{"match": {"to": "+15551230002"}, "errorCode": 4720}]}
+    group = message(["+15551230001", "+15551230002"])
+    legacy = plan(group, APP, parse_scenario({**rules, "groupInvalidNumber": "legacy"}))
+    assert [(e.recipient, e.type) for e in legacy if e.recipient == "+15551230002"] == [
+        ("+15551230002", "message-sending"),
+        ("+15551230002", "message-failed"),
+        ("+15551230002", "message-delivered"),
+    ]
+    correct = plan(group, APP, parse_scenario(rules))
+    assert [e.type for e in correct if e.recipient == "+15551230002"] == ["message-sending", "message-failed"]
+    # A failure that is not about the number (5xxx) gets no extra event even in legacy mode.
+    other = plan(group, APP, parse_scenario({"rules": [{"match": {"to": "+15551230002"}, "errorCode": 5600}], "groupInvalidNumber": "legacy"}))
+    assert [e.type for e in other if e.recipient == "+15551230002"] == ["message-sending", "message-failed"]
