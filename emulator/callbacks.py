@@ -43,6 +43,7 @@ class CallbackJob:
                 message = store.get_message(callback.message_id)
                 if message is not None:
                     store.message_changed(message)
+            self.engine.on_change()
 
 
 def attempt_succeeded(attempt: Attempt, app: Application) -> bool:
@@ -84,6 +85,7 @@ class CallbackEngine:
         self.application = application
         self.on_event = on_event
         self._jobs: dict[str, CallbackJob] = {}
+        self.on_change: Callable[[], None] = lambda: None  # wakes long-polls (emulator.changes)
 
     def enqueue(self, callback: Callback, due: float) -> None:
         callback.next_attempt_at = due

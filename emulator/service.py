@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .callbacks import CallbackEngine
+from .changes import Changes
 from .clock import Clock
 from .dispatcher import Dispatcher
 from .faults import FaultInjector
@@ -71,6 +72,8 @@ class MessagingService:
         self.callbacks = CallbackEngine(
             self.store, self.scheduler, self.dispatcher, clock, self.application, self._apply_event
         )
+        self.changes = Changes()
+        self.callbacks.on_change = self.changes.bump
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
@@ -151,6 +154,7 @@ class MessagingService:
             self._plan_callback(message, app.status_callback_url, planned.type, planned.recipient, event, due, order)
         if failure is None:  # a message that never left gets no reply
             self.traffic.after_send(message)
+        self.changes.bump()
         return message
 
     # -- inbound --------------------------------------------------------------------------
@@ -204,6 +208,7 @@ class MessagingService:
             )
             self._plan_callback(message, app.inbound_callback_url, "message-received", number, event, due, 0)
             messages.append(message)
+        self.changes.bump()
         return messages
 
     def _last_outbound_from(self, number: str) -> Message | None:
@@ -257,8 +262,11 @@ class MessagingService:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def reset(self, account_id: str | None = None) -> None:
+    def reset(self, account_id: str | None = None) -> list[Callback]:
+        """Forget one account's state (or everyone's); returns the callbacks dropped."""
         dropped = self.store.reset(account_id)
         self.callbacks.cancel(dropped)
         self.faults.reset(account_id)
         self.traffic.cancel_replies(account_id)
+        self.changes.bump()
+        return dropped

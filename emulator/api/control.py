@@ -14,20 +14,101 @@ from ..models import Attempt, Callback, Message
 from ..scenario import ScenarioError, load_scenario_text
 from ..service import InboundRequest
 from ..wire import E164
+from .openapi import OPENAPI
+
+CONTROL = "/_emulator"
+
+
+# Control API errors use the same ``{type, description}`` envelope as Bandwidth's API, so one
+# error handler in a client covers both; ``details`` lists each problem when there are several.
+ERROR_TYPES = {400: "invalid-request", 404: "not-found", 405: "method-not-allowed", 409: "conflict"}
+
+# Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
+MAX_WAIT = 60.0
+# Longest single clock advance: ten years of virtual time is more than any test needs and
+# keeps every timestamp printable.
+MAX_ADVANCE = 10 * 366 * 86400.0
+
+DIRECTIONS = ("in", "out")
+CALLBACK_STATES = ("pending", "delivered", "exhausted", "skipped", "cancelled")
+CALLBACK_TYPES = ("message-sending", "message-sent", "message-delivered", "message-failed", "message-received")
 
 
 class ControlError(Exception):
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
+    def __init__(self, status: int, message: str, details: Any = None, *, type: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details
+        self.type = type or ERROR_TYPES.get(status, "error")
 
     def response(self) -> web.Response:
-        body: dict[str, Any] = {"error": self.message}
+        body: dict[str, Any] = {"type": self.type, "description": self.message}
         if self.details is not None:
             body["details"] = self.details
         return web.json_response(body, status=self.status)
+
+
+def _query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query as a plain dict; an unknown or repeated parameter is an error, so a typo
+    such as ``messageID`` never silently matches everything."""
+    q = request.query
+    unknown = sorted(set(q) - set(allowed))
+    if unknown:
+        raise ControlError(
+            400,
+            f"unknown query parameter {', '.join(repr(k) for k in unknown)}; "
+            f"{request.path} accepts {', '.join(allowed)}",
+        )
+    repeated = sorted(k for k in set(q) if len(q.getall(k)) > 1)
+    if repeated:
+        raise ControlError(400, f"query parameter {', '.join(repr(k) for k in repeated)} given more than once")
+    return {k: q[k] for k in q}
+
+
+def _choice(q: dict[str, str], key: str, choices: tuple[str, ...]) -> None:
+    if key in q and q[key] not in choices:
+        raise ControlError(400, f"{key}={q[key]!r} is not one of {', '.join(choices)}")
+
+
+class LongPoll:
+    """``wait`` and ``count`` query parameters: wait until at least ``count`` (default 1)
+    records match the filters, at most ``wait`` real seconds."""
+
+    def __init__(self, q: dict[str, str]) -> None:
+        self.wait: float | None = None
+        self.count = 1
+        if "wait" in q:
+            try:
+                wait = float(q["wait"])
+            except ValueError:
+                wait = -1.0
+            if not 0 <= wait <= MAX_WAIT:  # also rejects nan
+                raise ControlError(400, f"wait={q['wait']!r} must be a number of seconds from 0 to {MAX_WAIT:g}")
+            self.wait = wait
+        if "count" in q:
+            if self.wait is None:
+                raise ControlError(400, "count is the number of records to wait for: give wait=SECONDS too")
+            try:
+                self.count = int(q["count"])
+            except ValueError:
+                self.count = 0
+            if self.count < 1:
+                raise ControlError(400, f"count={q['count']!r} must be a whole number of at least 1")
+
+    async def run(self, request: web.Request, find: Any) -> tuple[list[Any], bool | None]:
+        """The matching records, and whether the wait condition held (None: no wait asked)."""
+        if self.wait is None:
+            return find(), None
+        found: list[Any] = []
+
+        def enough() -> bool:
+            nonlocal found
+            found = find()
+            return len(found) >= self.count
+
+        met = await request.app[SERVICE].changes.wait_until(enough, self.wait)
+        return found, met
 
 
 def _t(t: float | None) -> str | None:
@@ -106,9 +187,10 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-async def list_messages(request: web.Request) -> web.Response:
-    q = request.query
-    service = request.app[SERVICE]
+MESSAGE_FILTERS = ("accountId", "direction", "from", "to", "tag")
+
+
+def find_messages(service: Any, q: dict[str, str]) -> list[Message]:
     out = []
     for m in service.store.messages(q.get("accountId")):
         if "direction" in q and m.direction != q["direction"]:
@@ -121,22 +203,40 @@ async def list_messages(request: web.Request) -> web.Response:
             continue
         out.append(m)
     out.sort(key=lambda m: m.time)
-    return web.json_response({"messages": [message_json(m) for m in out]})
+    return out
 
 
-async def get_message(request: web.Request) -> web.Response:
+async def list_messages(request: web.Request) -> web.Response:
+    q = _query(request, MESSAGE_FILTERS + ("wait", "count"))
+    _choice(q, "direction", DIRECTIONS)
+    poll = LongPoll(q)
     service = request.app[SERVICE]
-    message = service.store.get_message(request.match_info["messageId"])
-    if message is None:
-        raise ControlError(404, f"no message with id {request.match_info['messageId']!r}")
-    body = message_json(message)
-    body["callbacks"] = [callback_json(c) for c in service.store.callbacks_for_message(message.id)]
+    found, met = await poll.run(request, lambda: find_messages(service, q))
+    body: dict[str, Any] = {"messages": [message_json(m) for m in found]}
+    if met is not None:
+        body["conditionMet"] = met
     return web.json_response(body)
 
 
-async def list_callbacks(request: web.Request) -> web.Response:
-    q = request.query
+async def get_message(request: web.Request) -> web.Response:
+    q = _query(request, ("accountId",))
     service = request.app[SERVICE]
+    message_id = request.match_info["messageId"]
+    message = service.store.get_message(message_id)
+    if message is None or ("accountId" in q and message.account_id != q["accountId"]):
+        where = f" in account {q['accountId']!r}" if "accountId" in q else ""
+        raise ControlError(404, f"no message with id {message_id!r}{where}")
+    body = message_json(message)
+    callbacks = service.store.callbacks_for_message(message.id)
+    callbacks.sort(key=lambda c: (c.planned_at, c.order))
+    body["callbacks"] = [callback_json(c) for c in callbacks]
+    return web.json_response(body)
+
+
+CALLBACK_FILTERS = ("accountId", "messageId", "type", "state", "recipient")
+
+
+def find_callbacks(service: Any, q: dict[str, str]) -> list[Callback]:
     if "messageId" in q:
         found = service.store.callbacks_for_message(q["messageId"])
         if "accountId" in q:
@@ -147,8 +247,23 @@ async def list_callbacks(request: web.Request) -> web.Response:
         found = [c for c in found if c.type == q["type"]]
     if "state" in q:
         found = [c for c in found if c.state == q["state"]]
+    if "recipient" in q:
+        found = [c for c in found if c.recipient == q["recipient"]]
     found.sort(key=lambda c: (c.planned_at, c.order))
-    return web.json_response({"callbacks": [callback_json(c) for c in found]})
+    return found
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    q = _query(request, CALLBACK_FILTERS + ("wait", "count"))
+    _choice(q, "type", CALLBACK_TYPES)
+    _choice(q, "state", CALLBACK_STATES)
+    poll = LongPoll(q)
+    service = request.app[SERVICE]
+    found, met = await poll.run(request, lambda: find_callbacks(service, q))
+    body: dict[str, Any] = {"callbacks": [callback_json(c) for c in found]}
+    if met is not None:
+        body["conditionMet"] = met
+    return web.json_response(body)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -225,17 +340,32 @@ async def advance_clock(request: web.Request) -> web.Response:
     if not isinstance(service.clock, ManualClock):
         raise ControlError(409, "the clock is realtime; start with --clock manual to advance it")
     body = await _json_body(request)
+    unknown = sorted(set(body) - {"seconds"})
+    if unknown:
+        raise ControlError(400, f"unknown field {', '.join(repr(k) for k in unknown)}; the body is {{\"seconds\": N}}")
     seconds = body.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-        raise ControlError(400, "'seconds' must be a non-negative number")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_ADVANCE:
+        raise ControlError(400, f"'seconds' must be a number from 0 to {MAX_ADVANCE:.0f} (ten years)")
     await service.scheduler.advance(float(seconds))
     return web.json_response(_clock_json(request))
 
 
 async def reset(request: web.Request) -> web.Response:
-    account_id = request.query.get("accountId")
-    request.app[SERVICE].reset(account_id)
-    return web.json_response({"reset": account_id or "all"})
+    q = _query(request, ("accountId",))
+    account_id = q.get("accountId")
+    if account_id == "":
+        raise ControlError(400, "accountId is empty; leave it out to reset every account")
+    service = request.app[SERVICE]
+    messages = sum(1 for _ in service.store.messages(account_id))
+    dropped = service.reset(account_id)
+    return web.json_response(
+        {
+            "reset": account_id or "all",
+            "messages": messages,
+            "callbacks": len(dropped),
+            "cancelled": sum(1 for c in dropped if c.state == "pending"),
+        }
+    )
 
 
 async def get_scenario(request: web.Request) -> web.Response:
@@ -267,3 +397,24 @@ async def control_errors(request: web.Request, handler: Any) -> web.StreamRespon
         return await handler(request)
     except ControlError as exc:
         return exc.response()
+    except web.HTTPNotFound:
+        if not _is_control(request.path):
+            raise
+        return ControlError(
+            404, f"no control endpoint {request.path}; every endpoint is listed in {CONTROL}/openapi.json"
+        ).response()
+    except web.HTTPMethodNotAllowed as exc:
+        if not _is_control(request.path):
+            raise
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        response = ControlError(405, f"{request.method} is not allowed on {request.path}; use {allowed}").response()
+        response.headers["Allow"] = allowed
+        return response
+
+
+def _is_control(path: str) -> bool:
+    return path == CONTROL or path.startswith(CONTROL + "/")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)

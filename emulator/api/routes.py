@@ -32,5 +32,6 @@ def setup_routes(app: web.Application) -> None:
             web.post(f"{CONTROL}/reset", control.reset),
             web.get(f"{CONTROL}/scenario", control.get_scenario),
             web.put(f"{CONTROL}/scenario", control.put_scenario),
+            web.get(f"{CONTROL}/openapi.json", control.openapi),
         ]
     )

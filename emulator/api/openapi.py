@@ -1,0 +1,303 @@
+"""The OpenAPI 3.1 description of the control API, served at ``/_emulator/openapi.json``.
+
+Kept by hand next to the handlers; a test checks that every control route is described
+here and that every response the handlers give matches its schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or {"type": "string"}}
+
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+TIME = {"type": "string", "description": "Virtual time, ISO 8601 UTC with milliseconds (Bandwidth's format)."}
+NULLABLE_TIME = {"type": ["string", "null"], "description": TIME["description"]}
+
+ACCOUNT_ID = _q("accountId", "Only records of this Bandwidth account.")
+WAIT = _q(
+    "wait",
+    "Long-poll: answer as soon as at least `count` records match the other filters, or after this many "
+    "real seconds (at most 60) with what matches then. The answer then carries `conditionMet`.",
+    {"type": "number", "minimum": 0, "maximum": 60},
+)
+COUNT = _q("count", "With `wait`: how many matching records to wait for (default 1).", {"type": "integer", "minimum": 1})
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["type", "description"],
+        "properties": {
+            "type": {"type": "string", "examples": ["invalid-request", "not-found", "conflict"]},
+            "description": {"type": "string"},
+            "details": {"description": "Each problem, when there are several."},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"const": "ok"},
+            "clock": {"enum": ["manual", "realtime"]},
+            "now": TIME,
+            "scenario": {"type": "string"},
+            "pendingCallbacks": {"type": "integer"},
+        },
+    },
+    "Recipient": {
+        "type": "object",
+        "required": ["to", "status"],
+        "properties": {
+            "to": {"type": "string"},
+            "status": {"enum": ["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]},
+            "errorCode": {"type": ["integer", "null"]},
+            "description": NULLABLE_STRING,
+            "carrierName": NULLABLE_STRING,
+            "updatedAt": NULLABLE_TIME,
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "accountId", "applicationId", "direction", "from", "to", "time", "recipients"],
+        "properties": {
+            "id": {"type": "string"},
+            "accountId": {"type": "string"},
+            "applicationId": {"type": "string"},
+            "direction": {"enum": ["in", "out"]},
+            "kind": {"enum": ["sms", "mms", "group"]},
+            "from": {"type": "string"},
+            "to": {"type": "array", "items": {"type": "string"}},
+            "owner": {"type": "string"},
+            "time": TIME,
+            "text": {"type": "string"},
+            "media": {"type": "array", "items": {"type": "string"}},
+            "tag": NULLABLE_STRING,
+            "priority": {"type": "string"},
+            "expiration": NULLABLE_STRING,
+            "segmentCount": {"type": "integer"},
+            "encoding": {"type": "string"},
+            "recipients": {"type": "array", "items": _ref("Recipient")},
+        },
+    },
+    "MessageWithCallbacks": {
+        "allOf": [
+            _ref("Message"),
+            {"type": "object", "required": ["callbacks"], "properties": {"callbacks": {"type": "array", "items": _ref("Callback")}}},
+        ]
+    },
+    "Attempt": {
+        "type": "object",
+        "required": ["time", "statusCode", "error", "durationMs"],
+        "properties": {
+            "time": TIME,
+            "statusCode": {"type": ["integer", "null"], "description": "The webhook's HTTP status; null when there was no answer."},
+            "error": {"type": ["string", "null"], "examples": ["timeout", "connection refused"]},
+            "durationMs": {"type": "number"},
+            "authorization": {"type": "boolean", "description": "Whether Basic credentials were sent."},
+        },
+    },
+    "Callback": {
+        "type": "object",
+        "required": ["id", "accountId", "messageId", "type", "recipient", "url", "state", "attempts", "event"],
+        "properties": {
+            "id": {"type": "string"},
+            "accountId": {"type": "string"},
+            "messageId": {"type": "string"},
+            "applicationId": {"type": "string"},
+            "type": {"enum": ["message-sending", "message-sent", "message-delivered", "message-failed", "message-received"]},
+            "recipient": {"type": "string"},
+            "url": {"type": ["string", "null"], "description": "null: the application has no callback URL (state skipped)."},
+            "state": {"enum": ["pending", "delivered", "exhausted", "skipped", "cancelled"]},
+            "plannedAt": TIME,
+            "nextAttemptAt": NULLABLE_TIME,
+            "attempts": {"type": "array", "items": _ref("Attempt")},
+            "event": {"type": "object", "description": "The event exactly as POSTed (one element of the callback array)."},
+        },
+    },
+    "MessageList": {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {"type": "array", "items": _ref("Message")},
+            "conditionMet": {"type": "boolean", "description": "Only with `wait`: whether `count` records matched in time."},
+        },
+    },
+    "CallbackList": {
+        "type": "object",
+        "required": ["callbacks"],
+        "properties": {
+            "callbacks": {"type": "array", "items": _ref("Callback")},
+            "conditionMet": {"type": "boolean", "description": "Only with `wait`: whether `count` records matched in time."},
+        },
+    },
+    "InboundRequest": {
+        "type": "object",
+        "required": ["from", "to"],
+        "properties": {
+            "from": {"type": "string", "description": "The handset's number."},
+            "to": {
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+                "description": "One of your numbers (E.164), or several for a group message.",
+            },
+            "text": {"type": "string"},
+            "media": {"type": "array", "items": {"type": "string"}},
+            "applicationId": {"type": "string", "description": "Default: the application owning the number, else the last conversation's."},
+            "accountId": {"type": "string", "description": "Default: the last conversation's account, else the default account."},
+        },
+    },
+    "Clock": {
+        "type": "object",
+        "required": ["mode", "now", "epoch"],
+        "properties": {
+            "mode": {"enum": ["manual", "realtime"]},
+            "now": TIME,
+            "epoch": {"type": "number", "description": "The same instant as POSIX seconds."},
+            "timeScale": {"type": ["number", "null"]},
+            "nextDue": NULLABLE_TIME,
+            "pending": {"type": "integer", "description": "Scheduled jobs not yet fired."},
+        },
+    },
+    "Advance": {
+        "type": "object",
+        "required": ["seconds"],
+        "additionalProperties": False,
+        "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 316224000}},
+    },
+    "ResetResult": {
+        "type": "object",
+        "required": ["reset"],
+        "properties": {
+            "reset": {"type": "string", "description": "The account reset, or `all`."},
+            "messages": {"type": "integer"},
+            "callbacks": {"type": "integer"},
+            "cancelled": {"type": "integer", "description": "Pending callbacks that will now never be sent."},
+        },
+    },
+    "Scenario": {
+        "type": "object",
+        "description": "The scenario format; `bandwidth-emulator schema` prints its full JSON Schema.",
+    },
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "bandwidth-emulator control API",
+        "version": "1",
+        "description": "Drive and inspect the emulator from tests and tools. Every error is "
+        "`{type, description, details?}`. Times are virtual (see /_emulator/clock).",
+    },
+    "paths": {
+        "/_emulator/health": {
+            "get": {"summary": "Liveness and a summary", "responses": {"200": _json(_ref("Health"), "Alive")}}
+        },
+        "/_emulator/messages": {
+            "get": {
+                "summary": "Every message, outbound and inbound, oldest first",
+                "parameters": [
+                    ACCOUNT_ID,
+                    _q("direction", "in or out.", {"enum": ["in", "out"]}),
+                    _q("from", "Exact sender number."),
+                    _q("to", "Messages with this number among their recipients."),
+                    _q("tag", "Exact tag."),
+                    WAIT,
+                    COUNT,
+                ],
+                "responses": {"200": _json(_ref("MessageList"), "The matching messages"), "400": _error("A bad filter")},
+            }
+        },
+        "/_emulator/messages/{messageId}": {
+            "get": {
+                "summary": "One message with its callbacks and their attempts",
+                "parameters": [
+                    {"name": "messageId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ACCOUNT_ID,
+                ],
+                "responses": {
+                    "200": _json(_ref("MessageWithCallbacks"), "The message"),
+                    "404": _error("No such message (in that account)"),
+                },
+            }
+        },
+        "/_emulator/callbacks": {
+            "get": {
+                "summary": "The callback journal, in planned order",
+                "parameters": [
+                    ACCOUNT_ID,
+                    _q("messageId", "Callbacks of this message."),
+                    _q("type", "Event type.", SCHEMAS["Callback"]["properties"]["type"]),
+                    _q("state", "Delivery state.", SCHEMAS["Callback"]["properties"]["state"]),
+                    _q("recipient", "Callbacks about this recipient."),
+                    WAIT,
+                    COUNT,
+                ],
+                "responses": {"200": _json(_ref("CallbackList"), "The matching callbacks"), "400": _error("A bad filter")},
+            }
+        },
+        "/_emulator/inbound": {
+            "post": {
+                "summary": "A handset texts one of your numbers",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("InboundRequest")}}},
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "properties": {"messages": {"type": "array", "items": _ref("Message")}}},
+                        "One inbound message per number of yours, each with a message-received callback planned",
+                    ),
+                    "400": _error("An invalid body"),
+                },
+            }
+        },
+        "/_emulator/clock": {"get": {"summary": "The virtual clock", "responses": {"200": _json(_ref("Clock"), "The clock")}}},
+        "/_emulator/clock/advance": {
+            "post": {
+                "summary": "Manual clock: move time forward, firing everything due, in order, before answering",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Advance")}}},
+                "responses": {
+                    "200": _json(_ref("Clock"), "The clock after the advance"),
+                    "400": _error("An invalid body"),
+                    "409": _error("The clock is realtime"),
+                },
+            }
+        },
+        "/_emulator/reset": {
+            "post": {
+                "summary": "Forget messages, callbacks and media, for one account or all; pending callbacks are cancelled",
+                "parameters": [_q("accountId", "Reset only this account; without it, every account.")],
+                "responses": {"200": _json(_ref("ResetResult"), "What was forgotten"), "400": _error("A bad parameter")},
+            }
+        },
+        "/_emulator/scenario": {
+            "get": {"summary": "The active scenario", "responses": {"200": _json(_ref("Scenario"), "The scenario")}},
+            "put": {
+                "summary": "Replace the active scenario (YAML or JSON body, validated)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/yaml": {"schema": _ref("Scenario")}, "application/json": {"schema": _ref("Scenario")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Scenario"), "The new scenario, as understood"),
+                    "400": _error("Invalid; `details` lists each problem with its path, and the old scenario stays"),
+                },
+            },
+        },
+        "/_emulator/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}
+        },
+    },
+    "components": {"schemas": SCHEMAS},
+}
