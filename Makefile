@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean node-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Bandwidth's Node SDKs for tests/test_sdk_node.py (the test also installs them on first use).
+node-deps:
+	cd tests/node && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,87 @@
+"""Bandwidth's official Node SDKs (bandwidth-sdk 8.x and the legacy @bandwidth/messaging,
+which validates responses at runtime) against a running emulator: send, list and media.
+
+Needs node and npm; the SDKs are installed into tests/node/node_modules (git-ignored) on
+first use, or by ``make node-deps``. Skipped, with the reason, when node or npm is absent
+or the install cannot reach the npm registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from emulator.app import create_app
+from emulator.config import Settings
+from support import Receiver
+
+NODE_DIR = Path(__file__).parent / "node"
+ACCOUNT = "9900000"
+
+
+@pytest.fixture(scope="module")
+def node_sdk() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed to run Bandwidth's Node SDK; install Node.js 18+ to run this test")
+    if not (NODE_DIR / "node_modules" / "bandwidth-sdk").is_dir() or not (
+        NODE_DIR / "node_modules" / "@bandwidth" / "messaging"
+    ).is_dir():
+        result = subprocess.run(
+            [npm, "ci" if (NODE_DIR / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"could not install the Node SDKs from the npm registry: {result.stderr.strip()[-500:]}")
+    return node
+
+
+@pytest.fixture
+async def base_url(receiver: Receiver) -> AsyncIterator[str]:
+    runner = web.AppRunner(create_app(Settings(clock="manual", callback_url=receiver.url)), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    await runner.cleanup()
+
+
+async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, receiver: Receiver):
+    process = await asyncio.create_subprocess_exec(
+        node_sdk, str(NODE_DIR / "sdk_check.js"), base_url, ACCOUNT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    out = json.loads(stdout)
+
+    assert out["create"]["status"] == 202
+    message = out["create"]["data"]
+    assert message["direction"] == "out" and message["tag"] == "node" and message["to"] == ["+15552221111"]
+
+    assert out["list"]["status"] == 200
+    [row] = out["list"]["data"]["messages"]
+    assert row["messageId"] == message["id"] and row["messageStatus"] == "DELIVERED"
+    assert out["list"]["data"]["pageInfo"] == {}
+    assert out["listFiltered"]["data"]["totalCount"] == 1
+
+    assert out["upload"]["status"] == 204
+    assert out["get"] == {"status": 200, "contentType": "image/png", "cacheControl": "no-cache", "bytes": True}
+    assert out["listMedia"]["status"] == 200
+    [item] = out["listMedia"]["data"]
+    assert item["mediaName"] == "dir/node.png" and item["contentLength"] == 12
+
+    assert out["legacyList"]["status"] == 200
+    assert [m["messageId"] for m in out["legacyList"]["data"]["messages"]] == [message["id"]]
+    assert out["legacyListMedia"] == {"status": 200, "count": 1}
+
+    assert out["delete"]["status"] == 204
+    assert out["deleteAgain"]["status"] == 404 and out["deleteAgain"]["data"]["type"] == "not-found"
+    assert [e["type"] for e in receiver.events] == ["message-delivered"]
