@@ -1,7 +1,7 @@
 """``/api/v2/users/{accountId}/media[/{mediaId}]`` (bandwidth-facts §5).
 
 ``mediaId`` may hold ``/``: inbound MMS media are named ``{messageId}/{n}/{filename}``, and
-the SDKs send the slash as ``%2F``; the route matches ``{mediaId:.+}`` so both forms work.
+the SDKs send the slash as ``%2F``; the route matches any characters after ``media/``, so both forms work.
 """
 
 from __future__ import annotations

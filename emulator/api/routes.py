@@ -8,6 +8,8 @@ from . import control, media, messages
 
 API = "/api/v2/users/{accountId}"
 CONTROL = "/_emulator"
+# Any characters, newlines too: media ids hold '/', raw or %2F-encoded (bandwidth-facts §5).
+MEDIA_ID = r"{mediaId:[\s\S]+}"
 
 
 def setup_routes(app: web.Application) -> None:
@@ -17,10 +19,9 @@ def setup_routes(app: web.Application) -> None:
             web.post(f"{API}/messages", messages.create_message),
             web.get(f"{API}/messages", messages.list_messages),
             web.get(f"{API}/media", media.list_media),
-            # {mediaId:.+}: media ids hold '/', raw or %2F-encoded (bandwidth-facts §5).
-            web.get(f"{API}/media/{{mediaId:.+}}", media.get_media),
-            web.put(f"{API}/media/{{mediaId:.+}}", media.upload_media),
-            web.delete(f"{API}/media/{{mediaId:.+}}", media.delete_media),
+            web.get(f"{API}/media/" + MEDIA_ID, media.get_media),
+            web.put(f"{API}/media/" + MEDIA_ID, media.upload_media),
+            web.delete(f"{API}/media/" + MEDIA_ID, media.delete_media),
             # Control API
             web.get(f"{CONTROL}/health", control.health),
             web.get(f"{CONTROL}/messages", control.list_messages),
