@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .rules import Subject, matches
+from .rules import Subject, matches, pattern_matches
 from .scenario import Fault, RateLimit, Scenario
 
 # bandwidth-facts §6.2, word for word: the default rate is 60 per minute, 15 minutes of queue.
@@ -31,6 +31,9 @@ DEFAULT_BODIES = {
 }
 
 
+LIST_RATE_LIMITED = "Rate limit exceeded. Wait for Retry-After time before sending another request."
+
+
 class SendRejected(Exception):
     """A send our API refuses with an HTTP error (mapped to Bandwidth's error shape)."""
 
@@ -39,6 +42,7 @@ class SendRejected(Exception):
         self.status = status
         self.type = type
         self.description = description
+        self.retry_after: int | None = None  # seconds, for a Retry-After header
 
 
 def queue_full_description(rate: int, capacity: int, minutes: float) -> str:
@@ -52,6 +56,15 @@ def rejection(fault: Fault) -> SendRejected:
     else:
         type_, description = DEFAULT_BODIES[fault.status]
     return SendRejected(fault.status, type_, fault.description or description)
+
+
+def list_rejection(fault: Fault) -> SendRejected:
+    if fault.status == 429:
+        # The spec's listMessagesTooManyRequestsError, with its Retry-After header.
+        rejected = SendRejected(429, "rate_limit_exceeded", fault.description or LIST_RATE_LIMITED)
+        rejected.retry_after = fault.retry_after
+        return rejected
+    return rejection(fault)
 
 
 @dataclass
@@ -80,7 +93,7 @@ class FaultInjector:
         """Raise :class:`SendRejected`, or return how many seconds the send waits in the queue."""
         scenario = self._scenario()
         for index, fault in enumerate(scenario.faults):
-            if not matches(fault.match, subject):
+            if fault.operation != "createMessage" or not matches(fault.match, subject):
                 continue
             count = self._seen[index] = self._seen.get(index, 0) + 1
             if self._fires(fault, count):
@@ -89,6 +102,18 @@ class FaultInjector:
         if account is None or account.rate_limit is None:
             return 0.0
         return self._enqueue(subject.account_id, account.rate_limit, segments, now)
+
+    def admit_list(self, account_id: str) -> None:
+        """Raise :class:`SendRejected` when a listMessages fault fires for this account."""
+        scenario = self._scenario()
+        for index, fault in enumerate(scenario.faults):
+            if fault.operation != "listMessages":
+                continue
+            if fault.match.account_id is not None and not pattern_matches(fault.match.account_id, account_id):
+                continue
+            count = self._seen[index] = self._seen.get(index, 0) + 1
+            if self._fires(fault, count):
+                raise list_rejection(fault)
 
     def _fires(self, fault: Fault, count: int) -> bool:
         if fault.first is not None:

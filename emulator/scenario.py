@@ -305,6 +305,13 @@ class Fault(Model):
     every: int | None = Field(None, gt=0, description="Fail every k-th matching send (k, 2k, ...).")
     probability: float | None = Field(None, ge=0, le=1, description="Fail each matching send with this probability (seeded).")
     description: str | None = Field(None, description="The error body's description instead of the default one.")
+    operation: Literal["createMessage", "listMessages"] = Field(
+        "createMessage",
+        description="Which API call fails: sends, or GET /messages (only match.accountId applies to it).",
+    )
+    retry_after: int = Field(
+        300, ge=0, description="listMessages 429: the Retry-After header, in seconds (the spec's example: 300)."
+    )
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Fault:

@@ -217,3 +217,36 @@ async def test_send_with_unacceptable_accept_is_406(client):
     assert (await resp.json())["type"] == "not-acceptable"
     ok = await client.post(URL, json=SMS, headers={**AUTH, "Accept": "application/json, text/plain, */*"})
     assert ok.status == 202
+
+
+async def test_list_fault_429_with_retry_after(make_client):
+    client = await make_client(
+        {"faults": [{"operation": "listMessages", "status": 429, "first": 1, "retryAfter": 120}]}
+    )
+    await sent(client)  # sends are not affected by a listMessages fault
+    resp = await client.get(URL, headers=AUTH)
+    assert resp.status == 429 and resp.headers["Retry-After"] == "120"
+    assert await resp.json() == {
+        "type": "rate_limit_exceeded",
+        "description": "Rate limit exceeded. Wait for Retry-After time before sending another request.",
+    }
+    assert (await client.get(URL, headers=AUTH)).status == 200  # only the first one
+
+
+async def test_list_fault_matches_account_and_500(make_client):
+    client = await make_client({"faults": [{"operation": "listMessages", "status": 500, "match": {"accountId": "1111111"}}]})
+    assert (await client.get(URL, headers=AUTH)).status == 200
+    resp = await client.get("/api/v2/users/1111111/messages", headers=AUTH)
+    assert resp.status == 500 and (await resp.json())["type"] == "internal-server-error"
+    assert "Retry-After" not in resp.headers
+
+
+async def test_other_accounts_user_gets_403(make_client):
+    client = await make_client(
+        {"accounts": [{"id": ACCOUNT, "credentials": [{"username": "user", "password": "pass"}]},
+                      {"id": "2222222", "credentials": [{"username": "other", "password": "secret"}]}]}
+    )
+    other = {"Authorization": "Basic b3RoZXI6c2VjcmV0"}  # other:secret
+    resp = await client.get(URL, headers=other)
+    assert resp.status == 403 and await resp.json() == {"type": "forbidden", "description": "Access Denied"}
+    assert (await client.get(URL, headers=AUTH)).status == 200

@@ -231,3 +231,17 @@ async def test_inbound_media_with_bad_base64_is_a_clear_400(client):
     )
     assert resp.status == 400
     assert "base64" in str(await resp.json())
+
+
+async def test_another_accounts_user_cannot_touch_media(make_client):
+    client = await make_client(
+        {"accounts": [{"id": ACCOUNT, "credentials": [{"username": "user", "password": "pass"}]},
+                      {"id": "2222222", "credentials": [{"username": "other", "password": "secret"}]}]}
+    )
+    await put(client, "mine.png")
+    other = {"Authorization": "Basic b3RoZXI6c2VjcmV0"}  # other:secret
+    for method in ("GET", "DELETE"):
+        resp = await client.request(method, f"{MEDIA}/mine.png", headers=other)
+        assert resp.status == 403 and (await resp.json())["type"] == "forbidden"
+    assert (await client.get(MEDIA, headers=other)).status == 403
+    assert (await client.get(f"{MEDIA}/mine.png", headers=AUTH)).status == 200

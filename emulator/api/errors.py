@@ -126,16 +126,6 @@ def not_acceptable(accept: str, offered: tuple[str, ...]) -> BandwidthError:
     )
 
 
-def rate_limited(retry_after: int) -> BandwidthError:
-    """The list-messages 429 (spec ``listMessagesTooManyRequestsError``)."""
-    return BandwidthError(
-        429,
-        "rate_limit_exceeded",
-        "Rate limit exceeded. Wait for Retry-After time before sending another request.",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
 def require_acceptable(request: web.Request, offered: tuple[str, ...]) -> None:
     """406 unless the Accept header allows one of ``offered`` (a missing Accept allows all)."""
     accept = request.headers.get("Accept", "").strip()
