@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         scenario = load_scenario_file(settings.scenario) if settings.scenario else Scenario()
     database = Database(settings.db) if settings.db else None
     service = MessagingService(
-        clock=make_clock(settings, database.saved_clock() if database else None),
+        clock=make_clock(settings, _clock_start(database, scenario)),
         scenario=scenario,
         callback_url=settings.callback_url,
         default_account=settings.default_account,
@@ -54,6 +54,14 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     setup_routes(app)
     app.cleanup_ctx.append(_lifetime)
     return app
+
+
+def _clock_start(database: Database | None, scenario: Scenario) -> float | None:
+    # A restored clock carries on where it stopped; otherwise the scenario may pin the start.
+    saved = database.saved_clock() if database else None
+    if saved is None and scenario.start_time is not None:
+        return scenario.start_time.timestamp()
+    return saved
 
 
 def _commit_middleware(database: Database):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -383,6 +384,13 @@ class Scenario(Model):
     seed: int | None = Field(
         None, description="Makes message ids, generated numbers and texts, and random fault choices repeatable."
     )
+    start_time: datetime | None = Field(
+        None,
+        description=(
+            "With --clock manual: the virtual time the emulator starts at (ISO 8601 with an offset). "
+            "Message ids begin with the time, so with a seed they repeat exactly."
+        ),
+    )
     magic_numbers: bool = Field(True, description="+1555010EEEE recipients fail with error code EEEE.")
     group_invalid_number: Literal["correct", "legacy"] = Field(
         "correct",
@@ -410,6 +418,13 @@ class Scenario(Model):
     auto_replies: list[AutoReply] = Field(
         default_factory=list, description="Handsets that text back when you message them; the first matching entry answers."
     )
+
+    @field_validator("start_time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2024-01-01T00:00:00Z")
+        return value
 
     def account(self, account_id: str) -> Account | None:
         wildcard = None
