@@ -436,15 +436,22 @@ class Scenario(Model):
         return wildcard
 
     def application(self, application_id: str, fallback_url: str | None = None) -> Application:
-        wildcard = None
+        """The application's settings; callback URLs it does not set come from --callback-url."""
+        found = None
         for app in self.applications:
             if app.id == application_id:
-                return app
-            if app.id == "*":
-                wildcard = app
-        if wildcard is not None:
-            return wildcard.model_copy(update={"id": application_id})
-        return Application(id=application_id, status_callback_url=fallback_url, inbound_callback_url=fallback_url)
+                found = app
+                break
+            if app.id == "*" and found is None:
+                found = app.model_copy(update={"id": application_id})
+        if found is None:
+            return Application(id=application_id, status_callback_url=fallback_url, inbound_callback_url=fallback_url)
+        missing = {
+            key: fallback_url
+            for key in ("status_callback_url", "inbound_callback_url")
+            if getattr(found, key) is None and fallback_url is not None
+        }
+        return found.model_copy(update=missing) if missing else found
 
     def application_for_number(self, number: str) -> Application | None:
         for app in self.applications:
