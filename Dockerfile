@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY emulator ./emulator
+COPY scenarios ./scenarios
 RUN pip install . && useradd --system --uid 10001 --no-create-home emulator
 
 USER emulator

@@ -370,3 +370,45 @@ async def test_todays_media_limit_is_lower(make_client, name):
     headers = {**AUTH, "Content-Type": "image/png"}
     resp = await client.put(f"/api/v2/users/{ACCOUNT}/media/big.png", data=b"x" * 3_700_000, headers=headers)
     assert resp.status == 400
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+async def test_get_scenario_output_loads_back_unchanged(make_client, path):
+    client = await make_client(load_scenario_file(path))
+    shown = await (await client.get("/_emulator/scenario")).json()
+    resp = await client.put("/_emulator/scenario", json=shown)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == shown
+    assert load_scenario_file(path).model_dump() == Scenario.model_validate(shown).model_dump()
+
+
+async def test_cli_serves_a_scenario_file_on_the_realtime_clock(receiver):
+    """--scenario with the real CLI: scheduled inbound traffic fires on the realtime clock too."""
+    import asyncio
+    import re
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "emulator", "--port", "0", "--time-scale", "200",
+        "--scenario", str(SCENARIOS / "inbound-conversation.yaml"), "--callback-url", receiver.url,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
+        assert re.search(r"http://127\.0\.0\.1:\d+", line), line
+        # at: 10s of virtual time is 50 ms of real time at 200x.
+        events = await receiver.wait_for(1, timeout=10)
+        assert events[0]["type"] == "message-received"
+        assert events[0]["message"]["text"] == "Hi! Is this the support line?"
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
+
+
+def test_cli_refuses_to_serve_an_invalid_scenario(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("faults:\n  - {status: 418}\n")
+    result = cli("--port", "0", "--scenario", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{bad}: faults[0].status: Input should be 429, 500 or 503"
+    assert result.stdout == ""
