@@ -85,9 +85,8 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     await service.dispatcher.start()
     service.scheduler.start()
     yield
-    pending = service.callbacks.pending()
-    if pending:
-        log.warning("stopping with %d callbacks still pending", pending)
+    # The server has stopped accepting by now; say what will not be delivered.
+    service.callbacks.report_pending(log)
     await service.scheduler.stop()
     await service.dispatcher.close()
     if database is not None:

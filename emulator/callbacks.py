@@ -3,69 +3,80 @@
 Each planned event for one recipient is a :class:`~emulator.models.Callback`. Its first
 attempt happens at the planned time; a timeout, a connection error or an answer outside
 2xx (3xx: per the application's ``redirects`` setting) is a failed attempt, retried at the
-offsets of the application's retry schedule until the retry window (24 h, as Bandwidth:
-bandwidth-facts §8.1) has passed, after which the callback is ``exhausted``.
+offsets of the application's retry schedule, counted from the first attempt, until the
+retry window (24 h, as Bandwidth: bandwidth-facts §8.1) has passed; then the callback is
+``exhausted``. Every POST is journaled as an :class:`~emulator.models.Attempt`, including
+the unauthenticated 401 of the challenge flow and the extra deliveries of ``duplicates``.
+The rules, with their defaults and reasons, are in docs/callbacks.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from functools import lru_cache
 
-from .clock import Clock
-from .dispatcher import Dispatcher
+from .clock import Clock, isoformat
+from .dispatcher import Dispatcher, Outcome, basic_authorization
 from .models import Attempt, Callback
 from .scenario import Application
-from .scheduler import Scheduler
+from .scheduler import Entry, Scheduler
 from .store import Store
 
 log = logging.getLogger("emulator.callbacks")
 
-
 class CallbackJob:
-    __slots__ = ("engine", "callback_id", "cancelled")
+    """The scheduler's handle on one pending callback; reused for every retry."""
 
-    def __init__(self, engine: CallbackEngine, callback_id: str) -> None:
+    __slots__ = ("engine", "callback", "cancelled", "entry", "body", "started")
+
+    def __init__(self, engine: CallbackEngine, callback: Callback) -> None:
         self.engine = engine
-        self.callback_id = callback_id
+        self.callback = callback
         self.cancelled = False
+        self.entry: Entry | None = None
+        # The event array, encoded once at the first attempt and dropped when the callback ends.
+        self.body: bytes | None = None
+        # The planned time has been reached: the event has happened (and may be held).
+        self.started = False
 
     async def run(self, due: float) -> None:
         try:
-            await self.engine.fire(self.callback_id, due)
+            await self.engine.fire(self, due)
         finally:
             # An attempt changes the callback and may change its message's status.
-            store = self.engine.store
-            callback = store.get_callback(self.callback_id)
-            if callback is not None:
-                store.callback_changed(callback)
-                message = store.get_message(callback.message_id)
-                if message is not None:
-                    store.message_changed(message)
-            self.engine.on_change()
+            self.engine.changed(self.callback)
 
 
-def attempt_succeeded(attempt: Attempt, app: Application) -> bool:
-    if attempt.status is None:
+def succeeded(outcome: Outcome, app: Application) -> bool:
+    status = outcome.status
+    if status is None:
         return False
-    if 200 <= attempt.status < 300:
+    if 200 <= status < 300:
         return True
-    return 300 <= attempt.status < 400 and app.redirects == "success"
+    # bandwidth-facts §8.1: the webhooks page demands 2xx, about.mdx reads as if 3xx were
+    # not retried. Default: a failure (the URL is probably wrong); `redirects: success` flips it.
+    return 300 <= status < 400 and app.redirects == "success"
 
 
-def next_attempt_time(callback: Callback, app: Application) -> float | None:
-    """When the next attempt is due, or None when the schedule or the window is spent."""
+def next_attempt_time(callback: Callback, app: Application, now: float) -> float | None:
+    """When the next scheduled attempt is due, or None when the schedule or the window is spent."""
     if not callback.attempts:
         return callback.planned_at
-    first = callback.attempts[0].time
-    n = len(callback.attempts)
-    if n >= len(app.retry_schedule):
+    tries = callback.attempts[-1].number
+    schedule = app.retry_schedule
+    if tries >= len(schedule):
         return None
-    offset = app.retry_schedule[n]
+    offset = schedule[tries]
     if offset > app.retry_window:
         return None
-    return max(first + offset, callback.attempts[-1].time)
+    return max(callback.attempts[0].time + offset, now)
+
+
+@lru_cache(maxsize=256)
+def _authorization(username: str, password: str) -> str:
+    return basic_authorization(username, password)
 
 
 class CallbackEngine:
@@ -84,63 +95,197 @@ class CallbackEngine:
         self.clock = clock
         self.application = application
         self.on_event = on_event
+        # Every pending callback (scheduled, in flight or held), by id.
         self._jobs: dict[str, CallbackJob] = {}
+        # ordering=hold: held callbacks by message id.
+        self._held: dict[str, list[Callback]] = {}
         self.on_change: Callable[[], None] = lambda: None  # wakes long-polls (emulator.changes)
 
+    # -- observers ------------------------------------------------------------------------
+
+    def changed(self, callback: Callback) -> None:
+        """Tell the store (and so --db) and long-polls that a callback, and maybe its
+        message's status, changed. Records are mutated in place; this is the one place
+        the engine says so."""
+        store = self.store
+        if store.get_callback(callback.id) is callback:
+            store.callback_changed(callback)
+            message = store.get_message(callback.message_id)
+            if message is not None:
+                store.message_changed(message)
+        self.on_change()
+
+    # -- planning -------------------------------------------------------------------------
+
     def enqueue(self, callback: Callback, due: float) -> None:
+        job = self._jobs.get(callback.id)
+        if job is None:
+            job = self._jobs[callback.id] = CallbackJob(self, callback)
         callback.next_attempt_at = due
-        job = CallbackJob(self, callback.id)
-        self._jobs[callback.id] = job
-        self.scheduler.schedule(due, job)
+        job.entry = self.scheduler.schedule(due, job)
 
     def cancel(self, callbacks: list[Callback]) -> None:
         for callback in callbacks:
             job = self._jobs.pop(callback.id, None)
             if job is not None:
                 job.cancelled = True
-        self.scheduler.purge_cancelled()
+                job.body = None
+                if job.entry is not None:
+                    self.scheduler.cancel(job.entry)
+            if callback.state == "pending":
+                callback.state = "cancelled"
+                callback.next_attempt_at = None
+            held = self._held.get(callback.message_id)
+            if held is not None and callback in held:
+                held.remove(callback)
+                if not held:
+                    del self._held[callback.message_id]
 
     def pending(self) -> int:
         return len(self._jobs)
 
-    async def fire(self, callback_id: str, due: float) -> None:
-        self._jobs.pop(callback_id, None)
-        callback = self.store.get_callback(callback_id)
-        if callback is None or callback.state != "pending":
+    def pending_callbacks(self) -> list[Callback]:
+        return [job.callback for job in self._jobs.values()]
+
+    def report_pending(self, logger: logging.Logger = log, limit: int = 20) -> int:
+        """Log what has not been delivered yet (at shutdown); returns how many."""
+        pending = sorted(self.pending_callbacks(), key=lambda c: (c.next_attempt_at or c.planned_at, c.order))
+        if not pending:
+            return 0
+        logger.warning("stopping with %d callbacks pending (not delivered, kept in memory only)", len(pending))
+        for callback in pending[:limit]:
+            next_at = "held by " + callback.held_by if callback.held_by else isoformat(callback.next_attempt_at or callback.planned_at)
+            logger.warning(
+                "pending callback %s: %s for message %s to %s via %s, %d attempts so far, next: %s",
+                callback.id, callback.type, callback.message_id, callback.recipient, callback.url,
+                len(callback.attempts), next_at,
+            )
+        if len(pending) > limit:
+            logger.warning("... and %d more pending callbacks", len(pending) - limit)
+        return len(pending)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    async def fire(self, job: CallbackJob, due: float) -> None:
+        callback = job.callback
+        job.entry = None
+        if callback.state != "pending":
+            self._jobs.pop(callback.id, None)
             return
         app = self.application(callback.application_id)
-        if not callback.attempts:
-            # The event itself happens now, whether or not its callback gets through.
+        if not job.started and not callback.attempts:
+            job.started = True
+            # The event itself happens at its planned time, whether or not its callback gets through.
             self.on_event(callback)
+            if app.ordering == "hold" and self._hold(callback):
+                return
         if not callback.url:
-            callback.state = "skipped"
-            callback.next_attempt_at = None
+            self._finish(job, "skipped")
             return
-        attempt = await self._attempt(callback, app, due)
-        callback.attempts.append(attempt)
-        if attempt_succeeded(attempt, app):
-            callback.state = "delivered"
-            callback.next_attempt_at = None
+        number = callback.attempts[-1].number + 1 if callback.attempts else 1
+        outcome = await self._deliver(job, app, number, duplicate=False)
+        if job.cancelled:
             return
-        following = next_attempt_time(callback, app)
+        if succeeded(outcome, app):
+            for _ in range(app.duplicates):
+                # At-least-once (bandwidth-facts §8.1): the same event again, right away.
+                await self._deliver(job, app, number, duplicate=True)
+                if job.cancelled:
+                    return
+            self._finish(job, "delivered")
+            return
+        following = next_attempt_time(callback, app, self.clock.now())
         if following is None:
-            callback.state = "exhausted"
-            callback.next_attempt_at = None
-            log.info("callback %s (%s to %s) exhausted after %d attempts", callback.id, callback.type, callback.url, len(callback.attempts))
+            log.info(
+                "callback %s (%s to %s) exhausted after %d attempts", callback.id, callback.type, callback.url, number
+            )
+            self._finish(job, "exhausted")
             return
         self.enqueue(callback, following)
 
-    async def _attempt(self, callback: Callback, app: Application, due: float) -> Attempt:
-        creds = app.callback_credentials
-        auth = (creds.username, creds.password) if creds else None
-        events: list[dict[str, Any]] = [callback.event]
-        if auth and app.callback_auth == "challenge":
+    async def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Outcome:
+        """One scheduled attempt: one POST, or two in challenge mode. Journals each POST."""
+        callback = job.callback
+        if job.body is None:
+            job.body = json.dumps([callback.event], separators=(",", ":")).encode()
+        credentials = app.credentials_for(callback.type)
+        authorization = _authorization(credentials.username, credentials.password) if credentials else None
+        if authorization and app.callback_auth == "challenge":
             # Bandwidth's documented challenge flow (bandwidth-facts §8.2): send without
-            # credentials first, resend with them on 401 + WWW-Authenticate.
-            attempt, headers = await self.dispatcher.post(callback.url, events, at=due, timeout=app.callback_timeout)
-            if attempt.status != 401 or not any(k.lower() == "www-authenticate" for k in headers):
-                return attempt
-        attempt, _ = await self.dispatcher.post(
-            callback.url, events, at=due, timeout=app.callback_timeout, auth=auth
+            # credentials; only a 401 carrying WWW-Authenticate earns the resend with them.
+            outcome = await self._post(job, app, None, number, duplicate)
+            if not outcome.challenged or job.cancelled:
+                return outcome
+        return await self._post(job, app, authorization, number, duplicate)
+
+    async def _post(
+        self, job: CallbackJob, app: Application, authorization: str | None, number: int, duplicate: bool
+    ) -> Outcome:
+        callback = job.callback
+        at = self.clock.now()
+        assert callback.url is not None and job.body is not None
+        outcome = await self.dispatcher.post(
+            callback.url, job.body, timeout=app.callback_timeout, authorization=authorization
         )
-        return attempt
+        if job.cancelled:
+            return outcome
+        callback.attempts.append(
+            Attempt(
+                at, outcome.status, outcome.error, outcome.duration_ms,
+                authorization=authorization is not None, number=number, duplicate=duplicate,
+            )
+        )
+        return outcome
+
+    def _finish(self, job: CallbackJob, state: str) -> None:
+        callback = job.callback
+        callback.state = state  # type: ignore[assignment]
+        callback.next_attempt_at = None
+        job.body = None
+        self._jobs.pop(callback.id, None)
+        if self._held:
+            self._release_after(callback)
+
+    # -- ordering=hold --------------------------------------------------------------------
+
+    def _blocker(self, callback: Callback) -> Callback | None:
+        """The nearest earlier callback of the same message and recipient still pending."""
+        blocker = None
+        for other in self.store.callbacks_for_message(callback.message_id):
+            if (
+                other.recipient == callback.recipient
+                and other.order < callback.order
+                and other.state == "pending"
+                and (blocker is None or other.order > blocker.order)
+            ):
+                blocker = other
+        return blocker
+
+    def _hold(self, callback: Callback) -> bool:
+        blocker = self._blocker(callback)
+        if blocker is None:
+            return False
+        callback.held_by = blocker.id
+        callback.next_attempt_at = None
+        self._held.setdefault(callback.message_id, []).append(callback)
+        return True
+
+    def _release_after(self, finished: Callback) -> None:
+        held = self._held.get(finished.message_id)
+        if not held:
+            return
+        for callback in sorted(held, key=lambda c: c.order):
+            if callback.recipient != finished.recipient:
+                continue
+            blocker = self._blocker(callback)
+            if blocker is not None:
+                callback.held_by = blocker.id
+                continue
+            held.remove(callback)
+            callback.held_by = None
+            # Released now: its first attempt is due at once, and the retry schedule and
+            # window count from that attempt. The event's own time stays the planned one.
+            self.enqueue(callback, self.clock.now())
+            self.changed(callback)
+        if not held:
+            del self._held[finished.message_id]

@@ -1,22 +1,38 @@
-"""Network I/O for callbacks: POST one event array to a webhook and report the attempt.
+"""Network I/O for callbacks: POST one encoded event array to a webhook and report the outcome.
 
-The dispatcher knows nothing of retries or scenarios; :mod:`emulator.callbacks` decides
-what an attempt means and when the next one happens.
+The dispatcher knows nothing of retries, scenarios or virtual time; :mod:`emulator.callbacks`
+decides what an outcome means and when the next attempt happens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import base64
 import time
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
 
 import aiohttp
 
-from .models import Attempt
-
 USER_AGENT = "BandwidthAPI/v2"
 CONTENT_TYPE = "application/json; charset=utf-8"
+DEFAULT_CONCURRENCY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one POST came to: a status code, or an error text such as "timeout"."""
+
+    status: int | None
+    error: str | None
+    duration_ms: float
+    # A 401 carrying WWW-Authenticate: the signal to resend with credentials (challenge mode).
+    challenged: bool = False
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The Authorization header value, as Bandwidth sends it: ``Basic base64(user:password)``."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -39,23 +55,32 @@ def _error_text(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ConnectionError):
         return f"connection error: {exc}"
+    if isinstance(exc, ValueError):  # e.g. a URL aiohttp cannot parse
+        return f"invalid URL: {exc}"
     raise exc
 
 
+@lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 class Dispatcher:
-    def __init__(self, concurrency: int = 100) -> None:
+    """One shared client session; at most ``concurrency`` POSTs in flight at a time."""
+
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
+        # The timeout must measure the webhook, not the wait for a free slot: acquire first.
         self._limit = asyncio.Semaphore(concurrency)
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._concurrency, force_close=False)
+            connector = aiohttp.TCPConnector(limit=self._concurrency)
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": USER_AGENT},
-                # Never follow redirects: how a 3xx counts is the retry policy's decision.
-                auto_decompress=True,
+                headers={"User-Agent": USER_AGENT, "Content-Type": CONTENT_TYPE},
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
 
     async def close(self) -> None:
@@ -63,38 +88,23 @@ class Dispatcher:
             await self._session.close()
             self._session = None
 
-    async def post(
-        self,
-        url: str,
-        events: list[dict[str, Any]],
-        *,
-        at: float,
-        timeout: float,
-        auth: tuple[str, str] | None = None,
-    ) -> tuple[Attempt, dict[str, str]]:
-        """One POST. Returns the attempt (stamped with virtual time ``at``) and the answer's headers."""
-        await self.start()
-        assert self._session is not None
-        body = json.dumps(events, separators=(",", ":")).encode()
-        headers = {"Content-Type": CONTENT_TYPE}
-        basic = aiohttp.BasicAuth(*auth) if auth else None
-        started = time.perf_counter()
+    async def post(self, url: str, body: bytes, *, timeout: float, authorization: str | None = None) -> Outcome:
+        """One POST of an already encoded event array; never raises for network trouble."""
+        if self._session is None:
+            await self.start()
+        session = self._session
+        assert session is not None
+        headers = {"Authorization": authorization} if authorization else None
         async with self._limit:
+            started = time.perf_counter()
             try:
-                async with self._session.post(
-                    url,
-                    data=body,
-                    headers=headers,
-                    auth=basic,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=timeout),
+                # Never follow redirects: whether a 3xx counts is the application's `redirects` setting.
+                async with session.post(
+                    url, data=body, headers=headers, allow_redirects=False, timeout=_timeout(timeout)
                 ) as response:
                     await response.read()
-                    duration = (time.perf_counter() - started) * 1000
-                    return (
-                        Attempt(at, response.status, None, round(duration, 3), authorization=basic is not None),
-                        dict(response.headers),
-                    )
-            except Exception as exc:  # noqa: BLE001 - every network failure is an attempt result
-                duration = (time.perf_counter() - started) * 1000
-                return Attempt(at, None, _error_text(exc), round(duration, 3), authorization=basic is not None), {}
+                    status = response.status
+                    challenged = status == 401 and "WWW-Authenticate" in response.headers
+            except Exception as exc:  # noqa: BLE001 - every network failure is an attempt's result
+                return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
+            return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)

@@ -58,11 +58,18 @@ class Message:
 
 @dataclass
 class Attempt:
+    """One POST to a webhook. Every POST is journaled, including challenge-mode 401s and duplicates."""
+
     time: float
     status: int | None
     error: str | None
     duration_ms: float
     authorization: bool = False
+    # Which scheduled attempt this POST belongs to (1 = the first). A challenge-mode pair
+    # (401 without credentials, then the resend with them) shares one number.
+    number: int = 1
+    # An extra delivery of an already delivered event (the application's ``duplicates``).
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -87,3 +94,5 @@ class Callback:
     attempts: list[Attempt] = field(default_factory=list)
     # Sequence number of this event within its message and recipient (0 = first).
     order: int = 0
+    # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
+    held_by: str | None = None

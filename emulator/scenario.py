@@ -80,13 +80,20 @@ DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 60, 300, 900, 3600, 7200, 14400,
 
 
 class Application(Model):
-    """A Bandwidth messaging application: where its callbacks go and how they are delivered."""
+    """A Bandwidth messaging application: where its callbacks go and how they are delivered.
+
+    Delivery rules are described in docs/callbacks.md.
+    """
 
     id: str = Field(description="The applicationId used in sends; '*' matches any application not listed.")
     status_callback_url: str | None = Field(None, description="Where outbound status events go (OutboundCallbackUrl).")
     inbound_callback_url: str | None = Field(None, description="Where message-received events go (InboundCallbackUrl).")
     callback_credentials: Credentials | None = Field(
-        None, description="Basic credentials the emulator sends to your webhooks (OutboundCallbackCreds)."
+        None,
+        description="Basic credentials the emulator sends to your webhooks (OutboundCallbackCreds; also inbound unless overridden).",
+    )
+    inbound_callback_credentials: Credentials | None = Field(
+        None, description="Credentials for message-received callbacks (InboundCallbackCreds), if they differ."
     )
     callback_auth: Literal["basic", "challenge"] = Field(
         "basic",
@@ -95,18 +102,35 @@ class Application(Model):
     numbers: list[str] = Field(default_factory=list, description="Phone numbers this application owns.")
     mms_delivery_receipts: bool = Field(True, description="MMS/group: message-sending then delivered/failed (today's accounts).")
     message_sent: bool = Field(False, description="Also emit the opt-in message-sent event.")
-    callback_timeout: Duration = Field(10.0, description="Seconds to wait for the webhook's answer (Bandwidth: 10 s).")
+    callback_timeout: Duration = Field(10.0, gt=0, description="Seconds to wait for the webhook's answer (Bandwidth: 10 s).")
     retry_schedule: list[Duration] = Field(
         default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE),
-        description="Attempt times as offsets from the first attempt.",
+        description="Attempt times as offsets from the first attempt: starts at 0, ascending.",
     )
-    retry_window: Duration = Field(86400.0, description="No attempt later than this after the first one.")
+    retry_window: Duration = Field(86400.0, gt=0, description="No attempt later than this after the first one.")
     redirects: Literal["failure", "success"] = Field("failure", description="Whether a 3xx answer counts as delivered.")
     ordering: Literal["independent", "hold"] = Field(
         "independent",
-        description="hold: later events of a message and recipient wait until earlier ones are delivered.",
+        description="hold: later events of a message and recipient wait until earlier ones are delivered or exhausted.",
     )
-    duplicates: int = Field(0, ge=0, le=10, description="Deliver each event this many extra times (at-least-once).")
+    duplicates: int = Field(
+        0, ge=0, le=10, description="Deliver each delivered event this many extra times (at-least-once)."
+    )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_shape(cls, schedule: list[float]) -> list[float]:
+        if not schedule or schedule[0] != 0:
+            raise ValueError("the retry schedule starts with 0 (the first attempt)")
+        for before, after in zip(schedule, schedule[1:]):
+            if after <= before:
+                raise ValueError(f"the retry schedule must be ascending: {after:g} s comes after {before:g} s")
+        return schedule
+
+    def credentials_for(self, event_type: str) -> Credentials | None:
+        if event_type == "message-received" and self.inbound_callback_credentials is not None:
+            return self.inbound_callback_credentials
+        return self.callback_credentials
 
 
 class EventStep(Model):

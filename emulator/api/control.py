@@ -122,6 +122,8 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
         "error": a.error,
         "durationMs": a.duration_ms,
         "authorization": a.authorization,
+        "number": a.number,
+        "duplicate": a.duplicate,
     }
 
 
@@ -137,6 +139,7 @@ def callback_json(c: Callback) -> dict[str, Any]:
         "state": c.state,
         "plannedAt": _t(c.planned_at),
         "nextAttemptAt": _t(c.next_attempt_at),
+        "heldBy": c.held_by,
         "attempts": [attempt_json(a) for a in c.attempts],
         "event": c.event,
     }
