@@ -147,12 +147,13 @@ class CallbackEngine:
     def pending_callbacks(self) -> list[Callback]:
         return [job.callback for job in self._jobs.values()]
 
-    def report_pending(self, logger: logging.Logger = log, limit: int = 20) -> int:
+    def report_pending(self, logger: logging.Logger = log, limit: int = 20, kept_in: object = None) -> int:
         """Log what has not been delivered yet (at shutdown); returns how many."""
         pending = sorted(self.pending_callbacks(), key=lambda c: (c.next_attempt_at or c.planned_at, c.order))
         if not pending:
             return 0
-        logger.warning("stopping with %d callbacks pending (not delivered, kept in memory only)", len(pending))
+        fate = f"kept in {kept_in}, resumed at the next start" if kept_in else "lost: state is kept in memory only"
+        logger.warning("stopping with %d callbacks pending (%s)", len(pending), fate)
         for callback in pending[:limit]:
             next_at = "held by " + callback.held_by if callback.held_by else isoformat(callback.next_attempt_at or callback.planned_at)
             logger.warning(

@@ -56,7 +56,7 @@ class Message:
         return "sms" if self.kind == "sms" else "mms"
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One POST to a webhook. Every POST is journaled, including challenge-mode 401s and duplicates."""
 
