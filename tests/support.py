@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,25 +16,57 @@ AUTH = {"Authorization": "Basic dXNlcjpwYXNz"}  # user:pass
 ACCOUNT = "9900000"
 
 
+HANG = "hang"  # a Receiver answer: never answer (until the receiver stops)
+
+
 class Receiver:
-    """A real webhook receiver on 127.0.0.1 that records every callback POST."""
+    """A real webhook receiver on 127.0.0.1 that records every callback POST.
+
+    ``statuses`` are the answers to give, in order, then 200: a status code, or ``HANG`` to
+    keep the request open past the emulator's timeout. A 3xx answer carries a Location.
+    With ``challenge = (user, password)``, a request without those Basic credentials gets
+    401 (with ``WWW-Authenticate`` unless ``challenge_header`` is False) before ``statuses``
+    are consulted, like a webhook protected by Bandwidth's challenge flow.
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # answers to give, in order; then 200
+        self.statuses: list[int | str] = []  # answers to give, in order; then 200
+        self.challenge: tuple[str, str] | None = None
+        self.challenge_header = True
         self._arrived = asyncio.Condition()
+        self._release = asyncio.Event()
         self.url = ""
         self._runner: web.AppRunner | None = None
 
+    def fail(self, times: int, status: int | str = 500) -> None:
+        """Answer the next ``times`` requests with ``status`` (or hang), then 200."""
+        self.statuses = [status] * times
+
+    def _answer(self, request: web.Request) -> int | str:
+        if self.challenge is not None:
+            expected = "Basic " + base64.b64encode(":".join(self.challenge).encode()).decode()
+            if request.headers.get("Authorization") != expected:
+                return 401
+        return self.statuses.pop(0) if self.statuses else 200
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        status = self.statuses.pop(0) if self.statuses else 200
+        status = self._answer(request)
         async with self._arrived:
             self.requests.append(
                 {"path": request.path, "headers": dict(request.headers), "body": json.loads(body), "status": status}
             )
             self._arrived.notify_all()
-        return web.Response(status=status)
+        if status == HANG:
+            await self._release.wait()
+            return web.Response(status=200)
+        headers = {}
+        if status == 401 and self.challenge is not None and self.challenge_header:
+            headers["WWW-Authenticate"] = 'Basic realm="callbacks"'
+        if 300 <= int(status) < 400:
+            headers["Location"] = self.url + "/moved"
+        return web.Response(status=int(status), headers=headers)
 
     async def start(self) -> None:
         app = web.Application()
@@ -45,6 +79,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{port}/callbacks"
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner:
             await self._runner.cleanup()
 
@@ -56,6 +91,14 @@ class Receiver:
         async with self._arrived:
             await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.requests) >= count), timeout)
         return self.events
+
+
+def closed_port_url() -> str:
+    """A webhook URL on 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/callbacks"
 
 
 async def send(client: TestClient, body: dict[str, Any], account: str = ACCOUNT) -> Any:
