@@ -125,6 +125,7 @@ class CallbackEngine:
         job.entry = self.scheduler.schedule(due, job)
 
     def cancel(self, callbacks: list[Callback]) -> None:
+        """Stop delivering these (dropped by a reset); their records are left as they were."""
         for callback in callbacks:
             job = self._jobs.pop(callback.id, None)
             if job is not None:
@@ -132,9 +133,6 @@ class CallbackEngine:
                 job.body = None
                 if job.entry is not None:
                     self.scheduler.cancel(job.entry)
-            if callback.state == "pending":
-                callback.state = "cancelled"
-                callback.next_attempt_at = None
             held = self._held.get(callback.message_id)
             if held is not None and callback in held:
                 held.remove(callback)

@@ -109,6 +109,11 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": ["string", "null"], "examples": ["timeout", "connection refused"]},
             "durationMs": {"type": "number"},
             "authorization": {"type": "boolean", "description": "Whether Basic credentials were sent."},
+            "number": {
+                "type": "integer",
+                "description": "The scheduled attempt this POST belongs to (1 = first); a challenge-mode 401 and its resend share one.",
+            },
+            "duplicate": {"type": "boolean", "description": "An extra delivery of a delivered event (the application's duplicates)."},
         },
     },
     "Callback": {
@@ -125,6 +130,10 @@ SCHEMAS: dict[str, Any] = {
             "state": {"enum": ["pending", "delivered", "exhausted", "skipped", "cancelled"]},
             "plannedAt": TIME,
             "nextAttemptAt": NULLABLE_TIME,
+            "heldBy": {
+                "type": ["string", "null"],
+                "description": "ordering hold: the earlier callback (same message and recipient) this one waits for.",
+            },
             "attempts": {"type": "array", "items": _ref("Attempt")},
             "event": {"type": "object", "description": "The event exactly as POSTed (one element of the callback array)."},
         },
