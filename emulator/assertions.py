@@ -8,7 +8,6 @@ the async and the sync client, so a failing test prints the journal instead of a
 from __future__ import annotations
 
 import difflib
-import pprint
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +67,8 @@ def describe_journal(message: dict[str, Any]) -> str:
 
 
 def _diff(expected: list[Any], actual: list[Any]) -> str:
-    lines = difflib.ndiff(pprint.pformat(expected, width=60).splitlines(), pprint.pformat(actual, width=60).splitlines())
+    # One item per line, so the diff shows which events or attempts are missing or extra.
+    lines = difflib.ndiff([repr(x) for x in expected], [repr(x) for x in actual])
     return "\n".join("  " + line for line in lines if not line.startswith("?"))
 
 

@@ -391,6 +391,15 @@ class Client:
     def account_id(self) -> str:
         return self.aio.account_id
 
+    def async_client(self) -> AsyncClient:
+        """A new :class:`AsyncClient` of the same emulator and account, for the caller's own
+        event loop: use it in async tests whose webhook runs on the test's loop, which a
+        blocking call would stall (``async with bandwidth_emulator.async_client() as emu``)."""
+        aio = self.aio
+        client = AsyncClient(aio.base_url, account_id=aio.account_id, application_id=aio.application_id)
+        client._auth = aio._auth
+        return client
+
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True
         return self._loop.run(coro)
