@@ -1,0 +1,116 @@
+"""A plain install works: build the wheel, install it into a fresh virtualenv, run example
+tests there through the plugin's entry point.
+
+Tests reach no network, so the new virtualenv gets its dependencies from this one — but
+only the packages the *wheel's own* ``Requires-Dist`` (plus pytest) lead to, resolved from
+their metadata, so a dependency missing from pyproject.toml fails here. Nothing else of this
+environment (no editable install, no pytest-asyncio, no SDK) is visible to it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from email.parser import Parser
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ["test_howto_send_and_assert_delivery.py", "test_howto_magic_failure.py", "test_howto_retrying_webhook.py",
+            "test_howto_group_quirk.py"]  # fmt: skip
+
+
+def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def dependency_closure(requirements: list[str]) -> dict[str, metadata.Distribution]:
+    found: dict[str, metadata.Distribution] = {}
+    todo = list(requirements)
+    while todo:
+        requirement = Requirement(todo.pop())
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        dist = metadata.distribution(requirement.name)
+        assert dist.version in requirement.specifier or not requirement.specifier, (requirement, dist.version)
+        found[name] = dist
+        todo.extend(dist.requires or [])
+    return found
+
+
+def link_distributions(dists: dict[str, metadata.Distribution], into: Path) -> None:
+    into.mkdir()
+    for dist in dists.values():
+        base = Path(dist.locate_file(""))
+        tops = {PurePosixPath(str(f)).parts[0] for f in dist.files or []}
+        for top in tops - {"..", "__pycache__"}:
+            target = into / top
+            if not target.exists() and (base / top).exists():
+                target.symlink_to(base / top)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("wheel")
+    # Build from a copy, so the build leaves nothing in the working tree.
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "emulator", source / "emulator", ignore=shutil.ignore_patterns("__pycache__"))
+    dist = work / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation", "-w", dist, source)
+    [wheel] = dist.glob("bandwidth_emulator-*.whl")
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        requires = Parser().parsestr(archive.read(meta).decode()).get_all("Requires-Dist") or []
+        [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        assert "[pytest11]" in archive.read(entry_points).decode()
+    assert "emulator/data/error_codes.json" in names
+
+    venv = work / "venv"
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
+    python = venv / "bin" / "python"
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    runtime = [r for r in requires if "extra ==" not in r]
+    link_distributions(dependency_closure(runtime + ["pytest"]), work / "deps")
+    (site / "dependencies.pth").write_text(str(work / "deps") + "\n")
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", wheel)
+    run(sys.executable, "-m", "pip", "--python", python, "check")  # every declared dependency is there
+    return python
+
+
+def test_examples_pass_against_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    project = tmp_path / "users-project"
+    project.mkdir()
+    for name in EXAMPLES:
+        shutil.copy(ROOT / "tests" / "examples" / name, project / name)
+    (project / "test_environment.py").write_text(
+        "import importlib.util, os, sys, emulator\n"
+        "def test_the_wheel_is_what_runs():\n"
+        "    assert emulator.__file__.startswith(sys.prefix), emulator.__file__\n"
+        "    assert importlib.util.find_spec('pytest_asyncio') is None\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "VIRTUAL_ENV"))}
+    out = run(installed, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project, env=env)
+    assert "passed" in out and "failed" not in out and "error" not in out, out
+    assert f"{len(EXAMPLES) * 2 + 1} passed" in out, out
+
+
+def test_the_console_script_is_installed(installed: Path) -> None:
+    out = run(installed.parent / "bandwidth-emulator", "--help")
+    assert "--callback-url" in out
