@@ -80,7 +80,8 @@ async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, recei
 
     assert out["legacyList"]["status"] == 200
     assert [m["messageId"] for m in out["legacyList"]["data"]["messages"]] == [message["id"]]
-    assert out["legacyListMedia"] == {"status": 200, "count": 1}
+    assert out["legacyUpload"] == {"status": 204}
+    assert out["legacyListMedia"] == {"status": 200, "names": ["dir/node.png", "legacy.png"]}
 
     assert out["delete"]["status"] == 204
     assert out["deleteAgain"]["status"] == 404 and out["deleteAgain"]["data"]["type"] == "not-found"

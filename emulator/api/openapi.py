@@ -164,7 +164,24 @@ SCHEMAS: dict[str, Any] = {
                 "description": "One of your numbers (E.164), or several for a group message.",
             },
             "text": {"type": "string"},
-            "media": {"type": "array", "items": {"type": "string"}},
+            "media": {
+                "type": "array",
+                "description": "URLs, or inline files stored by the emulator under {messageId}/{n}/{filename}.",
+                "items": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "required": ["content"],
+                            "properties": {
+                                "content": {"type": "string", "description": "The file, base64."},
+                                "contentType": {"type": "string"},
+                                "filename": {"type": "string"},
+                            },
+                        },
+                    ]
+                },
+            },
             "applicationId": {"type": "string", "description": "Default: the application owning the number, else the last conversation's."},
             "accountId": {"type": "string", "description": "Default: the last conversation's account, else the default account."},
         },

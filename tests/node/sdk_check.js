@@ -5,6 +5,7 @@
 
 const { Configuration, MessagesApi, MediaApi } = require('bandwidth-sdk');
 const legacy = require('@bandwidth/messaging');
+const { Readable } = require('stream');
 
 const [base, account] = process.argv.slice(2);
 const apiBase = `${base}/api/v2`;
@@ -69,8 +70,12 @@ async function main() {
   const api = new legacy.ApiController(client);
   const legacyList = await api.getMessages(account, undefined, '+15554443333');
   out.legacyList = { status: legacyList.statusCode, data: legacyList.result };
+  // Its upload streams the body with Transfer-Encoding: chunked (no Content-Length).
+  const legacyUpload = await api.uploadMedia(
+    account, 'legacy.png', new legacy.FileWrapper(Readable.from([png])), 'image/png');
+  out.legacyUpload = { status: legacyUpload.statusCode };
   const legacyMedia = await api.listMedia(account);
-  out.legacyListMedia = { status: legacyMedia.statusCode, count: legacyMedia.result.length };
+  out.legacyListMedia = { status: legacyMedia.statusCode, names: legacyMedia.result.map((m) => m.mediaName).sort() };
 
   const deleted = await media.deleteMedia(account, 'dir/node.png');
   out.delete = { status: deleted.status };
