@@ -16,13 +16,22 @@ EXPIRED = 4360
 
 
 def send_failure(
-    message: Message, expiration_at: float | None, planned: list[PlannedEvent], media: MediaLibrary
+    message: Message,
+    expiration_at: float | None,
+    planned: list[PlannedEvent],
+    media: MediaLibrary,
+    queued: float = 0.0,
 ) -> tuple[int, float] | None:
-    """``(error code, seconds after acceptance)`` when the message cannot be sent, else None."""
+    """``(error code, seconds after leaving the queue)`` when the message cannot be sent, else None.
+
+    ``queued`` is how long the message waits in the account's send queue before its
+    planned events start (the planned ``after`` values count from then).
+    """
     first = min((p.after for p in planned), default=0.0)
-    if expiration_at is not None and expiration_at < message.time + first:
-        # It expired while queued: the failure comes when the expiration passes.
-        return EXPIRED, max(0.0, expiration_at - message.time)
+    if expiration_at is not None and expiration_at < message.time + queued + first:
+        # It expired while waiting: the failure comes when the expiration passes, which may
+        # be before the message would have left the queue (hence a negative offset).
+        return EXPIRED, max(0.0, expiration_at - message.time) - queued
     code = media.send_failure(message.account_id, message.media)
     if code is not None:
         return code, first

@@ -137,7 +137,7 @@ class MessagingService:
         self.store.add_message(message)
         app = self.application(request.application_id)
         planned_events = plan(message, app, self.scenario)
-        failure = send_failure(message, request.expiration_at, planned_events, self.media)
+        failure = send_failure(message, request.expiration_at, planned_events, self.media, queued)
         if failure is not None:
             planned_events = failed_plan(message, *failure)
         for order, planned in enumerate(planned_events):
