@@ -20,6 +20,9 @@ MAGIC_NUMBER = re.compile(r"^\+1555010(\d{4})$")
 
 TERMINAL = ("message-delivered", "message-failed")
 
+# Seconds between message-failed and the extra message-delivered of the legacy group quirk.
+LEGACY_DELIVERED_GAP = 0.1
+
 
 @dataclass(frozen=True)
 class PlannedEvent:
@@ -128,11 +131,14 @@ def plan(message: Message, app: Application, scenario: Scenario) -> list[Planned
         # message-failed, then message-delivered when everyone else does.
         terminal_after = max((e.after for e in events if e.type in TERMINAL), default=0.0)
         for failed in invalid_in_group:
+            # "Then": strictly after the failure, or callbacks due at the same instant
+            # could reach the webhook in either order.
+            at = terminal_after if terminal_after > failed.after else failed.after + LEGACY_DELIVERED_GAP
             events.append(
                 PlannedEvent(
                     failed.recipient,
                     "message-delivered",
-                    max(terminal_after, failed.after),
+                    at,
                     default_description("message-delivered", message.kind),
                 )
             )

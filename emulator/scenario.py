@@ -184,6 +184,7 @@ class Defaults(Model):
 # -- matching -----------------------------------------------------------------------------
 
 _GLOB_CHARS = set("*?[")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
 class Pattern(Model):
@@ -393,9 +394,6 @@ class AutoReply(Model):
     reply: str | None = Field(None, description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.")
     media: list[str] = Field(default_factory=list, description="Media URLs attached to the reply.")
     after: Duration = Field(5.0, description="Delay between the outbound message and the reply.")
-
-
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
 class Scenario(Model):

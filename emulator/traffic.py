@@ -61,7 +61,7 @@ class Traffic:
     def phone_number(self) -> str:
         # A NANP number: area code and exchange never start with 0 or 1.
         fake = self._fake()
-        return "+1" + fake.numerify("%##") + fake.numerify("%##") + fake.numerify("####")
+        return f"+1{fake.random_int(2, 9)}{fake.numerify('##')}{fake.random_int(2, 9)}{fake.numerify('######')}"
 
     def sentence(self) -> str:
         return self._fake().sentence()

@@ -158,3 +158,14 @@ async def test_reset_cancels_pending_replies(make_client, receiver):
     assert resp.status == 200
     await advance(client, 60)
     assert received(receiver) == []
+
+
+def test_generated_numbers_are_valid_us_numbers():
+    from emulator.clock import ManualClock
+    from emulator.scenario import Scenario
+    from emulator.service import MessagingService
+
+    service = MessagingService(clock=ManualClock(), scenario=Scenario(seed=3))
+    numbers = [service.traffic.phone_number() for _ in range(500)]
+    assert all(E164.match(n) for n in numbers), [n for n in numbers if not E164.match(n)][:5]
+    assert len(set(numbers)) > 490
