@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from emulator.api.openapi import OPENAPI
-from support import advance, send
+from support import AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello", "tag": "t1"}
 MMS = {**SMS, "media": ["https://example.com/cat.png"]}
@@ -394,3 +394,16 @@ async def test_wrong_method_on_control_path_is_a_json_405(client):
     body = await _error(resp, 405)
     assert resp.headers["Allow"] == "GET, HEAD"
     assert body["description"] == "DELETE is not allowed on /_emulator/clock; use GET, HEAD"
+
+
+async def test_reset_one_account_forgets_its_media_only(client):
+    for account in ("111", "222"):
+        resp = await client.put(
+            f"/api/v2/users/{account}/media/pic.png", data=b"\x89PNG", headers={**AUTH, "Content-Type": "image/png"}
+        )
+        assert resp.status == 204, await resp.text()
+    await _json(await client.post("/_emulator/reset", params={"accountId": "111"}))
+    gone = await client.get("/api/v2/users/111/media/pic.png", headers=AUTH)
+    kept = await client.get("/api/v2/users/222/media/pic.png", headers=AUTH)
+    assert (gone.status, kept.status) == (404, 200)
+    assert await kept.read() == b"\x89PNG"

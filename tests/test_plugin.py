@@ -99,7 +99,7 @@ def test_scenario_marker_takes_a_dict_a_file_or_yaml_and_is_undone_after_the_tes
             assert bandwidth_emulator.scenario()["name"] == "default"
         """
     )
-    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=5)
+    inner.runpytest().assert_outcomes(passed=5)
 
 
 def test_invalid_scenario_marker_fails_the_test_clearly(inner):
@@ -300,3 +300,34 @@ def test_remote_emulator_is_shared_by_account(inner, monkeypatch):
         inner.runpytest(f"--bandwidth-emulator-url={shared.base_url}").assert_outcomes(passed=2)
         # The neighbour's message survived both resets.
         assert [m["id"] for m in shared.messages(all_accounts=True)] == [neighbour["id"]]
+
+
+def test_xdist_workers_each_get_their_own_emulator_and_account(inner):
+    pytest.importorskip("xdist")
+    inner.makepyfile(
+        """
+        import os
+        from pathlib import Path
+
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_isolated(bandwidth_emulator, callback_receiver, n):
+            assert bandwidth_emulator.messages(all_accounts=True) == []
+            message = bandwidth_emulator.send(to="+15552221111", from_="+15554443333", text=str(n))
+            bandwidth_emulator.advance(1)
+            bandwidth_emulator.assert_callbacks(message["id"], ["message-delivered"])
+            assert callback_receiver.types() == ["message-delivered"]
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            line = f"{worker} {bandwidth_emulator.base_url} {bandwidth_emulator.account_id}"
+            (Path(__file__).parent / f"seen-{n}.txt").write_text(line)
+        """
+    )
+    # Heavy plugins of this environment only slow the workers down.
+    quiet = ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio"]
+    inner.runpytest("-n", "2", *quiet).assert_outcomes(passed=8)
+    seen = {tuple(path.read_text().split()) for path in inner.path.glob("seen-*.txt")}
+    by_worker = {worker: (url, account) for worker, url, account in seen}
+    assert len(seen) == len(by_worker) == 2  # one emulator per worker, used by all its tests
+    assert by_worker["gw0"][1] == "9910000" and by_worker["gw1"][1] == "9910001"
+    assert by_worker["gw0"][0] != by_worker["gw1"][0]
