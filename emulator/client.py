@@ -169,11 +169,12 @@ class AsyncClient:
         from_: str,
         to: str | list[str],
         text: str = "",
-        media: list[str] | None = None,
+        media: list[str | dict[str, str]] | None = None,
         application_id: str | None = None,
         account_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """A handset texts ``to`` (``POST /_emulator/inbound``); the inbound messages created."""
+        """A handset texts ``to`` (``POST /_emulator/inbound``); the inbound messages created.
+        ``media`` items are URLs, or files ``{"content": base64, "contentType", "filename"}``."""
         body: dict[str, Any] = {"from": from_, "to": to, "text": text, "accountId": account_id or self.account_id}
         if media is not None:
             body["media"] = media
