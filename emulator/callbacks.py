@@ -178,6 +178,7 @@ class CallbackEngine:
             self.on_event(callback)
             if app.ordering == "hold" and self._hold(callback):
                 return
+            callback.held_by = None  # a hold recorded before a restart may have ended meanwhile
         if not callback.url:
             self._finish(job, "skipped")
             return

@@ -437,3 +437,38 @@ async def test_realtime_clock_with_time_scale_runs_the_schedule(make_client, rec
     await send_ok(client)
     await receiver.wait_for(3, timeout=10)
     assert [r["status"] for r in receiver.requests] == [500, 500, 200]
+
+
+async def test_held_and_retrying_callbacks_resume_after_a_restart_with_db(tmp_path, receiver: Receiver):
+    from aiohttp.test_utils import TestServer
+
+    from emulator.app import create_app
+    from emulator.config import Settings
+    from emulator.scenario import parse_scenario
+
+    scenario = app(receiver.url, ordering="hold")
+
+    async def start() -> TestClient:
+        settings = Settings(db=str(tmp_path / "state.db"), clock="manual")
+        client = TestClient(TestServer(create_app(settings, scenario=parse_scenario(scenario))))
+        await client.start_server()
+        return client
+
+    receiver.fail(1, 500)
+    client = await start()
+    message_id = await send_ok(client, MMS)
+    await advance(client, 10)  # message-sending failed once; message-delivered is held
+    sending, delivered = await journal(client, messageId=message_id)
+    assert delivered["heldBy"] == sending["id"]
+    await client.close()
+
+    client = await start()
+    try:
+        await advance(client, 25 * 3600)
+        sending, delivered = await journal(client, messageId=message_id)
+        assert sending["state"] == delivered["state"] == "delivered"
+        assert offsets(sending) == [0, 60]
+        assert delivered["heldBy"] is None
+        assert [e["type"] for e in receiver.events] == ["message-sending", "message-sending", "message-delivered"]
+    finally:
+        await client.close()
