@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         callback_url=settings.callback_url,
         default_account=settings.default_account,
     )
-    middlewares = [error_middleware, control_errors]
+    middlewares = [error_middleware, control_errors, refuse_oversized]
     if database is not None:
         middlewares.insert(0, _commit_middleware(database))
     app = web.Application(middlewares=middlewares, client_max_size=CLIENT_MAX_SIZE)
@@ -63,6 +63,15 @@ def _clock_start(database: Database | None, scenario: Scenario) -> float | None:
     if saved is None and scenario.start_time is not None:
         return scenario.start_time.timestamp()
     return saved
+
+
+@web.middleware
+async def refuse_oversized(request: web.Request, handler):
+    # aiohttp enforces client_max_size only while reading; a declared Content-Length above it
+    # is refused at once, so a client cannot hold a handler waiting for megabytes never sent.
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=request.content_length)
+    return await handler(request)
 
 
 def _commit_middleware(database: Database):
