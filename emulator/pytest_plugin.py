@@ -8,7 +8,8 @@ Fixtures:
     in-process (manual clock, 127.0.0.1, a free port), reset before each test: its
     account's messages and callbacks forgotten, the receiver cleared, the session's
     scenario back in force. ``@pytest.mark.bandwidth_scenario(...)`` sets a test's
-    scenario (a file path relative to the test file, a dict, or YAML text).
+    scenario (a file path relative to the test file, a dict, or YAML text), and so does
+    parametrizing the fixture itself with ``indirect=True``.
 ``callback_receiver``
     A :class:`emulator.receiver.CallbackReceiver`, cleared before each test. Every
     callback goes to it unless the scenario names another URL for the application.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 import pytest
 
 from .client import Client, LoopThread
@@ -111,6 +113,18 @@ def bandwidth_emulator_session(pytestconfig: pytest.Config) -> Iterator[Emulator
         session.stop()
 
 
+def _requested_scenario(request: pytest.FixtureRequest) -> tuple[Any, str]:
+    """The test's scenario: ``indirect`` parametrization of the fixture, else the marker."""
+    if hasattr(request, "param"):
+        return request.param, "bandwidth_emulator parameter"
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return None, ""
+    if len(marker.args) != 1 or marker.kwargs:
+        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one argument: a file path, a dict or YAML text")
+    return marker.args[0], f"@pytest.mark.{MARKER}"
+
+
 @pytest.fixture
 def callback_receiver(bandwidth_emulator_session: EmulatorSession) -> CallbackReceiver:
     """A real webhook on 127.0.0.1 recording every callback; ``.fail(n)``, ``.respond(status)``,
@@ -128,14 +142,12 @@ def bandwidth_emulator(
     session = bandwidth_emulator_session
     client = session.client
     client.reset()
-    marker = request.node.get_closest_marker(MARKER)
-    if marker is not None:
-        if len(marker.args) != 1 or marker.kwargs:
-            raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one argument: a file path, a dict or YAML text")
+    scenario_source, source_name = _requested_scenario(request)
+    if scenario_source is not None:
         try:
-            scenario = load_scenario(marker.args[0], Path(request.path).parent)
+            scenario = load_scenario(scenario_source, Path(request.path).parent)
         except (ScenarioError, OSError) as exc:
-            pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+            pytest.fail(f"{source_name}: {exc}", pytrace=False)
         client.set_scenario(scenario)
     try:
         yield client

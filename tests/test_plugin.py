@@ -102,6 +102,23 @@ def test_scenario_marker_takes_a_dict_a_file_or_yaml_and_is_undone_after_the_tes
     inner.runpytest().assert_outcomes(passed=5)
 
 
+def test_scenario_as_a_fixture_parameter(inner):
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize(
+            "bandwidth_emulator, quirk",
+            [({"groupInvalidNumber": "legacy"}, "legacy"), (None, "correct"), ("groupInvalidNumber: correct\\n", "correct")],
+            indirect=["bandwidth_emulator"],
+        )
+        def test_modes(bandwidth_emulator, quirk):
+            assert bandwidth_emulator.scenario()["groupInvalidNumber"] == quirk
+        """
+    )
+    inner.runpytest().assert_outcomes(passed=3)
+
+
 def test_invalid_scenario_marker_fails_the_test_clearly(inner):
     inner.makepyfile(
         """

@@ -55,7 +55,7 @@ class QuietHandler(WSGIRequestHandler):
 def my_app(bandwidth_emulator):
     app = OptOutApp(bandwidth_emulator.api_url, bandwidth_emulator.account_id)
     server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
     # Our number belongs to our application, whose webhooks are the app's.

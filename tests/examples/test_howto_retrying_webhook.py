@@ -8,7 +8,7 @@ every retry at its virtual time; the journal then shows every attempt.
 OUR_NUMBER = "+15554443333"
 HANDSET = "+15552221111"
 
-# The default schedule, in seconds after the first attempt (docs/testing.md links the table).
+# The default retry schedule, in seconds after the first attempt (docs/callbacks.md).
 SCHEDULE = [0, 60, 300, 900, 3600, 7200, 14400, 28800, 57600, 86400]
 
 
