@@ -81,6 +81,7 @@ class AsyncClient:
         self.base_url = base_url.rstrip("/")
         self.account_id = account_id
         self.application_id = application_id
+        self._credentials = (username, password)
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._auth = {"Authorization": f"Basic {token}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -397,9 +398,10 @@ class Client:
         event loop: use it in async tests whose webhook runs on the test's loop, which a
         blocking call would stall (``async with bandwidth_emulator.async_client() as emu``)."""
         aio = self.aio
-        client = AsyncClient(aio.base_url, account_id=aio.account_id, application_id=aio.application_id)
-        client._auth = aio._auth
-        return client
+        username, password = aio._credentials
+        return AsyncClient(
+            aio.base_url, account_id=aio.account_id, application_id=aio.application_id, username=username, password=password
+        )
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True

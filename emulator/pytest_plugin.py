@@ -24,14 +24,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-from .client import Client, LoopThread
 from .config import DEFAULT_ACCOUNT
-from .receiver import CallbackReceiver
-from .runner import BackgroundEmulator, load_scenario
-from .scenario import ScenarioError
+
+# Every pytest run of a project that has the package installed loads this module, so the
+# emulator itself (aiohttp, pydantic, ...) is imported only once a fixture is used.
+if TYPE_CHECKING:
+    from .client import Client, LoopThread
+    from .receiver import CallbackReceiver
+    from .runner import BackgroundEmulator
 
 MARKER = "bandwidth_scenario"
 
@@ -70,6 +74,9 @@ class EmulatorSession:
     """What lives for the whole session: the emulator (or a client of a remote one) and the receiver."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from .receiver import CallbackReceiver
+        from .runner import load_scenario
+
         self.remote_url: str | None = config.getoption("bandwidth_emulator_url")
         scenario = config.getoption("bandwidth_scenario") or config.getini("bandwidth_scenario") or None
         self.scenario = load_scenario(scenario, Path(config.rootpath)) if scenario and not self.remote_url else None
@@ -78,6 +85,9 @@ class EmulatorSession:
         self.loop: LoopThread | None = None
 
     def start(self) -> Client:
+        from .client import Client, LoopThread
+        from .runner import BackgroundEmulator
+
         if self.remote_url:
             self.loop = LoopThread("bandwidth-emulator-client")
             self.client = Client(self.remote_url, loop=self.loop, account_id=worker_account())
@@ -139,6 +149,9 @@ def bandwidth_emulator(
     bandwidth_emulator_session: EmulatorSession, callback_receiver: CallbackReceiver, request: pytest.FixtureRequest
 ) -> Iterator[Client]:
     """A blocking client of the session's emulator, with this test's account reset."""
+    from .runner import load_scenario
+    from .scenario import ScenarioError
+
     session = bandwidth_emulator_session
     client = session.client
     client.reset()

@@ -113,7 +113,6 @@ class CallbackReceiver:
         with self._lock:
             answer = self._plan.pop(0) if self._plan else self._status
             release = self._release
-        with self._lock:
             self._requests.append(ReceivedRequest(request.path, dict(request.headers), body, answer, events))
             self._lock.notify_all()
         if answer is None:
