@@ -91,9 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the emulator (the default command)", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_serve_options(serve)
-    validate = sub.add_parser("validate", help="check scenario files", description="Check scenario files; exit 1 if any is invalid.")
+    validate = sub.add_parser(
+        "validate",
+        help="check scenario files",
+        description=(
+            "Check scenario files. Prints 'FILE: ok' for each valid file, and 'FILE: PATH: PROBLEM' on stderr "
+            "for every problem (e.g. rules[2].events[0].errorCode); exit 1 if any file is invalid. "
+            "The format is described in docs/scenarios.md."
+        ),
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
-    sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+    sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the scenario format",
+        description="Print the JSON Schema of the scenario format, for editors that autocomplete YAML.",
+    )
     return parser
 
 

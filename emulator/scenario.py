@@ -541,7 +541,16 @@ def load_scenario_file(path: str | Path) -> Scenario:
     return load_scenario_text(text, str(path))
 
 
+def _title(key: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).capitalize()
+
+
 def json_schema() -> str:
     """The JSON Schema of scenario files, for editors (yaml-language-server and friends)."""
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Scenario.model_json_schema(by_alias=True)}
+    # Titles from the keys, for every field: pydantic leaves out those of model-typed fields
+    # and spells the others from the Python names.
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        for key, prop in definition.get("properties", {}).items():
+            prop["title"] = _title(key)
     return json.dumps(schema, indent=2)

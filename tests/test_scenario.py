@@ -180,9 +180,23 @@ def test_json_schema_is_usable_by_editors():
     for name, definition in schema["$defs"].items():
         for field, spec in definition.get("properties", {}).items():
             assert spec.get("description"), f"{name}.{field} has no description"
+            assert spec.get("title"), f"{name}.{field} has no title"
     # camelCase keys, and shorthand strings allowed where the format allows them.
     match = schema["$defs"]["Match"]["properties"]
     assert {"to", "from", "text", "tag", "kind", "applicationId", "accountId"} <= set(match)
     assert {"type": "string"} in match["to"]["anyOf"]
     duration = schema["$defs"]["EventStep"]["properties"]["after"]
     assert {t.get("type") for t in duration["anyOf"]} == {"number", "string"}
+
+
+async def test_invalid_scenario_over_http_keeps_the_running_one(make_client):
+    client = await make_client({"name": "running", "rules": [{"errorCode": 4720}]})
+    resp = await client.put("/_emulator/scenario", data="name: new\nrules:\n  - events: [{event: message-failed}]\n")
+    assert resp.status == 400
+    assert await resp.json() == {
+        "type": "invalid-request",
+        "description": "invalid scenario; the running scenario stays in force",
+        "details": [{"path": "rules[0].events[0].errorCode", "message": "message-failed needs an errorCode, e.g. 4720"}],
+    }
+    shown = await (await client.get("/_emulator/scenario")).json()
+    assert shown["name"] == "running" and shown["rules"][0]["errorCode"] == 4720
