@@ -93,6 +93,20 @@ class MessagingService:
         self.faults.reset()
         self.traffic.start(scenario)
 
+    def _new_message_id(self, now: float) -> str:
+        # A reloaded seed replays the same random draws: skip ids already taken, so nothing
+        # accepted is overwritten, and the run stays repeatable.
+        while True:
+            message_id = self.ids.message_id(now)
+            if self.store.get_message(message_id) is None:
+                return message_id
+
+    def _new_callback_id(self) -> str:
+        while True:
+            callback_id = self.ids.callback_id()
+            if self.store.get_callback(callback_id) is None:
+                return callback_id
+
     # -- outbound -------------------------------------------------------------------------
 
     def send(self, account_id: str, body: object) -> Message | list[FieldError]:
@@ -117,7 +131,7 @@ class MessagingService:
             now,
         )
         message = Message(
-            id=self.ids.message_id(now),
+            id=self._new_message_id(now),
             account_id=account_id,
             application_id=request.application_id,
             direction="out",
@@ -180,7 +194,7 @@ class MessagingService:
             application_id = application_id or "emulator-application"
             account_id = account_id or self.default_account
             message = Message(
-                id=self.ids.message_id(now),
+                id=self._new_message_id(now),
                 account_id=account_id,
                 application_id=application_id,
                 direction="in",
@@ -228,7 +242,7 @@ class MessagingService:
         self, message: Message, url: str | None, type: str, recipient: str, event: dict, due: float, order: int
     ) -> Callback:
         callback = Callback(
-            id=self.ids.callback_id(),
+            id=self._new_callback_id(),
             account_id=message.account_id,
             message_id=message.id,
             application_id=message.application_id,

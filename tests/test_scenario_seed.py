@@ -44,3 +44,18 @@ async def test_start_time_needs_a_zone(make_client):
     with pytest.raises(ScenarioError) as info:
         parse_scenario({"startTime": "2024-01-01T00:00:00"})
     assert info.value.problems == [("startTime", "give a time zone, e.g. 2024-01-01T00:00:00Z")]
+
+
+async def test_reloading_a_seeded_scenario_never_reuses_an_id(make_client):
+    # Reloading restarts the random source; at the same virtual millisecond the same ids
+    # would come out again and overwrite what was already accepted.
+    client = await make_client({"seed": 9})
+    body = {"applicationId": "app", "from": "+15554443333", "to": ["+15551230001"], "text": "hi"}
+    first = await (await send(client, body)).json()
+    assert (await client.put("/_emulator/scenario", json={"seed": 9})).status == 200
+    second = await (await send(client, body)).json()
+    assert first["id"] != second["id"]
+    listed = await (await client.get("/_emulator/messages")).json()
+    assert len(listed["messages"]) == 2
+    callbacks = await (await client.get("/_emulator/callbacks")).json()
+    assert len({c["id"] for c in callbacks["callbacks"]}) == 2
