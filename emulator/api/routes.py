@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, media, messages
+from . import control, media, messages, ui
 
 API = "/api/v2/users/{accountId}"
 CONTROL = "/_emulator"
@@ -34,5 +34,11 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{CONTROL}/scenario", control.get_scenario),
             web.put(f"{CONTROL}/scenario", control.put_scenario),
             web.get(f"{CONTROL}/openapi.json", control.openapi),
+            # Web UI
+            web.get("/", ui.index),
+            web.get(f"{CONTROL}/ui", ui.index),
+            web.get(f"{CONTROL}/ui/static/{{name}}", ui.asset),
+            web.get(f"{CONTROL}/ui/scenario.yaml", ui.scenario_yaml),
+            web.get(f"{CONTROL}/ui/media/{{accountId}}/{{mediaId:.+}}", ui.media),
         ]
     )

@@ -1,0 +1,625 @@
+// The emulator's web page: reads the control API (/_emulator/...) and draws conversations,
+// per-recipient statuses and callback timelines. No framework and no build step, because the
+// emulator must work offline. Every piece of data reaches the DOM through text nodes
+// (h() below): message text, tags and numbers are whatever the app under test sent.
+"use strict";
+
+const API = "/_emulator";
+const POLL_MS = 1000;
+
+const state = {
+  messages: [],
+  callbacks: [],
+  clock: null,
+  scenario: null,
+  selected: null, // conversation key the user chose
+  open: new Set(), // message ids whose timeline is expanded
+  dataSig: "",
+  filters: { account: "", number: "", tag: "", state: "" },
+};
+
+// -- DOM helpers -----------------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child)); // strings become text nodes
+  }
+  return el;
+}
+
+// Only http(s) URLs become links: a media URL like "javascript:..." stays plain text.
+function safeHref(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// -- time ------------------------------------------------------------------------------------
+
+function ms(iso) {
+  return iso ? Date.parse(iso) : NaN;
+}
+
+function fmtDateTime(iso) {
+  if (!iso) return "";
+  return iso.replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC");
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const m = /T(\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(iso);
+  return m ? m[1] + (m[2] && m[2] !== ".000" ? m[2] : "") : iso;
+}
+
+function fmtDuration(milliseconds) {
+  if (!Number.isFinite(milliseconds)) return "";
+  const sign = milliseconds < 0 ? "-" : "+";
+  let s = Math.abs(milliseconds) / 1000;
+  if (s < 60) return `${sign}${Number(s.toFixed(3))} s`;
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hr = Math.floor(s / 3600); s -= hr * 3600;
+  const mi = Math.floor(s / 60); s -= mi * 60;
+  const parts = [];
+  if (d) parts.push(`${d} d`);
+  if (hr) parts.push(`${hr} h`);
+  if (mi) parts.push(`${mi} min`);
+  if (Math.round(s)) parts.push(`${Math.round(s)} s`);
+  return sign + parts.join(" ");
+}
+
+// -- the control API ---------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(API + path, init);
+  const text = await resp.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!resp.ok) {
+    const what = (data && (data.error || data.description)) || `${resp.status} ${resp.statusText}`;
+    const details = data && data.details ? data.details : [];
+    const lines = Array.isArray(details) ? details.map((d) => (typeof d === "string" ? d : JSON.stringify(d))) : [JSON.stringify(details)];
+    throw new Error([what, ...lines].join("\n"));
+  }
+  return data;
+}
+
+function notify(message, kind) {
+  const box = $("notice");
+  if (!message) {
+    box.hidden = true;
+    box.textContent = "";
+    return;
+  }
+  box.hidden = false;
+  box.className = "notice " + (kind || "error");
+  box.textContent = message;
+}
+
+// -- conversations -----------------------------------------------------------------------------
+
+// A conversation is one of your numbers with the set of handsets on the other side, per account,
+// like a phone's messaging app. Inbound: `owner` is the number that received it.
+function conversationOf(m) {
+  let ours, others;
+  if (m.direction === "out") {
+    ours = m.from;
+    others = m.to;
+  } else {
+    ours = m.owner;
+    others = [m.from, ...m.to.filter((n) => n !== m.owner)];
+  }
+  others = [...new Set(others)].sort();
+  return { key: `${m.accountId}|${ours}|${others.join(",")}`, accountId: m.accountId, ours, others };
+}
+
+function callbacksByMessage() {
+  const byMessage = new Map();
+  for (const c of state.callbacks) {
+    if (!byMessage.has(c.messageId)) byMessage.set(c.messageId, []);
+    byMessage.get(c.messageId).push(c);
+  }
+  return byMessage;
+}
+
+function matches(m, callbacks) {
+  const f = state.filters;
+  if (f.account && m.accountId !== f.account) return false;
+  if (f.tag && m.tag !== f.tag) return false;
+  if (f.number) {
+    const needle = f.number.replace(/\s+/g, "");
+    const numbers = [m.from, m.owner, ...m.to];
+    if (!numbers.some((n) => n && n.includes(needle))) return false;
+  }
+  if (f.state) {
+    if (f.state.startsWith("cb:")) {
+      const wanted = f.state.slice(3);
+      if (!callbacks.some((c) => c.state === wanted)) return false;
+    } else if (!m.recipients.some((r) => r.status === f.state)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function groupConversations(messages) {
+  const byKey = new Map();
+  for (const m of messages) {
+    const conv = conversationOf(m);
+    if (!byKey.has(conv.key)) byKey.set(conv.key, { ...conv, messages: [] });
+    byKey.get(conv.key).messages.push(m);
+  }
+  const list = [...byKey.values()];
+  for (const conv of list) conv.messages.sort((a, b) => ms(a.time) - ms(b.time));
+  // Most recently active first, as on a phone.
+  list.sort((a, b) => ms(b.messages.at(-1).time) - ms(a.messages.at(-1).time));
+  return list;
+}
+
+// -- rendering ---------------------------------------------------------------------------------
+
+function renderClock() {
+  const clock = state.clock;
+  if (!clock) return;
+  $("clock-now").textContent = fmtDateTime(clock.now);
+  $("clock-now").setAttribute("datetime", clock.now);
+  const scale = clock.mode === "realtime" && clock.timeScale && clock.timeScale !== 1 ? ` ×${clock.timeScale}` : "";
+  $("clock-mode").textContent = clock.mode + scale;
+  const pending = clock.pending ? `${clock.pending} planned` : "nothing planned";
+  const wait = clock.nextDue ? ms(clock.nextDue) - ms(clock.now) : NaN;
+  const next = clock.nextDue ? ` · next ${wait > 0 ? "in " + fmtDuration(wait).slice(1) : "due now"}` : "";
+  $("clock-pending").textContent = pending + next;
+  $("advance").hidden = clock.mode !== "manual";
+  $("advance-next").disabled = !clock.nextDue;
+}
+
+function fillSelect(select, values, allLabel) {
+  const current = select.value;
+  const options = [h("option", { value: "" }, allLabel), ...values.map((v) => h("option", { value: v }, v))];
+  select.replaceChildren(...options);
+  // Keep a chosen value even while no message carries it any more (e.g. after a reset).
+  if (current && !values.includes(current)) select.append(h("option", { value: current }, current));
+  select.value = current;
+}
+
+function renderFilters() {
+  const accounts = [...new Set(state.messages.map((m) => m.accountId))].sort();
+  const tags = [...new Set(state.messages.map((m) => m.tag).filter((t) => t !== null && t !== undefined))].sort();
+  fillSelect($("filter-account"), accounts, "all");
+  fillSelect($("filter-tag"), tags, "any");
+  $("reset").textContent = state.filters.account ? `Reset account ${state.filters.account}` : "Reset";
+}
+
+function statusChip(status) {
+  return h("span", { class: `chip status-${status.toLowerCase()}` }, status.toLowerCase());
+}
+
+function callbackSummary(callbacks) {
+  const counts = {};
+  for (const c of callbacks) counts[c.state] = (counts[c.state] || 0) + 1;
+  return Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ");
+}
+
+function renderConversationList(conversations, byMessage) {
+  const list = $("conversation-list");
+  list.replaceChildren(
+    ...conversations.map((conv) => {
+      const last = conv.messages.at(-1);
+      const callbacks = conv.messages.flatMap((m) => byMessage.get(m.id) || []);
+      const failed = conv.messages.filter((m) => m.recipients.some((r) => r.status === "FAILED")).length;
+      const exhausted = callbacks.filter((c) => c.state === "exhausted").length;
+      const preview = last.text || (last.media.length ? `${last.media.length} media` : "(empty)");
+      return h(
+        "li",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            class: "conversation" + (conv.key === state.selected ? " selected" : ""),
+            "aria-current": conv.key === state.selected ? "true" : null,
+            dataset: { key: conv.key },
+            onclick: () => selectConversation(conv.key),
+          },
+          h("span", { class: "pair" }, h("span", { class: "ours" }, conv.ours), " ↔ ", h("span", { class: "others" }, conv.others.join(", "))),
+          h("span", { class: "preview" }, (last.direction === "out" ? "You: " : "") + preview),
+          h(
+            "span",
+            { class: "conv-meta" },
+            h("span", { class: "muted" }, `acct ${conv.accountId} · ${conv.messages.length} msg · ${fmtTime(last.time)}`),
+            failed ? h("span", { class: "chip status-failed" }, `${failed} failed`) : null,
+            exhausted ? h("span", { class: "chip cb-exhausted" }, `${exhausted} exhausted`) : null,
+          ),
+        ),
+      );
+    }),
+  );
+  $("no-conversations").hidden = conversations.length > 0;
+}
+
+// Media stored in the emulator (…/users/{accountId}/media/{mediaId}) is shown as a thumbnail
+// through the page's own media route; anything else is a plain link.
+function mediaItem(url) {
+  const stored = /\/users\/([^/]+)\/media\/(.+)$/.exec((() => {
+    try {
+      return new URL(url).pathname;
+    } catch {
+      return "";
+    }
+  })());
+  const name = url.split("/").pop() || url;
+  if (stored) {
+    const local = `${API}/ui/media/${stored[1]}/${stored[2]}`;
+    const img = h("img", { src: local, alt: name, loading: "lazy" });
+    const link = h("a", { class: "media thumb", href: local, target: "_blank", rel: "noopener", title: url }, img);
+    img.addEventListener("error", () => img.replaceWith(h("span", { class: "media-name" }, name)));
+    return link;
+  }
+  const href = safeHref(url);
+  return href
+    ? h("a", { class: "media", href, target: "_blank", rel: "noopener noreferrer" }, name)
+    : h("span", { class: "media" }, url);
+}
+
+function attemptRow(a, index, origin) {
+  const ok = a.error === null && a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
+  const outcome = a.error ? a.error : a.statusCode !== null ? `HTTP ${a.statusCode}` : "no answer";
+  return h(
+    "li",
+    { class: "attempt " + (ok ? "ok" : "bad") },
+    h("span", { class: "attempt-n" }, `#${index + 1}`),
+    h("time", { datetime: a.time }, fmtTime(a.time)),
+    h("span", { class: "muted" }, fmtDuration(ms(a.time) - origin)),
+    h("span", { class: "outcome" }, outcome),
+    Number.isFinite(a.durationMs) ? h("span", { class: "muted" }, `${Math.round(a.durationMs)} ms`) : null,
+  );
+}
+
+function timeline(message, callbacks) {
+  const origin = ms(message.time);
+  const now = state.clock ? ms(state.clock.now) : NaN;
+  const sorted = [...callbacks].sort((a, b) => ms(a.plannedAt) - ms(b.plannedAt) || a.recipient.localeCompare(b.recipient));
+  return h(
+    "ol",
+    { class: "timeline" },
+    sorted.map((c) =>
+      h(
+        "li",
+        { class: `callback cb-${c.state}`, dataset: { callbackId: c.id, state: c.state, type: c.type } },
+        h(
+          "div",
+          { class: "callback-head" },
+          h("span", { class: "event" }, c.type),
+          h("span", { class: "callback-to" }, "→ ", c.recipient),
+          h("span", { class: `chip cb-${c.state}` }, c.state),
+          h("span", { class: "muted" }, `planned ${fmtTime(c.plannedAt)} (${fmtDuration(ms(c.plannedAt) - origin)})`),
+        ),
+        h("div", { class: "callback-url muted" }, c.url ? `POST ${c.url}` : "no callback URL configured"),
+        c.attempts.length ? h("ol", { class: "attempts" }, c.attempts.map((a, i) => attemptRow(a, i, origin))) : null,
+        c.state === "pending" && c.nextAttemptAt
+          ? h(
+              "div",
+              { class: "next-attempt" },
+              `${c.attempts.length ? "next retry" : "first attempt"} at ${fmtTime(c.nextAttemptAt)} (${fmtDuration(ms(c.nextAttemptAt) - now)} from now)`,
+            )
+          : null,
+        c.state === "exhausted"
+          ? h("div", { class: "exhausted-note" }, `gave up after ${c.attempts.length} attempts: the webhook never answered 2xx`)
+          : null,
+      ),
+    ),
+  );
+}
+
+function bubble(m, callbacks) {
+  const outbound = m.direction === "out";
+  const exhausted = callbacks.filter((c) => c.state === "exhausted").length;
+  const details = h(
+    "details",
+    {
+      class: "callbacks",
+      open: state.open.has(m.id),
+      ontoggle: (ev) => (ev.target.open ? state.open.add(m.id) : state.open.delete(m.id)),
+    },
+    h(
+      "summary",
+      {},
+      callbacks.length ? `Callbacks: ${callbackSummary(callbacks)}` : "No callbacks",
+      exhausted ? h("span", { class: "chip cb-exhausted" }, "exhausted") : null,
+    ),
+    callbacks.length ? timeline(m, callbacks) : null,
+  );
+  return h(
+    "li",
+    {
+      class: `bubble ${outbound ? "out" : "in"}` + (exhausted ? " has-exhausted" : ""),
+      dataset: { messageId: m.id, direction: m.direction },
+    },
+    h("div", { class: "bubble-from muted" }, outbound ? `${m.from} → ${m.to.join(", ")}` : `${m.from} → ${m.owner}`),
+    m.text ? h("p", { class: "text" }, m.text) : null,
+    m.media.length ? h("div", { class: "media-list" }, m.media.map(mediaItem)) : null,
+    h(
+      "div",
+      { class: "bubble-meta" },
+      h("time", { datetime: m.time, title: fmtDateTime(m.time) }, fmtTime(m.time)),
+      h("span", {}, m.kind.toUpperCase()),
+      h("span", { class: "segments" }, `${m.segmentCount} segment${m.segmentCount === 1 ? "" : "s"}`),
+      h("span", { class: "muted" }, m.encoding),
+      m.tag !== null && m.tag !== undefined ? h("span", { class: "chip tag" }, "tag: ", m.tag) : null,
+      h("span", { class: "muted id" }, m.id),
+    ),
+    h(
+      "ul",
+      { class: "recipients" },
+      m.recipients.map((r) =>
+        h(
+          "li",
+          { class: "recipient", dataset: { to: r.to, status: r.status } },
+          h("span", {}, r.to),
+          statusChip(r.status),
+          r.errorCode !== null && r.errorCode !== undefined ? h("span", { class: "error-code" }, `error ${r.errorCode}`) : null,
+          r.description && r.status === "FAILED" ? h("span", { class: "error-description" }, r.description) : null,
+        ),
+      ),
+    ),
+    details,
+  );
+}
+
+function renderThread(conv, byMessage) {
+  const thread = $("thread");
+  const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
+  if (!conv) {
+    $("thread-title").textContent = "No conversation selected";
+    thread.replaceChildren();
+    return;
+  }
+  $("thread-title").replaceChildren(
+    h("span", { class: "ours" }, conv.ours),
+    " ↔ ",
+    h("span", { class: "others" }, conv.others.join(", ")),
+    h("span", { class: "muted" }, ` · account ${conv.accountId}`),
+  );
+  thread.replaceChildren(...conv.messages.map((m) => bubble(m, byMessage.get(m.id) || [])));
+  if (nearBottom) thread.scrollTop = thread.scrollHeight;
+}
+
+function renderData() {
+  const byMessage = callbacksByMessage();
+  const shown = state.messages.filter((m) => matches(m, byMessage.get(m.id) || []));
+  const conversations = groupConversations(shown);
+  if (!conversations.some((c) => c.key === state.selected)) {
+    const previous = state.selected;
+    state.selected = conversations.length ? conversations[0].key : null;
+    if (state.selected !== previous) prefillComposer(conversations[0]);
+  }
+  renderFilters();
+  renderConversationList(conversations, byMessage);
+  renderThread(conversations.find((c) => c.key === state.selected), byMessage);
+  const total = state.messages.length;
+  $("filter-summary").textContent =
+    shown.length === total ? `${total} message${total === 1 ? "" : "s"}` : `${shown.length} of ${total} messages match`;
+}
+
+// The composer answers as the handset in the chosen conversation; the fields stay editable so
+// a brand-new handset can text in too.
+function prefillComposer(conv) {
+  if (!conv) return;
+  $("inbound-from").value = conv.others[0] || "";
+  $("inbound-to").value = [conv.ours, ...conv.others.slice(1)].join(" ");
+  $("inbound-account").value = conv.accountId;
+}
+
+function selectConversation(key) {
+  state.selected = key;
+  renderData();
+  const byMessage = callbacksByMessage();
+  const conv = groupConversations(state.messages.filter((m) => matches(m, byMessage.get(m.id) || []))).find((c) => c.key === key);
+  prefillComposer(conv);
+}
+
+// -- polling -----------------------------------------------------------------------------------
+
+let refreshing = null;
+let again = false;
+let timer = null;
+
+async function load() {
+  const [messages, callbacks, clock] = await Promise.all([
+    api("GET", "/messages"),
+    api("GET", "/callbacks"),
+    api("GET", "/clock"),
+  ]);
+  state.clock = clock;
+  renderClock();
+  // Re-draw the lists only when something changed, so open timelines and scrolling stay put.
+  const sig = JSON.stringify([messages, callbacks]) + (clock.mode === "manual" ? clock.now : "");
+  if (sig !== state.dataSig) {
+    state.dataSig = sig;
+    state.messages = messages.messages;
+    state.callbacks = callbacks.callbacks;
+    renderData();
+  }
+  document.body.dataset.loaded = "true";
+}
+
+// One refresh at a time; a request made meanwhile runs once more afterwards.
+function refresh() {
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
+  clearTimeout(timer);
+  refreshing = load()
+    .then(() => {
+      if ($("notice").dataset.source === "poll") {
+        notify(null);
+        delete $("notice").dataset.source;
+      }
+    })
+    .catch((err) => {
+      notify(`Cannot reach the emulator: ${err.message}`);
+      $("notice").dataset.source = "poll";
+    })
+    .finally(() => {
+      refreshing = null;
+      if (again) {
+        again = false;
+        refresh();
+      } else {
+        timer = setTimeout(refresh, POLL_MS);
+      }
+    });
+  return refreshing;
+}
+
+async function action(run) {
+  notify(null);
+  try {
+    await run();
+  } catch (err) {
+    notify(err.message);
+  }
+  await refresh();
+}
+
+// -- scenario ----------------------------------------------------------------------------------
+
+async function loadScenario() {
+  const scenario = await api("GET", "/scenario");
+  state.scenario = scenario;
+  $("scenario-name").textContent = scenario.name || "(unnamed)";
+}
+
+async function showScenario(format) {
+  $("scenario-tab-yaml").setAttribute("aria-selected", String(format === "yaml"));
+  $("scenario-tab-json").setAttribute("aria-selected", String(format === "json"));
+  if (format === "json") {
+    $("scenario-text").textContent = JSON.stringify(await api("GET", "/scenario"), null, 2);
+  } else {
+    const resp = await fetch(`${API}/ui/scenario.yaml`);
+    $("scenario-text").textContent = await resp.text();
+  }
+}
+
+// -- filters in the URL, so a view can be shared ---------------------------------------------
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const key of Object.keys(state.filters)) state.filters[key] = params.get(key) || "";
+}
+
+function writeHash() {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(state.filters)) if (value) params.set(key, value);
+  const hash = params.toString();
+  history.replaceState(null, "", hash ? `#${hash}` : location.pathname);
+}
+
+function syncFilterInputs() {
+  for (const key of Object.keys(state.filters)) {
+    const input = $(`filter-${key}`);
+    if (input.tagName === "SELECT" && state.filters[key] && ![...input.options].some((o) => o.value === state.filters[key])) {
+      input.append(h("option", { value: state.filters[key] }, state.filters[key]));
+    }
+    input.value = state.filters[key];
+  }
+}
+
+// -- wiring ------------------------------------------------------------------------------------
+
+function init() {
+  readHash();
+  syncFilterInputs();
+
+  $("filters").addEventListener("submit", (ev) => ev.preventDefault());
+  const onFilter = (ev) => {
+    const key = ev.target.name;
+    if (!(key in state.filters) || state.filters[key] === ev.target.value.trim()) return;
+    state.filters[key] = ev.target.value.trim();
+    writeHash();
+    renderData();
+  };
+  $("filters").addEventListener("input", onFilter);
+  $("filters").addEventListener("change", onFilter);
+
+  for (const button of $("advance").querySelectorAll("button[data-seconds]")) {
+    button.addEventListener("click", () =>
+      action(() => api("POST", "/clock/advance", { seconds: Number(button.dataset.seconds) })),
+    );
+  }
+  $("advance-next").addEventListener("click", () =>
+    action(async () => {
+      const clock = await api("GET", "/clock");
+      if (clock.nextDue) await api("POST", "/clock/advance", { seconds: Math.max(0, (ms(clock.nextDue) - ms(clock.now)) / 1000) });
+    }),
+  );
+
+  $("reset").addEventListener("click", () => {
+    const account = state.filters.account;
+    const what = account ? `messages, callbacks and media of account ${account}` : "all messages, callbacks and media";
+    if (!confirm(`Forget ${what}?`)) return;
+    action(async () => {
+      await api("POST", "/reset" + (account ? `?accountId=${encodeURIComponent(account)}` : ""));
+      state.open.clear();
+    });
+  });
+
+  $("inbound").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const split = (s) => s.split(/[\s,]+/).filter(Boolean);
+    const body = { from: $("inbound-from").value.trim(), to: split($("inbound-to").value), text: $("inbound-text").value };
+    const media = split($("inbound-media").value);
+    if (media.length) body.media = media;
+    const account = $("inbound-account").value.trim();
+    if (account) body.accountId = account;
+    action(async () => {
+      const result = await api("POST", "/inbound", body);
+      $("inbound-text").value = "";
+      $("inbound-media").value = "";
+      const first = result.messages[0];
+      if (first) state.selected = conversationOf(first).key;
+    });
+  });
+
+  const dialog = $("scenario-dialog");
+  $("scenario-name").addEventListener("click", () =>
+    action(async () => {
+      await loadScenario();
+      await showScenario("yaml");
+      dialog.showModal();
+    }),
+  );
+  $("scenario-tab-yaml").addEventListener("click", () => action(() => showScenario("yaml")));
+  $("scenario-tab-json").addEventListener("click", () => action(() => showScenario("json")));
+  $("scenario-close").addEventListener("click", () => dialog.close());
+
+  loadScenario().catch((err) => notify(err.message));
+  // The scenario can be replaced through PUT /_emulator/scenario while the page is open.
+  setInterval(() => loadScenario().catch(() => {}), 5000);
+  refresh();
+}
+
+document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,428 @@
+"""The web page in a real browser: Debian's chromium driven by its chromedriver (selenium).
+
+The emulator runs as the real CLI on a free port with the manual clock; a webhook receiver on
+127.0.0.1 answers 200, or 500 for messages tagged "flaky". Every wait is a WebDriverWait on a
+DOM condition. Without chromium these tests skip, unless BWE_REQUIRE_BROWSER=1 (CI), where a
+missing browser is a failure. With BWE_SCREENSHOTS=DIR the screenshots go to DIR (that is how
+docs/screenshots/ is made); otherwise to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("BWE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("BWE_CHROMEDRIVER", "/usr/bin/chromedriver")
+REQUIRED = os.environ.get("BWE_REQUIRE_BROWSER") == "1"
+WAIT = 15  # seconds; generous for a loaded CI machine, the page polls every second
+ACCOUNT = "9900000"
+OURS = "+15554443333"
+HANDSET = "+15552221111"
+
+
+def _missing_browser() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            return f"{path} not found: install Debian's {package} (apt-get install chromium chromium-driver)"
+    return None
+
+
+# -- the webhook receiver ----------------------------------------------------------------------
+
+
+class Webhook:
+    """Answers 200, or 500 when the event's message is tagged "flaky"."""
+
+    def __init__(self) -> None:
+        events: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                events.extend(body)
+                flaky = any(e.get("message", {}).get("tag") == "flaky" for e in body)
+                self.send_response(500 if flaky else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.events = events
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callbacks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the emulator ------------------------------------------------------------------------------
+
+
+class Emulator:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def request(self, method: str, path: str, body: Any = None, auth: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(b"user:pass").decode())
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def send(self, to: list[str], text: str, tag: str | None = None, account: str = ACCOUNT, **extra: Any) -> dict:
+        body = {"applicationId": "ui-app", "from": OURS, "to": to, "text": text, **extra}
+        if tag is not None:
+            body["tag"] = tag
+        return self.request("POST", f"/api/v2/users/{account}/messages", body, auth=True)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def start_emulator(webhook: Webhook, tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
+    processes: list[subprocess.Popen] = []
+
+    def start(*args: str) -> Emulator:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--callback-url", webhook.url, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the emulator is ready once it prints its URL
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, f"no base URL in the first line: {line!r}"
+        return Emulator(match.group(0))
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
+# -- the browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    missing = _missing_browser()
+    if missing:
+        if REQUIRED:
+            pytest.fail(f"BWE_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="bwe-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(driver: Any, start_emulator: Any) -> Iterator[Any]:
+    # Torn down before the emulator stops (it depends on start_emulator), so the page never
+    # polls a stopped emulator.
+    driver.set_window_size(1280, 900)
+    driver.get_log("browser")  # start with an empty log
+    yield driver
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    driver.get("about:blank")
+    # The page must not log errors, e.g. a script or style blocked by its own security policy.
+    assert not errors, errors
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Any, str], None]:
+    target = Path(os.environ.get("BWE_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def shoot(driver: Any, name: str) -> None:
+        # Full height of the page, as a reader of the docs would scroll through it.
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        width = driver.get_window_size()["width"]
+        driver.set_window_size(width, max(600, min(height + 140, 2400)))
+        assert driver.save_screenshot(str(target / name))
+
+    return shoot
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(condition, message)
+
+
+def css(driver: Any, selector: str) -> list[Any]:
+    return driver.find_elements("css selector", selector)
+
+
+def click(driver: Any, selector: str) -> None:
+    """Click once the element is there; the page re-draws on every change, so retry a stale one."""
+
+    def attempt(d: Any) -> bool:
+        found = css(d, selector)
+        if not found or not found[0].is_enabled():
+            return False
+        found[0].click()
+        return True
+
+    wait(driver, attempt, f"nothing clickable at {selector}")
+
+
+def bubble_css(message_id: str) -> str:
+    return f'.bubble[data-message-id="{message_id}"]'
+
+
+def open_timeline(driver: Any, message_id: str) -> None:
+    click(driver, f"{bubble_css(message_id)} details.callbacks summary")
+    wait(driver, lambda d: css(d, f"{bubble_css(message_id)} details.callbacks[open]"), "timeline did not open")
+
+
+def load(driver: Any, emulator: Emulator, path: str = "/") -> None:
+    driver.get(emulator.base_url + path)
+    wait(driver, lambda d: d.find_element("tag name", "body").get_attribute("data-loaded") == "true", "page did not load")
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_send_advance_and_reply(page, start_emulator, webhook, shots):
+    emu = start_emulator()
+    load(page, emu)
+    assert page.find_element("id", "clock-mode").text == "manual"
+
+    # Message text is the app's (and so an attacker's): it must show as text, never as markup.
+    text = "Your code is <b>1234</b> <img src=x onerror=\"document.title='pwned'\">"
+    sent = emu.send([HANDSET], text, tag="login-code")
+    bubble = bubble_css(sent["id"])
+    wait(page, lambda d: any(e.text == text for e in css(d, f"{bubble} .text")), "sent message did not appear")
+    assert not css(page, f"{bubble} .text b, {bubble} .text img")
+    assert page.title == "Bandwidth emulator"
+    assert css(page, f'{bubble} .recipient[data-to="{HANDSET}"]')[0].get_attribute("data-status") == "QUEUED"
+    assert "1 segment" in css(page, f"{bubble} .segments")[0].text
+    assert "login-code" in css(page, f"{bubble} .tag")[0].text
+
+    open_timeline(page, sent["id"])
+    wait(page, lambda d: "first attempt at" in css(d, f"{bubble} .callback .next-attempt")[0].text, "no planned attempt")
+
+    click(page, '#advance button[data-seconds="60"]')
+    wait(
+        page,
+        lambda d: css(d, f'{bubble} .recipient[data-to="{HANDSET}"]')[0].get_attribute("data-status") == "DELIVERED",
+        "recipient never became delivered",
+    )
+    wait(page, lambda d: css(d, f'{bubble} .callback[data-state="delivered"] .attempt.ok'), "no delivered attempt")
+    assert "HTTP 200" in css(page, f"{bubble} .attempt .outcome")[0].text
+    assert [e["type"] for e in webhook.events] == ["message-delivered"]
+
+    # Reply as the handset from the form, which the selected conversation filled in.
+    assert page.find_element("id", "inbound-from").get_attribute("value") == HANDSET
+    assert page.find_element("id", "inbound-to").get_attribute("value") == OURS
+    page.find_element("id", "inbound-text").send_keys("STOP <script>alert(1)</script>")
+    click(page, "#inbound-send")
+    inbound = '.bubble[data-direction="in"]'
+    wait(
+        page,
+        lambda d: any(e.text == "STOP <script>alert(1)</script>" for e in css(d, f"{inbound} .text")),
+        "inbound reply did not appear",
+    )
+    # Both messages sit in one conversation: your number and the handset.
+    assert len(css(page, "#conversation-list .conversation")) == 1
+    assert len(css(page, "#thread .bubble")) == 2
+
+    click(page, "#advance-next")
+    wait(page, lambda d: any(e["type"] == "message-received" for e in webhook.events), "no message-received callback")
+    received = webhook.events[-1]
+    assert received["message"]["text"] == "STOP <script>alert(1)</script>"
+    assert received["to"] == OURS and received["message"]["from"] == HANDSET
+    page.execute_script("document.activeElement.blur()")
+    shots(page, "conversation.png")
+
+
+def test_retries_then_exhausted_stand_out(page, start_emulator, webhook, shots):
+    emu = start_emulator()
+    load(page, emu)
+    ok = emu.send([HANDSET], "Your table is ready", tag="flaky")
+    failed = emu.send(["+15550104720"], "This number cannot take texts")
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 2, "two conversations expected")
+    click(page, f'.conversation[data-key="{ACCOUNT}|{OURS}|{HANDSET}"]')
+    bubble = bubble_css(ok["id"])
+    open_timeline(page, ok["id"])
+
+    click(page, '#advance button[data-seconds="60"]')
+    # The first attempt (at +1 s) gets 500; the retry one minute after it is planned.
+    wait(page, lambda d: len(css(d, f"{bubble} .attempt.bad")) == 1, "a failed attempt expected")
+    assert css(page, f"{bubble} .attempt .outcome")[0].text == "HTTP 500"
+    assert "next retry at" in css(page, f"{bubble} .next-attempt")[0].text
+    assert not css(page, ".bubble.has-exhausted")
+
+    click(page, '#advance button[data-seconds="86400"]')
+    wait(page, lambda d: css(d, f'{bubble} .callback[data-state="exhausted"]'), "callback never exhausted")
+    assert css(page, f"{bubble}.has-exhausted")
+    note = css(page, f"{bubble} .exhausted-note")[0].text
+    assert "gave up after 10 attempts" in note
+    assert len(css(page, f"{bubble} .attempt.bad")) == 10
+    assert not css(page, f"{bubble} .next-attempt")
+    # The recipient itself was delivered: only the webhook failed.
+    assert css(page, f"{bubble} .recipient")[0].get_attribute("data-status") == "DELIVERED"
+    shots(page, "timeline-exhausted.png")
+
+    page.set_window_size(1280, 900)
+    click(page, f'.conversation[data-key="{ACCOUNT}|{OURS}|+15550104720"]')
+    failed_bubble = bubble_css(failed["id"])
+    wait(
+        page,
+        lambda d: css(d, f"{failed_bubble} .recipient")[0].get_attribute("data-status") == "FAILED",
+        "magic number did not fail",
+    )
+    assert css(page, f"{failed_bubble} .error-code")[0].text == "error 4720"
+    assert css(page, f"{failed_bubble} .error-description")[0].text
+
+
+def test_filters_and_reset(page, start_emulator):
+    emu = start_emulator()
+    first = emu.send([HANDSET], "for account one", tag="alpha")
+    second = emu.send(["+15553334444"], "for account two", tag="beta", account="7700000")
+    third = emu.send(["+15550104720"], "will fail", tag="alpha")
+    emu.request("POST", "/_emulator/clock/advance", {"seconds": 5})
+    load(page, emu)
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 3, "three conversations expected")
+
+    def shown_ids(d: Any) -> set[str]:
+        ids = set()
+        keys = [c.get_attribute("data-key") for c in css(d, "#conversation-list .conversation")]
+        for key in keys:
+            d.find_element("css selector", f'.conversation[data-key="{key}"]').click()
+            ids.update(b.get_attribute("data-message-id") for b in css(d, "#thread .bubble"))
+        return ids
+
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "filter-tag")).select_by_value("alpha")
+    wait(page, lambda d: shown_ids(d) == {first["id"], third["id"]}, "tag filter")
+    Select(page.find_element("id", "filter-state")).select_by_value("FAILED")
+    wait(page, lambda d: shown_ids(d) == {third["id"]}, "state filter")
+    assert "1 of 3 messages match" in page.find_element("id", "filter-summary").text
+    # Filters live in the URL, so a view can be shared.
+    assert "tag=alpha" in page.current_url and "state=FAILED" in page.current_url
+
+    Select(page.find_element("id", "filter-tag")).select_by_value("")
+    Select(page.find_element("id", "filter-state")).select_by_value("")
+    Select(page.find_element("id", "filter-account")).select_by_value("7700000")
+    wait(page, lambda d: shown_ids(d) == {second["id"]}, "account filter")
+    Select(page.find_element("id", "filter-account")).select_by_value("")
+    page.find_element("id", "filter-number").send_keys("333444")
+    wait(page, lambda d: shown_ids(d) == {second["id"]}, "number filter")
+    page.find_element("id", "filter-number").clear()
+    page.find_element("id", "filter-number").send_keys(" ")  # an input event with an empty filter
+    wait(page, lambda d: len(shown_ids(d)) == 3, "filters cleared")
+
+    # Reset one account, then everything; the page asks first.
+    Select(page.find_element("id", "filter-account")).select_by_value("7700000")
+    assert page.find_element("id", "reset").text == "Reset account 7700000"
+    click(page, "#reset")
+    wait(page, lambda d: d.switch_to.alert, "no confirmation").accept()
+    wait(page, lambda d: not css(d, "#thread .bubble"), "account not reset")
+    assert emu.request("GET", "/_emulator/messages?accountId=7700000")["messages"] == []
+    assert len(emu.request("GET", "/_emulator/messages")["messages"]) == 2
+    Select(page.find_element("id", "filter-account")).select_by_value("")
+    click(page, "#reset")
+    wait(page, lambda d: d.switch_to.alert, "no confirmation").accept()
+    wait(page, lambda d: d.find_element("id", "no-conversations").is_displayed(), "not reset")
+    assert emu.request("GET", "/_emulator/messages")["messages"] == []
+
+
+def test_scenario_view_and_narrow_window(page, start_emulator, webhook, shots, tmp_path):
+    scenario = tmp_path / "demo.yaml"
+    scenario.write_text(
+        "name: ui-demo\n"
+        "description: Flaky webhook for the first hour\n"
+        "applications:\n"
+        "  - id: ui-app\n"
+        f"    statusCallbackUrl: {webhook.url}\n"
+        "    numbers: ['+15554443333']\n"
+        "    retrySchedule: [0, 60, 3600]\n",
+        encoding="utf-8",
+    )
+    emu = start_emulator("--scenario", str(scenario))
+    message = emu.send([HANDSET, "+15553334444"], "Dinner at 8 — menu attached", media=["https://example.com/menu.pdf"])
+    load(page, emu, "/_emulator/ui")
+    wait(page, lambda d: d.find_element("id", "scenario-name").text == "ui-demo", "scenario name not shown")
+    bubble = bubble_css(message["id"])
+    wait(page, lambda d: css(d, bubble), "group message did not appear")
+    assert "MMS" not in css(page, f"{bubble} .bubble-meta")[0].text.split()  # a group, not a plain MMS
+    assert "GROUP" in css(page, f"{bubble} .bubble-meta")[0].text
+    link = css(page, f"{bubble} a.media")[0]
+    assert link.get_attribute("href") == "https://example.com/menu.pdf" and link.text == "menu.pdf"
+    assert len(css(page, f"{bubble} .recipient")) == 2
+
+    click(page, "#scenario-name")
+    wait(page, lambda d: "name: ui-demo" in d.find_element("id", "scenario-text").text, "scenario YAML not shown")
+    assert "retrySchedule:" in page.find_element("id", "scenario-text").text
+    shots(page, "scenario.png")
+    click(page, "#scenario-tab-json")
+    wait(page, lambda d: '"name": "ui-demo"' in d.find_element("id", "scenario-text").text, "scenario JSON not shown")
+    click(page, "#scenario-close")
+    wait(page, lambda d: not d.find_element("id", "scenario-dialog").is_displayed(), "dialog did not close")
+
+    # A narrow window: one column, nothing wider than the screen.
+    page.set_window_size(400, 900)
+    click(page, '#advance button[data-seconds="3600"]')
+    wait(page, lambda d: all(e.get_attribute("data-status") == "DELIVERED" for e in css(d, f"{bubble} .recipient")), "not delivered")
+    open_timeline(page, message["id"])
+    overflow = page.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"page is {overflow}px wider than a narrow window"
+    shots(page, "narrow.png")
