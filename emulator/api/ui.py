@@ -8,7 +8,6 @@ serve the page itself, the active scenario as YAML, and stored media as thumbnai
 from __future__ import annotations
 
 from importlib import resources
-from urllib.parse import unquote
 
 import yaml
 from aiohttp import web
@@ -65,7 +64,7 @@ async def media(request: web.Request) -> web.Response:
     """A stored media file, for thumbnails: an <img> cannot send the Basic credentials
     that ``/api/v2/users/{accountId}/media/{mediaId}`` requires."""
     account_id = request.match_info["accountId"]
-    media_id = unquote(request.match_info["mediaId"])
+    media_id = request.match_info["mediaId"]  # already decoded, %2F included
     item = request.app[SERVICE].store.get_media(account_id, media_id)
     if item is None:
         raise web.HTTPNotFound()
