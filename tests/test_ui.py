@@ -11,6 +11,7 @@ import yaml
 from emulator.api.ui import ASSETS
 from emulator.keys import SERVICE
 from emulator.store import MediaItem
+from support import advance, send
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 16
 
@@ -45,11 +46,12 @@ async def test_every_asset_the_page_references_is_served(client):
 
 
 @pytest.mark.parametrize("name", ["index.html", "nope.js", "..%2F..%2Fcli.py", "..%2Fapi%2Fui.py"])
-async def test_unknown_assets_are_404_in_bandwidth_shape(client, name):
+async def test_unknown_assets_are_404(client, name):
     resp = await client.get(f"/_emulator/ui/static/{name}")
     assert resp.status == 404
     body = await resp.json()
-    assert body["status"] == 404 and body["error"] == "Not Found"
+    assert body["type"] == "not-found"
+    assert "app.js, style.css" in body["description"]
 
 
 async def test_posting_to_the_page_is_405(client):
@@ -110,6 +112,27 @@ async def test_other_media_is_only_offered_as_a_download(client, content_type):
 
 async def test_media_of_another_account_or_unknown_is_404(client):
     _store_media(client, "pic.png", PNG, "image/png", account="1111111")
-    assert (await client.get("/_emulator/ui/media/9900000/pic.png")).status == 404
+    resp = await client.get("/_emulator/ui/media/9900000/pic.png")
+    assert resp.status == 404
+    assert (await resp.json())["description"] == "no media 'pic.png' in account '9900000'"
     assert (await client.get("/_emulator/ui/media/1111111/other.png")).status == 404
     assert (await client.get("/_emulator/ui/media/1111111/pic.png")).status == 200
+
+
+async def test_change_counter_moves_with_sends_attempts_and_resets(client, receiver):
+    async def version() -> int:
+        resp = await client.get("/_emulator/ui/changes")
+        assert resp.status == 200
+        return (await resp.json())["version"]
+
+    start = await version()
+    assert await version() == start  # reading changes nothing
+    await send(client, {"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"})
+    after_send = await version()
+    assert after_send > start
+    await advance(client, 5)
+    await receiver.wait_for(1)
+    after_attempt = await version()
+    assert after_attempt > after_send
+    await client.post("/_emulator/reset")
+    assert await version() > after_attempt

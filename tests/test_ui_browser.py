@@ -271,12 +271,12 @@ def test_send_advance_and_reply(page, start_emulator, webhook, shots):
     # Reply as the handset from the form, which the selected conversation filled in.
     assert page.find_element("id", "inbound-from").get_attribute("value") == HANDSET
     assert page.find_element("id", "inbound-to").get_attribute("value") == OURS
-    page.find_element("id", "inbound-text").send_keys("STOP <script>alert(1)</script>")
+    page.find_element("id", "inbound-text").send_keys("Thanks! See you at 8 <3 & <i>bring</i> the menu")
     click(page, "#inbound-send")
     inbound = '.bubble[data-direction="in"]'
     wait(
         page,
-        lambda d: any(e.text == "STOP <script>alert(1)</script>" for e in css(d, f"{inbound} .text")),
+        lambda d: any(e.text == "Thanks! See you at 8 <3 & <i>bring</i> the menu" for e in css(d, f"{inbound} .text")),
         "inbound reply did not appear",
     )
     # Both messages sit in one conversation: your number and the handset.
@@ -286,7 +286,7 @@ def test_send_advance_and_reply(page, start_emulator, webhook, shots):
     click(page, "#advance-next")
     wait(page, lambda d: any(e["type"] == "message-received" for e in webhook.events), "no message-received callback")
     received = webhook.events[-1]
-    assert received["message"]["text"] == "STOP <script>alert(1)</script>"
+    assert received["message"]["text"] == "Thanks! See you at 8 <3 & <i>bring</i> the menu"
     assert received["to"] == OURS and received["message"]["from"] == HANDSET
     page.execute_script("document.activeElement.blur()")
     shots(page, "conversation.png")

@@ -321,6 +321,44 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        # The web page (docs/ui.md); not JSON, described so that every /_emulator route is here.
+        "/_emulator/ui": {
+            "get": {"summary": "The web page (also served at /)", "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}
+        },
+        "/_emulator/ui/static/{name}": {
+            "get": {
+                "summary": "The page's script and style sheet",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"enum": ["app.js", "style.css"]}}],
+                "responses": {"200": {"description": "JavaScript or CSS"}, "404": _error("No such file")},
+            }
+        },
+        "/_emulator/ui/changes": {
+            "get": {
+                "summary": "A counter that moves whenever a message, callback attempt or reset changes the state",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["version"], "properties": {"version": {"type": "integer"}}},
+                        "The counter",
+                    )
+                },
+            }
+        },
+        "/_emulator/ui/scenario.yaml": {
+            "get": {
+                "summary": "The active scenario as YAML",
+                "responses": {"200": {"description": "YAML", "content": {"application/yaml": {}}}},
+            }
+        },
+        "/_emulator/ui/media/{accountId}/{mediaId}": {
+            "get": {
+                "summary": "A stored media file without Basic auth, for thumbnails: images inline, anything else as a download",
+                "parameters": [
+                    {"name": "accountId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "mediaId", "in": "path", "required": True, "schema": {"type": "string"}, "description": "May hold '/'."},
+                ],
+                "responses": {"200": {"description": "The file"}, "404": _error("No such media in that account")},
+            }
+        },
         "/_emulator/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}
         },

@@ -38,6 +38,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/", ui.index),
             web.get(f"{CONTROL}/ui", ui.index),
             web.get(f"{CONTROL}/ui/static/{{name}}", ui.asset),
+            web.get(f"{CONTROL}/ui/changes", ui.changes),
             web.get(f"{CONTROL}/ui/scenario.yaml", ui.scenario_yaml),
             web.get(f"{CONTROL}/ui/media/{{accountId}}/{{mediaId:.+}}", ui.media),
         ]

@@ -13,6 +13,7 @@ import yaml
 from aiohttp import web
 
 from ..keys import SERVICE
+from .control import ControlError
 
 # The page builds its DOM with textContent only; the policy is a second line of defence
 # against message text (attacker-controlled) ever reaching the page as markup.
@@ -49,8 +50,13 @@ async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     content_type = ASSETS.get(name)
     if content_type is None:
-        raise web.HTTPNotFound()
+        raise ControlError(404, f"no file {name!r} in the web page; it has {', '.join(ASSETS)}", type="not-found")
     return web.Response(body=_static(name), content_type=content_type, charset="utf-8", headers=SECURITY_HEADERS)
+
+
+async def changes(request: web.Request) -> web.Response:
+    """The emulator's change counter: the page re-reads the lists only when it moved."""
+    return web.json_response({"version": request.app[SERVICE].changes.version}, headers={"Cache-Control": "no-store"})
 
 
 async def scenario_yaml(request: web.Request) -> web.Response:
@@ -67,7 +73,7 @@ async def media(request: web.Request) -> web.Response:
     media_id = request.match_info["mediaId"]  # already decoded, %2F included
     item = request.app[SERVICE].store.get_media(account_id, media_id)
     if item is None:
-        raise web.HTTPNotFound()
+        raise ControlError(404, f"no media {media_id!r} in account {account_id!r}", type="not-found")
     content_type = (item.content_type or "application/octet-stream").split(";")[0].strip().lower()
     headers = {
         "X-Content-Type-Options": "nosniff",

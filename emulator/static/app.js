@@ -15,6 +15,8 @@ const state = {
   selected: null, // conversation key the user chose
   open: new Set(), // message ids whose timeline is expanded
   dataSig: "",
+  version: null, // the emulator's change counter when the lists were fetched
+  fetchedAt: 0,
   filters: { account: "", number: "", tag: "", state: "" },
 };
 
@@ -446,20 +448,28 @@ let refreshing = null;
 let again = false;
 let timer = null;
 
+// Each poll reads the clock and the emulator's change counter; the full lists are fetched
+// only when the counter moved (or every FULL_MS anyway), so an open page costs little even
+// when the emulator holds many messages.
+const FULL_MS = 10000;
+
 async function load() {
-  const [messages, callbacks, clock] = await Promise.all([
-    api("GET", "/messages"),
-    api("GET", "/callbacks"),
-    api("GET", "/clock"),
-  ]);
+  const [clock, changes] = await Promise.all([api("GET", "/clock"), api("GET", "/ui/changes")]);
   state.clock = clock;
   renderClock();
-  // Re-draw the lists only when something changed, so open timelines and scrolling stay put.
-  const sig = JSON.stringify([messages, callbacks]) + (clock.mode === "manual" ? clock.now : "");
-  if (sig !== state.dataSig) {
-    state.dataSig = sig;
+  if (changes.version !== state.version || Date.now() - state.fetchedAt > FULL_MS) {
+    const [messages, callbacks] = await Promise.all([api("GET", "/messages"), api("GET", "/callbacks")]);
+    // The version read before the lists: a change made meanwhile is fetched on the next poll.
+    state.version = changes.version;
+    state.fetchedAt = Date.now();
     state.messages = messages.messages;
     state.callbacks = callbacks.callbacks;
+  }
+  // Re-draw only when something shown changed, so open timelines and scrolling stay put.
+  // On the manual clock "next retry in ..." depends on the clock, so its moves count too.
+  const sig = JSON.stringify([state.messages, state.callbacks]) + (clock.mode === "manual" ? clock.now : "");
+  if (sig !== state.dataSig) {
+    state.dataSig = sig;
     renderData();
   }
   document.body.dataset.loaded = "true";
