@@ -10,7 +10,6 @@ import yaml
 
 from emulator.api.ui import ASSETS
 from emulator.keys import SERVICE
-from emulator.store import MediaItem
 from support import advance, send
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 16
@@ -85,7 +84,7 @@ async def test_scenario_yaml_matches_the_active_scenario(client):
 
 
 def _store_media(client, media_id: str, content: bytes, content_type: str, account: str = "9900000") -> None:
-    client.app[SERVICE].store.put_media(MediaItem(account, media_id, content, content_type, None, 0.0))
+    client.app[SERVICE].media.put(account, media_id, content, content_type)
 
 
 @pytest.mark.parametrize("media_id, path", [("pic.png", "pic.png"), ("folder/pic.png", "folder/pic.png"), ("folder/pic.png", "folder%2Fpic.png")])

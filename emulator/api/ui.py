@@ -71,7 +71,7 @@ async def media(request: web.Request) -> web.Response:
     that ``/api/v2/users/{accountId}/media/{mediaId}`` requires."""
     account_id = request.match_info["accountId"]
     media_id = request.match_info["mediaId"]  # already decoded, %2F included
-    item = request.app[SERVICE].store.get_media(account_id, media_id)
+    item = request.app[SERVICE].media.get(account_id, media_id)
     if item is None:
         raise ControlError(404, f"no media {media_id!r} in account {account_id!r}", type="not-found")
     content_type = (item.content_type or "application/octet-stream").split(";")[0].strip().lower()
