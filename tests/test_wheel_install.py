@@ -114,3 +114,15 @@ def test_examples_pass_against_the_installed_wheel(installed: Path, tmp_path: Pa
 def test_the_console_script_is_installed(installed: Path) -> None:
     out = run(installed.parent / "bandwidth-emulator", "--help")
     assert "--callback-url" in out
+
+
+def test_the_web_page_ships_in_the_wheel(installed: Path, tmp_path: Path) -> None:
+    code = (
+        "from emulator.api.ui import ASSETS, _static\n"
+        "assert b'/_emulator/ui/static/app.js' in _static('index.html')\n"
+        "for name in ASSETS: assert _static(name), name\n"
+        "import emulator; print(emulator.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "VIRTUAL_ENV"))}
+    out = run(installed, "-c", code, cwd=tmp_path, env=env)
+    assert out.startswith(str(installed.parent.parent)), out  # the wheel's copy, not this tree's
