@@ -322,3 +322,47 @@ def _listening_addresses(pid: int) -> set[tuple[str, int]] | None:
         return found
     except OSError:
         return None
+
+
+# -- the media endpoints -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def db_client(make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)
+    return await make_client(db=str(tmp_path / "state.db"))
+
+
+def _media_path(account: str, media_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/v2/users/{account}/media/{quote(media_id, safe='')}"
+
+
+@EXAMPLES
+@given(media_id=media_ids, content=st.binary(max_size=64))
+async def test_media_ids_cannot_escape_or_cross_accounts_over_http(
+    db_client: Any, tmp_path: Path, media_id: str, content: bytes
+) -> None:
+    other_auth = {"Authorization": "Basic " + base64.b64encode(b"other:secret").decode()}
+    path = _media_path(ACCOUNT, media_id)
+    resp = await db_client.put(path, data=content, headers={**AUTH, "Content-Type": "application/octet-stream"})
+    assert resp.status in (204, 400, 404), await resp.text()
+    if resp.status == 204:
+        got = await db_client.get(path, headers={**AUTH, "Accept": "application/octet-stream"})
+        assert got.status == 200
+        assert await got.read() == content
+        # Another account, with its own credentials, never sees it: by id or in its listing.
+        other = await db_client.get(_media_path("2222222", media_id), headers={**other_auth, "Accept": "*/*"})
+        assert other.status == 404
+        listing = await db_client.get("/api/v2/users/2222222/media", headers=other_auth)
+        assert listing.status == 200
+        assert media_id not in [m["mediaName"] for m in await listing.json()]
+    # Whatever the id, nothing was written beside the database file.
+    assert {p.name for p in tmp_path.iterdir()} <= {"state.db", "state.db-wal", "state.db-shm"}
+    # Raw, unencoded dot segments are matched (or not) as a path, and escape nothing either.
+    raw = await db_client.get(
+        f"/api/v2/users/{ACCOUNT}/media/{media_id}".replace("\x00", "").replace("?", "").replace("#", ""),
+        headers={**AUTH, "Accept": "*/*"},
+    )
+    assert raw.status != 500
