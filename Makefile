@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean node-deps
+.PHONY: run test bench soak clean node-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks against bare aiohttp baselines; prints a table and writes bench/RESULTS.md.
+# The accept path is loaded with wrk (installed here from Debian when possible), or else with
+# an aiohttp client in its own process.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not available: using the aiohttp load generator"
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The load-without-loss tests at ten times the size (50,000 concurrent sends).
+soak: $(STAMP)
+	BWE_SOAK_MESSAGES=50000 $(PY) -m pytest tests/test_reliability.py -k "concurrent" $(PYTEST_ARGS)
 
 # Bandwidth's Node SDKs for tests/test_sdk_node.py (the test also installs them on first use).
 node-deps:
