@@ -441,6 +441,33 @@ class Scenario(Model):
         default_factory=list, description="Handsets that text back when you message them; the first matching entry answers."
     )
 
+    @field_validator("applications")
+    @classmethod
+    def _applications_distinct(cls, apps: list[Application]) -> list[Application]:
+        ids: set[str] = set()
+        owners: dict[str, str] = {}
+        for index, app in enumerate(apps):
+            if app.id in ids:
+                raise ValueError(f"[{index}]: application {app.id!r} is listed twice")
+            ids.add(app.id)
+            if app.id == "*" and app.numbers:
+                raise ValueError(f"[{index}].numbers: '*' cannot own numbers; list them under the application's own id")
+            for number in app.numbers:
+                if number in owners:
+                    raise ValueError(f"[{index}].numbers: {number} is already owned by application {owners[number]!r}")
+                owners[number] = app.id
+        return apps
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_distinct(cls, accounts: list[Account]) -> list[Account]:
+        seen: set[str] = set()
+        for index, account in enumerate(accounts):
+            if account.id in seen:
+                raise ValueError(f"[{index}]: account {account.id!r} is listed twice")
+            seen.add(account.id)
+        return accounts
+
     @field_validator("start_time")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
@@ -504,10 +531,18 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
+# A list check may name the entry it is about: "[1].numbers: ..." extends the path.
+_SUBPATH = re.compile(r"^((?:\[\d+\]|\.[A-Za-z]\w*)+): (.*)$", re.S)
+
+
+def _problem(err: Any) -> tuple[str, str]:
+    path = _path(err["loc"])
     # "Value error, ..." is pydantic's prefix for our own checks; the rest is the message.
-    return msg.removeprefix("Value error, ")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    sub = _SUBPATH.match(msg)
+    if sub:
+        path, msg = path + sub.group(1), sub.group(2)
+    return path, msg
 
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
@@ -518,7 +553,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [(_path(err["loc"]), _message(err)) for err in exc.errors()]
+        problems = [_problem(err) for err in exc.errors()]
         raise ScenarioError(source, problems) from None
 
 

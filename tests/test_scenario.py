@@ -200,3 +200,27 @@ async def test_invalid_scenario_over_http_keeps_the_running_one(make_client):
     }
     shown = await (await client.get("/_emulator/scenario")).json()
     assert shown["name"] == "running" and shown["rules"][0]["errorCode"] == 4720
+
+
+def test_applications_and_accounts_are_listed_once_and_numbers_owned_once():
+    found = problems(
+        json.dumps(
+            {
+                "applications": [
+                    {"id": "a", "numbers": ["+15554443333"]},
+                    {"id": "b", "numbers": ["+15554443333"]},
+                ],
+                "accounts": [{"id": "1"}, {"id": "1"}],
+            }
+        )
+    )
+    assert found == [
+        ("accounts[1]", "account '1' is listed twice"),
+        ("applications[1].numbers", "+15554443333 is already owned by application 'a'"),
+    ]
+    assert problems(json.dumps({"applications": [{"id": "a"}, {"id": "a"}]})) == [
+        ("applications[1]", "application 'a' is listed twice")
+    ]
+    assert problems(json.dumps({"applications": [{"id": "*", "numbers": ["+15554443333"]}]})) == [
+        ("applications[0].numbers", "'*' cannot own numbers; list them under the application's own id")
+    ]
