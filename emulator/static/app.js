@@ -285,21 +285,34 @@ function mediaItem(url) {
     : h("span", { class: "media" }, url);
 }
 
+// `number` is the scheduled attempt a POST belongs to: a challenge-mode 401 and its resend
+// share one, and so do the extra deliveries of `duplicates`.
+function attemptNumber(a, index) {
+  return Number.isInteger(a.number) ? a.number : index + 1;
+}
+
 function attemptRow(a, index, origin) {
   const ok = a.error === null && a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;
   const outcome = a.error ? a.error : a.statusCode !== null ? `HTTP ${a.statusCode}` : "no answer";
   return h(
     "li",
-    { class: "attempt " + (ok ? "ok" : "bad") },
-    h("span", { class: "attempt-n" }, `#${index + 1}`),
+    { class: "attempt " + (ok ? "ok" : "bad") + (a.duplicate ? " duplicate" : "") },
+    h("span", { class: "attempt-n" }, `#${attemptNumber(a, index)}`),
     h("time", { datetime: a.time }, fmtTime(a.time)),
     h("span", { class: "muted" }, fmtDuration(ms(a.time) - origin)),
-    h("span", { class: "outcome" }, outcome),
+    h(
+      "span",
+      { class: "outcome" },
+      outcome,
+      a.duplicate ? h("span", { class: "chip", title: "the same event delivered again (duplicates)" }, "duplicate") : null,
+      a.authorization ? h("span", { class: "chip", title: "sent with Basic credentials" }, "auth") : null,
+    ),
     Number.isFinite(a.durationMs) ? h("span", { class: "muted" }, `${Math.round(a.durationMs)} ms`) : null,
   );
 }
 
 function timeline(message, callbacks) {
+  const byId = new Map(callbacks.map((c) => [c.id, c]));
   const origin = ms(message.time);
   const now = state.clock ? ms(state.clock.now) : NaN;
   const sorted = [...callbacks].sort((a, b) => ms(a.plannedAt) - ms(b.plannedAt) || a.recipient.localeCompare(b.recipient));
@@ -320,6 +333,15 @@ function timeline(message, callbacks) {
         ),
         h("div", { class: "callback-url muted" }, c.url ? `POST ${c.url}` : "no callback URL configured"),
         c.attempts.length ? h("ol", { class: "attempts" }, c.attempts.map((a, i) => attemptRow(a, i, origin))) : null,
+        c.heldBy
+          ? h(
+              "div",
+              { class: "held" },
+              "held (ordering: hold) until ",
+              byId.has(c.heldBy) ? `${byId.get(c.heldBy).type} → ${byId.get(c.heldBy).recipient}` : c.heldBy,
+              " is delivered",
+            )
+          : null,
         c.state === "pending" && c.nextAttemptAt
           ? h(
               "div",
@@ -328,7 +350,11 @@ function timeline(message, callbacks) {
             )
           : null,
         c.state === "exhausted"
-          ? h("div", { class: "exhausted-note" }, `gave up after ${c.attempts.length} attempts: the webhook never answered 2xx`)
+          ? h(
+              "div",
+              { class: "exhausted-note" },
+              `gave up after ${Math.max(0, ...c.attempts.map(attemptNumber))} attempts: the webhook never answered 2xx`,
+            )
           : null,
       ),
     ),
