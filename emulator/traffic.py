@@ -136,7 +136,7 @@ class Traffic:
             text = self.sentence()
         else:
             text = auto.reply.replace("{text}", message.text)
-        request: InboundRequest = InboundRequest(
+        request = InboundRequest(
             from_=handset,
             to=[message.from_],
             text=text,
