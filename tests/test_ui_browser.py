@@ -379,6 +379,34 @@ def test_holds_duplicates_and_credentials_in_the_timeline(page, start_emulator, 
     assert all("auth" in r.find_element("css selector", ".outcome").text for r in rows)
 
 
+def test_realtime_clock_runs_without_buttons(page, start_emulator, webhook):
+    emu = start_emulator("--clock", "realtime", "--time-scale", "600")  # the last --clock wins
+    load(page, emu)
+    assert page.find_element("id", "clock-mode").text == "realtime ×600"
+    assert not page.find_element("id", "advance").is_displayed()
+    before = page.find_element("id", "clock-now").text
+    wait(page, lambda d: d.find_element("id", "clock-now").text != before, "the clock does not run")
+    sent = emu.send([HANDSET], "No buttons needed")
+    wait(
+        page,
+        lambda d: [e.get_attribute("data-status") for e in css(d, f"{bubble_css(sent['id'])} .recipient")] == ["DELIVERED"],
+        "not delivered on the realtime clock",
+    )
+
+
+def test_reply_in_a_group_that_texted_two_of_your_numbers(page, start_emulator):
+    emu = start_emulator()
+    mine = ["+15554443333", "+15554443334"]
+    emu.request("POST", "/_emulator/inbound", {"from": "+15557770001", "to": mine, "text": "Look at this"})
+    load(page, emu)
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 2, "one conversation per number of yours")
+    for ours in mine:
+        other = next(n for n in mine if n != ours)
+        click(page, f'.conversation[data-key="{ACCOUNT}|{ours}|{",".join(sorted([other, "+15557770001"]))}"]')
+        wait(page, lambda d: d.find_element("id", "inbound-from").get_attribute("value") == "+15557770001", "wrong handset")
+        assert page.find_element("id", "inbound-to").get_attribute("value") == f"{ours} {other}"
+
+
 def test_filters_and_reset(page, start_emulator):
     emu = start_emulator()
     first = emu.send([HANDSET], "for account one", tag="alpha")
@@ -492,7 +520,7 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def test_media_from_the_store_shows_as_thumbnails(page, start_emulator):
+def test_media_from_the_store_shows_as_thumbnails(page, start_emulator, shots):
     emu = start_emulator()
     stored = emu.upload("photos/sunset.png", png(96, 64, (242, 140, 40)), "image/png")
     missing = stored.replace("sunset.png", "never-uploaded.png")
@@ -510,8 +538,10 @@ def test_media_from_the_store_shows_as_thumbnails(page, start_emulator):
     assert css(page, f"{bubble} img")[0].get_attribute("src").endswith("/_emulator/ui/media/9900000/photos/sunset.png")
     # Not in the store: its name instead of a broken image.
     wait(page, lambda d: len(css(d, f"{bubble} img")) == 1, "a broken thumbnail stayed")
-    assert [e.text for e in css(page, f"{bubble} .media-name")] == ["never-uploaded.png"]
+    assert [e.text for e in css(page, f"{bubble} .media-name")] == ["never-uploaded.png (not stored)"]
     assert css(page, f"{bubble} a.media")[-1].get_attribute("href") == "https://example.com/menu.pdf"
+    page.set_window_size(900, 700)
+    shots(page, "media.png")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])

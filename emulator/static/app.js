@@ -276,7 +276,9 @@ function mediaItem(url) {
     const local = `${API}/ui/media/${stored[1]}/${stored[2]}`;
     const img = h("img", { src: local, alt: name, loading: "lazy" });
     const link = h("a", { class: "media thumb", href: local, target: "_blank", rel: "noopener", title: url }, img);
-    img.addEventListener("error", () => img.replaceWith(h("span", { class: "media-name" }, name)));
+    img.addEventListener("error", () =>
+      link.replaceWith(h("span", { class: "media media-name", title: `${url} is not in the media store` }, name, " (not stored)")),
+    );
     return link;
   }
   const href = safeHref(url);
@@ -449,23 +451,24 @@ function renderData() {
   const total = state.messages.length;
   $("filter-summary").textContent =
     shown.length === total ? `${total} message${total === 1 ? "" : "s"}` : `${shown.length} of ${total} messages match`;
+  return conversations;
 }
 
-// The composer answers as the handset in the chosen conversation; the fields stay editable so
-// a brand-new handset can text in too.
+// The composer answers as the handset in the chosen conversation: the sender of its latest
+// inbound message (in a group that texted several of your numbers, the others are yours too),
+// else the first recipient. The fields stay editable so a brand-new handset can text in too.
 function prefillComposer(conv) {
   if (!conv) return;
-  $("inbound-from").value = conv.others[0] || "";
-  $("inbound-to").value = [conv.ours, ...conv.others.slice(1)].join(" ");
+  const lastInbound = conv.messages.findLast((m) => m.direction === "in");
+  const from = lastInbound ? lastInbound.from : conv.others[0] || "";
+  $("inbound-from").value = from;
+  $("inbound-to").value = [conv.ours, ...conv.others.filter((n) => n !== from)].join(" ");
   $("inbound-account").value = conv.accountId;
 }
 
 function selectConversation(key) {
   state.selected = key;
-  renderData();
-  const byMessage = callbacksByMessage();
-  const conv = groupConversations(state.messages.filter((m) => matches(m, byMessage.get(m.id) || []))).find((c) => c.key === key);
-  prefillComposer(conv);
+  prefillComposer(renderData().find((c) => c.key === key));
 }
 
 // -- polling -----------------------------------------------------------------------------------
