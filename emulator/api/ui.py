@@ -2,7 +2,8 @@
 
 No build step and no CDN, because the emulator often runs on a machine without internet
 access. Everything the page shows comes from the control API; the few routes here only
-serve the page itself, the active scenario as YAML, and stored media as thumbnails.
+serve the page itself, a change counter it polls, the active scenario as YAML, and stored
+media as thumbnails.
 """
 
 from __future__ import annotations
