@@ -150,6 +150,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 async def serve(settings: Settings) -> None:
     from .app import create_app
+    from .keys import SERVICE
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
@@ -159,6 +160,7 @@ async def serve(settings: Settings) -> None:
     sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
     port = sockets[0].getsockname()[1] if sockets else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    app[SERVICE].base_url = f"http://{host}:{port}"  # for the URLs of stored inbound media
     print(f"bandwidth-emulator serving http://{host}:{port} (Bandwidth API at http://{host}:{port}/api/v2)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -80,6 +80,7 @@ class Emulator(AsyncClient):
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://{self.settings.host}:{port}"
+        self.app[SERVICE].base_url = self.base_url  # for the URLs of stored inbound media
         return self.base_url
 
     async def stop(self) -> None:

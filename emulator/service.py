@@ -77,6 +77,9 @@ class MessagingService:
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
+        # Where the emulator is served, once known: the URLs of inbound media it stores use
+        # it when the inbound message did not come through an HTTP request.
+        self.base_url: str | None = None
         self.faults = FaultInjector(lambda: self.scenario, lambda: self.ids.rng)
         self.traffic = Traffic(self)
         self.traffic.start(scenario)
@@ -209,7 +212,9 @@ class MessagingService:
                 recipients={number: RecipientStatus(to=number, status="RECEIVED", updated_at=now)},
             )
             if media:
-                message.media = self.media.store_inbound(account_id, message.id, media, request.base_url)
+                message.media = self.media.store_inbound(
+                    account_id, message.id, media, request.base_url or self.base_url
+                )
             self.store.add_message(message)
             app = self.application(application_id)
             due = now + self.scenario.defaults.inbound_delay

@@ -230,3 +230,23 @@ async def test_another_accounts_user_cannot_touch_media(make_client):
         assert resp.status == 403 and (await resp.json())["type"] == "forbidden"
     assert (await client.get(MEDIA, headers=other)).status == 403
     assert (await client.get(f"{MEDIA}/mine.png", headers=AUTH)).status == 200
+
+
+async def test_scheduled_inbound_media_from_own_store_is_stored_under_the_message(receiver):
+    from emulator.runner import Emulator
+
+    scenario = {
+        "inbound": [{"at": "10s", "from": "+15557770000", "to": "+15554443333", "text": "pic",
+                     "media": [f"https://messaging.bandwidth.com{MEDIA}/pic.png", "https://example.invalid/x.gif"]}],
+    }
+    async with Emulator(scenario, callback_url=receiver.url) as emu:
+        await emu.request("PUT", f"{MEDIA}/pic.png", data=PNG, headers={"Content-Type": "image/png"}, auth=True)
+        await emu.advance(10)
+        [event] = receiver.events
+        message_id = event["message"]["id"]
+        assert event["message"]["media"] == [
+            f"{emu.base_url}{MEDIA}/{message_id}/0/pic.png",
+            "https://example.invalid/x.gif",
+        ]
+        served = await emu.request("GET", f"{MEDIA}/{message_id}%2F0%2Fpic.png", auth=True)
+        assert served == PNG.decode("utf-8", "replace")
