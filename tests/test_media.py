@@ -91,9 +91,9 @@ async def test_list_content_url_fetches_the_file(client):
 
 async def test_media_is_per_account(client):
     await put(client, "secret.png")
-    assert (await client.get(f"/api/v2/users/1111111/media/secret.png", headers=AUTH)).status == 404
+    assert (await client.get("/api/v2/users/1111111/media/secret.png", headers=AUTH)).status == 404
     assert await (await client.get("/api/v2/users/1111111/media", headers=AUTH)).json() == []
-    assert (await client.delete(f"/api/v2/users/1111111/media/secret.png", headers=AUTH)).status == 404
+    assert (await client.delete("/api/v2/users/1111111/media/secret.png", headers=AUTH)).status == 404
     assert (await client.get(f"{MEDIA}/secret.png", headers=AUTH)).status == 200
 
 
