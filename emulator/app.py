@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     )
     middlewares = [error_middleware, control_errors, refuse_oversized]
     if database is not None:
-        middlewares.insert(0, _commit_middleware(database))
+        # Inside the error middleware, so that even a failed commit answers in Bandwidth's shape.
+        middlewares.insert(1, _commit_middleware(database))
     app = web.Application(middlewares=middlewares, client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
     if database is not None:
@@ -81,7 +82,7 @@ def _commit_middleware(database: Database):
         try:
             return await handler(request)
         finally:
-            database.commit()
+            await database.committed()
 
     return commit
 
