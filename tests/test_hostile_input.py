@@ -377,3 +377,56 @@ def test_timestamps_format_like_datetime(t: float) -> None:
 
     dt = datetime.fromtimestamp(t, tz=timezone.utc)
     assert isoformat(t) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+ACCOUNTS = {
+    "accounts": [
+        {"id": "1111111", "credentials": [{"username": "alice", "password": "a-secret"}]},
+        {"id": "2222222", "credentials": [{"username": "bob", "password": "b-secret"}]},
+    ]
+}
+
+
+@EXAMPLES
+@given(
+    path=st.sampled_from(["/messages", "/messages?messageId={mid}", "/media", "/media/{media}", "/media/{media_q}"]),
+    method=st.sampled_from(["GET", "DELETE", "PUT", "POST"]),
+)
+async def test_one_accounts_credentials_never_reach_another_accounts_data(
+    make_client: Any, path: str, method: str
+) -> None:
+    from urllib.parse import quote
+
+    client = await make_client(ACCOUNTS)
+    alice, bob = _basic("alice", "a-secret"), _basic("bob", "b-secret")
+    body = {"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "alice's secret"}
+    resp = await client.post("/api/v2/users/1111111/messages", json=body, headers=alice)
+    assert resp.status == 202
+    mid = (await resp.json())["id"]
+    media_id = "../2222222/x/secret.txt"
+    put = await client.put(
+        f"/api/v2/users/1111111/media/{quote(media_id, safe='')}", data=b"alice's file",
+        headers={**alice, "Content-Type": "text/plain"},
+    )
+    assert put.status == 204
+    url = "/api/v2/users/1111111" + path.format(mid=mid, media="x/secret.txt", media_q=quote(media_id, safe=""))
+    # Bob is a real user of another account: 403; no credentials or wrong ones: 401.
+    for headers, expected in ((bob, 403), (_basic("alice", "wrong"), 401), ({}, 401)):
+        resp = await client.request(method, url, headers={**headers, "Content-Type": "text/plain"}, data=b"bob")
+        text = await resp.text()
+        assert resp.status in (expected, 404, 405), (method, url, resp.status, text)
+        if resp.status != 405:
+            assert resp.status == expected, (method, url, resp.status, text)
+        assert "alice" not in text and mid not in text
+    # Nothing of Alice's was changed by the refused requests.
+    got = await client.get(f"/api/v2/users/1111111/media/{quote(media_id, safe='')}", headers={**alice, "Accept": "*/*"})
+    assert got.status == 200 and await got.read() == b"alice's file"
+    # And Bob's own account holds none of it, whatever the media id said.
+    listing = await client.get("/api/v2/users/2222222/media", headers=bob)
+    assert listing.status == 200 and await listing.json() == []
+    messages = await client.get("/api/v2/users/2222222/messages", headers=bob)
+    assert messages.status == 200 and mid not in await messages.text()
