@@ -116,6 +116,42 @@ async def test_pending_callback_resumes_from_its_next_attempt(tmp_path: Path, re
         await client.close()
 
 
+async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_it(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from emulator.scenario import parse_scenario
+
+    db = tmp_path / "state.db"
+    scenario = parse_scenario({"defaults": {"sms": [{"event": "message-delivered", "after": 0.2}]}})
+
+    async def start_realtime() -> TestClient:
+        app = create_app(Settings(db=str(db), callback_url=receiver.url, clock="realtime"), scenario=scenario)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        return client
+
+    client = await start_realtime()
+    resp = await send(client, SMS)
+    assert resp.status == 202
+    message_id = (await resp.json())["id"]
+    await client.close()  # stopped before the callback was due
+    assert receiver.requests == []
+
+    client = await start_realtime()
+    try:
+        [event] = await receiver.wait_for(1)
+        assert event["message"]["id"] == message_id
+        # The receiver answers before the emulator journals the attempt: poll (bounded) for it.
+        for _ in range(500):
+            [callback] = await callbacks(client)
+            if callback["state"] != "pending":
+                break
+            await asyncio.sleep(0.01)
+        assert callback["state"] == "delivered" and len(callback["attempts"]) == 1
+    finally:
+        await client.close()
+
+
 async def test_reset_of_one_account_is_durable(tmp_path: Path, receiver: Receiver) -> None:
     db = tmp_path / "state.db"
     client = await start(db, receiver)
@@ -218,6 +254,13 @@ async def test_everything_acknowledged_survives_kill_9_mid_burst(tmp_path: Path,
         assert not missing, f"{len(missing)} acknowledged messages lost"
         # Each stored message kept its planned callback (written in the same commit).
         assert stored <= pending
+        # ... and the restarted emulator delivers them, one per message.
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/_emulator/clock/advance", json={"seconds": 5}) as resp:
+                assert resp.status == 200
+        events = await receiver.wait_for(len(stored), timeout=60)
+        delivered = [e["message"]["id"] for e in events]
+        assert sorted(delivered) == sorted(stored)
     finally:
         process.terminate()
         await process.wait()
