@@ -24,7 +24,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import random
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +120,12 @@ class Database:
         try:
             # isolation_level=None: transactions are opened explicitly, so that one API
             # request (a message and all its planned callbacks) is one commit.
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
+            # One emulator per file: two writing the same state would each miss the other's
+            # changes. The exclusive lock is taken now, so a second one fails at start-up.
+            self._conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("COMMIT")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
@@ -130,6 +134,10 @@ class Database:
                 self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
                 raise DatabaseError(f"{self.path}: schema version {row[0]}, this version reads {SCHEMA_VERSION}")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise DatabaseError(f"{self.path} is in use by another running emulator") from None
+            raise DatabaseError(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{self.path}: {exc}") from None
         self._in_transaction = False
@@ -269,10 +277,8 @@ class Database:
         for callback in pending:
             due = callback.next_attempt_at if callback.next_attempt_at is not None else callback.planned_at
             service.callbacks.enqueue(callback, due)
-        if store.account_ids() and service.scenario.seed is not None:
-            # A seeded id sequence would start over and hand out ids already in the file.
-            counts = self.counts()
-            service.ids.rng = random.Random(f"{service.scenario.seed}/{counts['messages']}/{counts['callbacks']}")
+        # A seeded id sequence starts over after a restart; the service skips the ids already
+        # taken, so the ids stay repeatable for the same history and never collide.
         store.observer = self
         self._service = service
         return len(pending)

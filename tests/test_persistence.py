@@ -200,6 +200,19 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     assert "--db" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_file_in_use_by_another_emulator_is_refused(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "emulator", "--port", "0", "--db", str(tmp_path / "state.db")],
+            capture_output=True, text=True, timeout=20,
+        )
+    finally:
+        db.close()
+    assert result.returncode == 2
+    assert "in use by another running emulator" in result.stderr and "Traceback" not in result.stderr
+
+
 async def _start_cli(db: Path, receiver: Receiver) -> tuple[asyncio.subprocess.Process, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--db", str(db),
@@ -276,3 +289,32 @@ def test_default_is_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     assert DATABASE not in app
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_seeded_ids_stay_repeatable_and_unique_across_a_restart(tmp_path: Path, receiver: Receiver) -> None:
+    from emulator.scenario import parse_scenario
+
+    scenario = parse_scenario({"seed": 7})
+
+    async def run(db: Path, sends: int, restart_after: int | None) -> list[str]:
+        ids = []
+        client = await start_seeded(db, scenario)
+        for i in range(sends):
+            if i == restart_after:
+                await client.close()
+                client = await start_seeded(db, scenario)
+            ids.append((await (await send(client, SMS)).json())["id"][13:])  # without the time part
+        await client.close()
+        return ids
+
+    async def start_seeded(db: Path, scenario: Any) -> TestClient:
+        app = create_app(Settings(db=str(db), callback_url=receiver.url, clock="manual"), scenario=scenario)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        return client
+
+    # The same history gives the same ids, restart included, and none is handed out twice.
+    first = await run(tmp_path / "a.db", 6, 3)
+    second = await run(tmp_path / "b.db", 6, 3)
+    assert first == second
+    assert len(set(first)) == 6
