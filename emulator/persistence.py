@@ -244,12 +244,6 @@ class Database:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
         return float(row[0]) if row else None
 
-    def counts(self) -> dict[str, int]:
-        return {
-            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("messages", "callbacks", "media")
-        }
-
     def load_into(self, store: Store) -> list[Callback]:
         """Fill an empty store from the file; returns the callbacks still pending."""
         for (data,) in self._conn.execute("SELECT data FROM messages ORDER BY rowid"):
