@@ -169,20 +169,24 @@ class Database:
     def message_saved(self, message: Message) -> None:
         self._begin()
         self._conn.execute(
-            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?)", (message.id, message.account_id, _dump(message))
+            # An upsert, not REPLACE: the row keeps its rowid, so records load back in the
+            # order they were created.
+            "INSERT INTO messages VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            (message.id, message.account_id, _dump(message)),
         )
 
     def callback_saved(self, callback: Callback) -> None:
         self._begin()
         self._conn.execute(
-            "INSERT OR REPLACE INTO callbacks VALUES (?, ?, ?, ?)",
+            "INSERT INTO callbacks VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             (callback.id, callback.account_id, callback.message_id, _dump(callback)),
         )
 
     def media_saved(self, item: MediaItem) -> None:
         self._begin()
         self._conn.execute(
-            "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?)",
+            "INSERT INTO media VALUES (?, ?, ?, ?) ON CONFLICT (account_id, media_id)"
+            " DO UPDATE SET data = excluded.data, content = excluded.content",
             (item.account_id, item.media_id, _dump(item, frozenset({"content"})), item.content),
         )
 

@@ -318,3 +318,27 @@ async def test_seeded_ids_stay_repeatable_and_unique_across_a_restart(tmp_path: 
     second = await run(tmp_path / "b.db", 6, 3)
     assert first == second
     assert len(set(first)) == 6
+
+
+def test_records_load_back_in_the_order_they_were_created(tmp_path: Path) -> None:
+    from emulator.models import Message
+
+    def message(mid: str) -> Message:
+        return Message(mid, ACCOUNT, "app", "out", "+15554443333", ["+15552221111"], "+15554443333", 1.0, 1)
+
+    db = Database(tmp_path / "state.db")
+    store = Store()
+    store.observer = db
+    first, second = message("m-1"), message("m-2")
+    store.add_message(first)
+    store.add_message(second)
+    first.text = "changed after the second one was created"
+    store.message_changed(first)
+    db.close()
+
+    restored = Store()
+    reopened = Database(tmp_path / "state.db")
+    reopened.load_into(restored)
+    reopened.close()
+    assert [m.id for m in restored.messages()] == ["m-1", "m-2"]
+    assert restored.get_message("m-1").text == "changed after the second one was created"
