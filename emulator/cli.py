@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -148,10 +149,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+def _freeze_survivors(phase: str, info: dict) -> None:
+    # In the emulator's own process, what survives a full collection is almost all stored
+    # records, which live until a reset and are then freed by reference counting. Moving them
+    # out of the collector's sight keeps later full collections short: otherwise each one walks
+    # every stored message (about 280 ms with 60,000 of them), holding up every callback.
+    # Only in the CLI: inside someone's test process it would also pin their objects.
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
+
+
 async def serve(settings: Settings) -> None:
     from .app import create_app
     from .keys import SERVICE
 
+    gc.callbacks.append(_freeze_survivors)
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()

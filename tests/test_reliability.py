@@ -285,3 +285,22 @@ async def test_faults_with_a_realtime_clock_end_delivered(make_client: Any, webh
         await asyncio.sleep(0.01)  # polling the journal, which is the synchronisation point
     assert callback["state"] == "delivered"
     assert len(callback["attempts"]) == 3
+
+
+def test_the_cli_takes_survivors_of_a_full_collection_out_of_later_ones() -> None:
+    """Stored records must not make every full collection walk them all (long callback stalls)."""
+    import gc
+
+    from emulator.cli import _freeze_survivors
+
+    gc.unfreeze()
+    gc.callbacks.append(_freeze_survivors)
+    try:
+        kept = [{"record": i} for i in range(10_000)]
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0  # younger collections leave everything alone
+        gc.collect(2)
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.callbacks.remove(_freeze_survivors)
+        gc.unfreeze()
