@@ -16,7 +16,7 @@ import base64
 import functools
 import json
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -245,15 +245,11 @@ class AsyncClient:
             "type": type,
             "state": state,
             "recipient": recipient,
-            "wait": timeout,
-            "count": count,
         }
-        body = await self.request("GET", "/_emulator/callbacks", params=params)
-        if not body["conditionMet"]:
-            wanted = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None and k not in ("wait", "count"))
-            found = "\n".join(f"  {c['type']} to {c['recipient']}: {c['state']}" for c in body["callbacks"]) or "  (none)"
-            raise WaitTimeout(f"waited {timeout:g}s for {count} callback(s) with {wanted}; found {len(body['callbacks'])}:\n{found}")
-        return body["callbacks"]
+        return await self._long_poll(
+            "/_emulator/callbacks", "callbacks", params, count, timeout,
+            lambda c: f"{c['type']} to {c['recipient']}: {c['state']}",
+        )
 
     async def wait_for_messages(
         self,
@@ -274,15 +270,31 @@ class AsyncClient:
             "from": from_,
             "to": to,
             "tag": tag,
-            "wait": timeout,
-            "count": count,
         }
-        body = await self.request("GET", "/_emulator/messages", params=params)
+        return await self._long_poll(
+            "/_emulator/messages", "messages", params, count, timeout,
+            lambda m: f"{m['direction']} {m['from']} -> {m['to']}: {m['text']!r}",
+        )
+
+    async def _long_poll(
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any],
+        count: int,
+        timeout: float,
+        describe: Callable[[dict[str, Any]], str],
+    ) -> list[dict[str, Any]]:
+        """One long-poll; :class:`WaitTimeout` listing what did match when the condition did not hold."""
+        body = await self.request("GET", path, params={**params, "wait": timeout, "count": count})
         if not body["conditionMet"]:
-            wanted = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None and k not in ("wait", "count"))
-            found = "\n".join(f"  {m['direction']} {m['from']} -> {m['to']}: {m['text']!r}" for m in body["messages"]) or "  (none)"
-            raise WaitTimeout(f"waited {timeout:g}s for {count} message(s) with {wanted}; found {len(body['messages'])}:\n{found}")
-        return body["messages"]
+            wanted = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+            found = "\n".join(f"  {describe(record)}" for record in body[key]) or "  (none)"
+            noun = key[:-1]
+            raise WaitTimeout(
+                f"waited {timeout:g}s for {count} {noun}(s) with {wanted}; found {len(body[key])}:\n{found}"
+            )
+        return body[key]
 
     async def clock(self) -> dict[str, Any]:
         return await self.request("GET", "/_emulator/clock")
