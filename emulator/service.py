@@ -76,6 +76,8 @@ class MessagingService:
         self.callbacks.on_change = self.changes.bump
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
+        self._applications_of: Scenario | None = None
+        self._applications: dict[str, Application] = {}
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
         # Where the emulator is served, once known: the URLs of inbound media it stores use
         # it when the inbound message did not come through an HTTP request.
@@ -87,7 +89,15 @@ class MessagingService:
     # -- scenario -------------------------------------------------------------------------
 
     def application(self, application_id: str) -> Application:
-        return self.scenario.application(application_id, self.callback_url)
+        # Resolved applications are kept per scenario: building one is a pydantic
+        # validation, and every send and every callback attempt asks for one.
+        if self._applications_of is not self.scenario:
+            self._applications_of = self.scenario
+            self._applications = {}
+        app = self._applications.get(application_id)
+        if app is None:
+            app = self._applications[application_id] = self.scenario.application(application_id, self.callback_url)
+        return app
 
     def replace_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
