@@ -369,9 +369,9 @@ def main() -> int:
         "# Benchmark results\n\n"
         f"Latest `make bench` run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"Python {platform.python_version()}, {os.cpu_count()} cores ({platform.machine()}, {platform.system()}), "
-        f"load average {load_before[0]:.1f} before and {load_after[0]:.1f} after"
-        + (" (the machine was shared with other work: absolute numbers are low, ratios are the point)"
-           if max(load_before[0], load_after[0]) > 1.0 else "")
+        f"load average {load_before[0]:.1f} when it started and {load_after[0]:.1f} at its end (its own load included)"
+        + (" (other work was running on the machine: absolute numbers are low, ratios are the point)"
+           if load_before[0] > 1.0 else "")
         + ". Everything on 127.0.0.1; servers and load generators in separate processes.\n\n"
     )
     notes = ""
