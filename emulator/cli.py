@@ -57,7 +57,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--callback-url",
         metavar="URL",
         default=_env("CALLBACK_URL"),
-        help="where callbacks go for any application the scenario does not name (env BWE_CALLBACK_URL)",
+        help="where callbacks go for any application the scenario does not name, or names without callback URLs (env BWE_CALLBACK_URL)",
     )
     parser.add_argument(
         "--clock",

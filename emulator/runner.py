@@ -97,7 +97,8 @@ class Emulator(AsyncClient):
         return self.app[SERVICE]
 
     def set_callback_url(self, url: str | None) -> None:
-        """Where callbacks go for applications the scenario does not name (``--callback-url``)."""
+        """Where callbacks go for applications the scenario does not name, or names without
+        callback URLs (``--callback-url``)."""
         self.settings.callback_url = url
         self.service.callback_url = url
 
