@@ -77,6 +77,7 @@ class MessagingService:
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self._applications_of: Scenario | None = None
+        self._applications_url: str | None = None
         self._applications: dict[str, Application] = {}
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
         # Where the emulator is served, once known: the URLs of inbound media it stores use
@@ -91,8 +92,10 @@ class MessagingService:
     def application(self, application_id: str) -> Application:
         # Resolved applications are kept per scenario: building one is a pydantic
         # validation, and every send and every callback attempt asks for one.
-        if self._applications_of is not self.scenario:
+        # The fallback URL can change at runtime (the in-process runner's set_callback_url).
+        if self._applications_of is not self.scenario or self._applications_url != self.callback_url:
             self._applications_of = self.scenario
+            self._applications_url = self.callback_url
             self._applications = {}
         app = self._applications.get(application_id)
         if app is None:
