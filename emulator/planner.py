@@ -101,30 +101,48 @@ def _application_switches(steps: list[EventStep], kind: str, app: Application) -
     return sorted(steps, key=lambda s: s.after)
 
 
+# The event sequence of a recipient that no rule and no magic number singles out (nearly
+# every message), per (scenario, application, kind). Both are frozen models, so it is worked
+# out once; keyed by identity, and the entry holds them so that their ids stay theirs.
+_DEFAULT_SEQUENCES: dict[tuple[int, int, str], tuple[Scenario, Application, tuple[EventStep, ...]]] = {}
+_DEFAULT_SEQUENCES_MAX = 64
+
+
+def _default_sequence(kind: str, app: Application, scenario: Scenario) -> tuple[EventStep, ...]:
+    key = (id(scenario), id(app), kind)
+    hit = _DEFAULT_SEQUENCES.get(key)
+    if hit is not None and hit[0] is scenario and hit[1] is app:
+        return hit[2]
+    steps = tuple(_application_switches(_default_steps(kind, scenario), kind, app))
+    if len(_DEFAULT_SEQUENCES) >= _DEFAULT_SEQUENCES_MAX:
+        _DEFAULT_SEQUENCES.clear()
+    _DEFAULT_SEQUENCES[key] = (scenario, app, steps)
+    return steps
+
+
 def steps_for(message: Message, recipient: str, app: Application, scenario: Scenario) -> list[EventStep]:
     """The event sequence for one recipient: first matching rule, else magic number, else defaults."""
     kind = message.kind
-    rule = first_rule(scenario, Subject.of(message), recipient)
+    rule = first_rule(scenario, Subject.of(message), recipient) if scenario.rules else None
     if rule is not None:
-        steps = _rule_steps(rule, kind, scenario)
-    else:
-        code = magic_error_code(recipient) if scenario.magic_numbers else None
-        steps = _default_steps(kind, scenario)
-        if code is not None:
-            steps = _failing(steps, code)
-    return _application_switches(steps, kind, app)
+        return _application_switches(_rule_steps(rule, kind, scenario), kind, app)
+    code = magic_error_code(recipient) if scenario.magic_numbers else None
+    if code is None:
+        return list(_default_sequence(kind, app, scenario))
+    return _application_switches(_failing(_default_steps(kind, scenario), code), kind, app)
 
 
 def plan(message: Message, app: Application, scenario: Scenario) -> list[PlannedEvent]:
     events: list[PlannedEvent] = []
     invalid_in_group: list[PlannedEvent] = []
+    kind = message.kind
     for recipient in message.to:
         for step in steps_for(message, recipient, app, scenario):
             error_code = step.error_code if step.event == "message-failed" else None
-            description = step.description or default_description(step.event, message.kind, error_code)
+            description = step.description or default_description(step.event, kind, error_code)
             event = PlannedEvent(recipient, step.event, step.after, description, error_code, step.carrier_name)
             events.append(event)
-            if message.kind == "group" and error_code in INVALID_RECIPIENT_CODES:
+            if kind == "group" and error_code in INVALID_RECIPIENT_CODES:
                 invalid_in_group.append(event)
     if scenario.group_invalid_number == "legacy" and invalid_in_group:
         # The documented quirk (bandwidth-facts §12): the invalid recipient gets

@@ -35,6 +35,8 @@ _GSM7_BASIC: frozenset[str] = frozenset(
 # GSM 03.38 extension table: each is sent as ESC + char, so costs 2 septets.
 _GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
 
+_GSM7: frozenset[str] = _GSM7_BASIC | _GSM7_EXTENSION
+
 _GSM7_SINGLE, _GSM7_PART = 160, 153
 _UCS2_SINGLE, _UCS2_PART = 70, 67
 
@@ -47,7 +49,7 @@ class SegmentInfo:
 
 
 def _is_gsm7(text: str) -> bool:
-    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in text)
+    return _GSM7.issuperset(text)
 
 
 def _pack(costs: Iterable[int], part_size: int) -> int:
@@ -67,17 +69,24 @@ def _pack(costs: Iterable[int], part_size: int) -> int:
 
 def count_segments(text: str, *, mms: bool = False) -> SegmentInfo:
     """Count the SMS segments ``text`` needs (always 1 when ``mms`` is true)."""
+    # Every send is counted on the accept path: the per-character costs are only listed when
+    # a character costs two units, and only walked when the text needs more than one part.
     if _is_gsm7(text):
         encoding: Literal["GSM-7", "UCS-2"] = "GSM-7"
-        costs = [2 if ch in _GSM7_EXTENSION else 1 for ch in text]
+        plain = _GSM7_EXTENSION.isdisjoint(text)
+        costs = None if plain else [2 if ch in _GSM7_EXTENSION else 1 for ch in text]
         single, part = _GSM7_SINGLE, _GSM7_PART
     else:
         encoding = "UCS-2"
-        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+        plain = text.isascii() or max(map(ord, text)) <= 0xFFFF
+        costs = None if plain else [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, part = _UCS2_SINGLE, _UCS2_PART
 
-    units = sum(costs)
+    units = len(text) if costs is None else sum(costs)
     if mms or units <= single:
         # Empty text is still one (empty) segment; MMS is always one (§10.1).
         return SegmentInfo(encoding, units, 1)
+    if costs is None:
+        # Every character costs one unit: parts fill exactly.
+        return SegmentInfo(encoding, units, -(-units // part))
     return SegmentInfo(encoding, units, _pack(costs, part))

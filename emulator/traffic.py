@@ -120,9 +120,12 @@ class Traffic:
 
     def after_send(self, message: Message) -> None:
         """Plan the replies of the handsets an outbound message reaches, if any entry matches."""
+        auto_replies = self.service.scenario.auto_replies
+        if not auto_replies:
+            return
         replied: set[str] = set()
         subject = Subject.of(message)
-        for auto in self.service.scenario.auto_replies:
+        for auto in auto_replies:
             for handset in matching_recipients(auto.match, subject):
                 if handset in replied:
                     continue  # the first matching entry answers
