@@ -98,10 +98,14 @@ class FaultInjector:
             count = self._seen[index] = self._seen.get(index, 0) + 1
             if self._fires(fault, count):
                 raise rejection(fault)
-        account = scenario.account(subject.account_id)
+        return self.queue_wait(subject.account_id, segments, now)
+
+    def queue_wait(self, account_id: str, segments: int, now: float) -> float:
+        """How many seconds a send waits in the account's queue; raise :class:`SendRejected` when it is full."""
+        account = self._scenario().account(account_id)
         if account is None or account.rate_limit is None:
             return 0.0
-        return self._enqueue(subject.account_id, account.rate_limit, segments, now)
+        return self._enqueue(account_id, account.rate_limit, segments, now)
 
     def admit_list(self, account_id: str) -> None:
         """Raise :class:`SendRejected` when a listMessages fault fires for this account."""

@@ -132,20 +132,24 @@ class MessagingService:
             return request
         mms = bool(request.media) or len(request.to) > 1
         segments = count_segments(request.text, mms=mms)
-        # Raises SendRejected for a scripted fault or a full queue; else the queue wait.
-        queued = self.faults.admit(
-            Subject(
-                account_id=account_id,
-                application_id=request.application_id,
-                from_=request.from_,
-                to=tuple(request.to),
-                text=request.text,
-                tag=request.tag,
-                kind=kind_of(request.to, request.media),
-            ),
-            segments.segments,
-            now,
-        )
+        # Raises SendRejected for a scripted fault or a full queue; else the queue wait. Without
+        # faults there is nothing to match, and the subject is not worth building on every send.
+        if not self.scenario.faults:
+            queued = self.faults.queue_wait(account_id, segments.segments, now)
+        else:
+            queued = self.faults.admit(
+                Subject(
+                    account_id=account_id,
+                    application_id=request.application_id,
+                    from_=request.from_,
+                    to=tuple(request.to),
+                    text=request.text,
+                    tag=request.tag,
+                    kind=kind_of(request.to, request.media),
+                ),
+                segments.segments,
+                now,
+            )
         message = Message(
             id=self._new_message_id(now),
             account_id=account_id,
