@@ -71,47 +71,37 @@ class ListRow:
     seq: int = 0
 
     def value(self, name: str) -> Any:
-        return {
-            "messageId": self.message_id,
-            "accountId": self.account_id,
-            "sourceTn": self.source_tn,
-            "destinationTn": self.destination_tn,
-            "messageStatus": self.message_status,
-            "messageDirection": self.message_direction,
-            "messageType": self.message_type,
-            "segmentCount": self.segment_count,
-            "errorCode": self.error_code,
-            "receiveTime": self.receive_time,
-            "carrierName": self.carrier_name,
-            "messageSize": self.message_size,
-            "messageLength": self.message_length,
-            "attachmentCount": self.attachment_count,
-            "recipientCount": self.recipient_count,
-            "campaignClass": None,
-            "campaignId": None,
-        }[name]
+        """The value of one ``listMessageItem`` field, by its wire name (for sorting)."""
+        attribute = _ATTRIBUTES[name]
+        return None if attribute is None else getattr(self, attribute)
 
     def to_json(self) -> dict[str, Any]:
         # Never the text: Bandwidth does not store it (bandwidth-facts §3.2, §4.2).
-        return {
-            "messageId": self.message_id,
-            "accountId": self.account_id,
-            "sourceTn": self.source_tn,
-            "destinationTn": self.destination_tn,
-            "messageStatus": self.message_status,
-            "messageDirection": self.message_direction,
-            "messageType": self.message_type,
-            "segmentCount": self.segment_count,
-            "errorCode": self.error_code,
-            "receiveTime": isoformat(self.receive_time),
-            "carrierName": self.carrier_name,
-            "messageSize": self.message_size,
-            "messageLength": self.message_length,
-            "attachmentCount": self.attachment_count,
-            "recipientCount": self.recipient_count,
-            "campaignClass": None,
-            "campaignId": None,
-        }
+        body = {name: self.value(name) for name in _ATTRIBUTES}
+        body["receiveTime"] = isoformat(self.receive_time)
+        return body
+
+
+# Wire name -> ListRow attribute; campaign fields are always null (no 10DLC campaigns here).
+_ATTRIBUTES: dict[str, str | None] = {
+    "messageId": "message_id",
+    "accountId": "account_id",
+    "sourceTn": "source_tn",
+    "destinationTn": "destination_tn",
+    "messageStatus": "message_status",
+    "messageDirection": "message_direction",
+    "messageType": "message_type",
+    "segmentCount": "segment_count",
+    "errorCode": "error_code",
+    "receiveTime": "receive_time",
+    "carrierName": "carrier_name",
+    "messageSize": "message_size",
+    "messageLength": "message_length",
+    "attachmentCount": "attachment_count",
+    "recipientCount": "recipient_count",
+    "campaignClass": None,
+    "campaignId": None,
+}
 
 
 def rows_for(message: Message, seq: int = 0, media_size: int = 0) -> list[ListRow]:
