@@ -169,9 +169,9 @@ def _parse_datetime(value: Any) -> float | None:
     return dt.timestamp()
 
 
-def message_body(message: Message) -> dict[str, Any]:
-    """The 202 body of a send (bandwidth-facts §3.2)."""
-    body: dict[str, Any] = {
+def _message_fields(message: Message) -> dict[str, Any]:
+    """The fields the 202 body and every callback's ``message`` object share."""
+    return {
         "id": message.id,
         "owner": message.owner,
         "applicationId": message.application_id,
@@ -180,9 +180,14 @@ def message_body(message: Message) -> dict[str, Any]:
         "direction": message.direction,
         "to": list(message.to),
         "from": message.from_,
-        "text": message.text,
-        "priority": message.priority,
     }
+
+
+def message_body(message: Message) -> dict[str, Any]:
+    """The 202 body of a send (bandwidth-facts §3.2)."""
+    body = _message_fields(message)
+    body["text"] = message.text
+    body["priority"] = message.priority
     if message.media:
         body["media"] = list(message.media)
     if message.tag is not None:
@@ -207,17 +212,8 @@ def callback_event(
     Outbound events carry ``"text": ""`` and always ``tag`` (``""`` when unset) and ``media``
     on message-sending, so every SDK generation since 15.x can parse them (§13.2).
     """
-    inner: dict[str, Any] = {
-        "id": message.id,
-        "owner": message.owner,
-        "applicationId": message.application_id,
-        "time": isoformat(message.time),
-        "segmentCount": message.segment_count,
-        "direction": message.direction,
-        "to": list(message.to),
-        "from": message.from_,
-        "text": message.text if message.direction == "in" else "",
-    }
+    inner = _message_fields(message)
+    inner["text"] = message.text if message.direction == "in" else ""
     if message.direction == "out":
         inner["tag"] = message.tag if message.tag is not None else ""
         inner["priority"] = message.priority
