@@ -11,10 +11,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .config import Settings
+
+if TYPE_CHECKING:  # the scenario models are imported only when a command needs them
+    from .scenario import Scenario
 
 DESCRIPTION = """\
 A local emulator of the Bandwidth Messaging v2 API. Send messages to
@@ -159,12 +163,12 @@ def _freeze_survivors(phase: str, info: dict) -> None:
         gc.freeze()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     from .app import create_app
     from .keys import SERVICE
 
     gc.callbacks.append(_freeze_survivors)
-    app = create_app(settings)
+    app = create_app(settings, scenario=scenario)
     runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -214,16 +218,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DatabaseError as exc:
             print(f"bandwidth-emulator: cannot use --db {exc}", file=sys.stderr)
             return 2
+    scenario = None
     if settings.scenario:
         from .scenario import ScenarioError, load_scenario_file
 
         try:
-            load_scenario_file(settings.scenario)
+            scenario = load_scenario_file(settings.scenario)
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, scenario))
     except OSError as exc:
         print(f"bandwidth-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
