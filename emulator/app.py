@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api.control import control_errors
+from .api.auth import AUTHENTICATOR, Authenticator
 from .api.errors import error_middleware
 from .api.routes import setup_routes
 from .clock import Clock, ManualClock, RealtimeClock
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         callback_url=settings.callback_url,
         default_account=settings.default_account,
     )
-    middlewares = [error_middleware, control_errors, refuse_oversized]
+    middlewares = [error_middleware]
     if database is not None:
         # Inside the error middleware, so that even a failed commit answers in Bandwidth's shape.
         middlewares.insert(1, _commit_middleware(database))
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     if database is not None:
         app[DATABASE] = database
     app[SERVICE] = service
+    app[AUTHENTICATOR] = Authenticator()
     setup_routes(app)
     app.cleanup_ctx.append(_lifetime)
     return app
@@ -64,15 +65,6 @@ def _clock_start(database: Database | None, scenario: Scenario) -> float | None:
     if saved is None and scenario.start_time is not None:
         return scenario.start_time.timestamp()
     return saved
-
-
-@web.middleware
-async def refuse_oversized(request: web.Request, handler):
-    # aiohttp enforces client_max_size only while reading; a declared Content-Length above it
-    # is refused at once, so a client cannot hold a handler waiting for megabytes never sent.
-    if request.content_length is not None and request.content_length > request.client_max_size:
-        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=request.content_length)
-    return await handler(request)
 
 
 def _commit_middleware(database: Database):

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from .clock import Clock, isoformat
 from .dispatcher import Dispatcher, Outcome, basic_authorization
@@ -88,6 +89,7 @@ class CallbackEngine:
         clock: Clock,
         application: Callable[[str], Application],
         on_event: Callable[[Callback], None],
+        event_of: Callable[[Callback], dict[str, Any] | None],
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -95,6 +97,7 @@ class CallbackEngine:
         self.clock = clock
         self.application = application
         self.on_event = on_event
+        self.event_of = event_of
         # Every pending callback (scheduled, in flight or held), by id.
         self._jobs: dict[str, CallbackJob] = {}
         # ordering=hold: held callbacks by message id.
@@ -182,6 +185,12 @@ class CallbackEngine:
         if not callback.url:
             self._finish(job, "skipped")
             return
+        if job.body is None:
+            event = self.event_of(callback)
+            if event is None:  # its message is gone: a reset came first
+                self._finish(job, "cancelled")
+                return
+            job.body = json.dumps([event], separators=(",", ":")).encode()
         number = callback.attempts[-1].number + 1 if callback.attempts else 1
         outcome = await self._deliver(job, app, number, duplicate=False)
         if job.cancelled:
@@ -206,8 +215,6 @@ class CallbackEngine:
     async def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Outcome:
         """One scheduled attempt: one POST, or two in challenge mode. Journals each POST."""
         callback = job.callback
-        if job.body is None:
-            job.body = json.dumps([callback.event], separators=(",", ":")).encode()
         credentials = app.credentials_for(callback.type)
         authorization = _authorization(credentials.username, credentials.password) if credentials else None
         if authorization and app.callback_auth == "challenge":

@@ -7,7 +7,7 @@ what the store keeps and the control API shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 Direction = Literal["out", "in"]
 # Per-recipient status, in the list-messages API's words (bandwidth-facts §4.2).
@@ -32,12 +32,14 @@ class Message:
     application_id: str
     direction: Direction
     from_: str
-    to: list[str]
+    # Tuples: a stored message never changes them, and the garbage collector stops tracking
+    # a tuple of strings, which matters with hundreds of thousands of messages held.
+    to: tuple[str, ...]
     owner: str
     time: float
     segment_count: int
     text: str = ""
-    media: list[str] = field(default_factory=list)
+    media: tuple[str, ...] = ()
     tag: str | None = None
     priority: str = "default"
     expiration: str | None = None
@@ -78,7 +80,11 @@ class Attempt:
 
 @dataclass(slots=True)
 class Callback:
-    """One planned event for one recipient, and every attempt to deliver it."""
+    """One planned event for one recipient, and every attempt to deliver it.
+
+    The event's JSON is not kept: it is built from the message when it is sent or shown
+    (``MessagingService.event``), from the fields here; its ``time`` is ``planned_at``.
+    """
 
     id: str
     account_id: str
@@ -87,8 +93,10 @@ class Callback:
     type: str
     recipient: str
     url: str | None
-    event: dict[str, Any]
     planned_at: float
+    description: str = ""
+    error_code: int | None = None
+    carrier_name: str | None = None
     state: CallbackState = "pending"
     next_attempt_at: float | None = None
     attempts: list[Attempt] = field(default_factory=list)

@@ -96,6 +96,8 @@ def _known(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
 
 def message_from_json(text: str) -> Message:
     data = _known(json.loads(text), _MESSAGE_FIELDS)
+    data["to"] = tuple(data.get("to", ()))
+    data["media"] = tuple(data.get("media", ()))
     data["recipients"] = {
         to: RecipientStatus(**_known(status, _RECIPIENT_FIELDS)) for to, status in data.get("recipients", {}).items()
     }
@@ -103,7 +105,14 @@ def message_from_json(text: str) -> Message:
 
 
 def callback_from_json(text: str) -> Callback:
-    data = _known(json.loads(text), _CALLBACK_FIELDS)
+    raw = json.loads(text)
+    data = _known(raw, _CALLBACK_FIELDS)
+    event = raw.get("event")
+    if isinstance(event, dict) and "description" not in data:
+        # Older files kept the whole event; what it said besides the message is all we need.
+        data["description"] = event.get("description", "")
+        data["error_code"] = event.get("errorCode")
+        data["carrier_name"] = event.get("carrierName")
     data["attempts"] = [Attempt(**_known(a, _ATTEMPT_FIELDS)) for a in data.get("attempts", [])]
     return Callback(**data)
 

@@ -70,7 +70,7 @@ class MessagingService:
         self.scheduler = scheduler or Scheduler(clock)
         self.dispatcher = dispatcher or Dispatcher()
         self.callbacks = CallbackEngine(
-            self.store, self.scheduler, self.dispatcher, clock, self.application, self._apply_event
+            self.store, self.scheduler, self.dispatcher, clock, self.application, self._apply_event, self.event
         )
         self.changes = Changes()
         self.callbacks.on_change = self.changes.bump
@@ -156,12 +156,12 @@ class MessagingService:
             application_id=request.application_id,
             direction="out",
             from_=request.from_,
-            to=list(request.to),
+            to=tuple(request.to),
             owner=request.from_,
             time=now,
             segment_count=segments.segments,
             text=request.text,
-            media=request.media,
+            media=tuple(request.media),
             tag=request.tag,
             priority=request.priority,
             expiration=request.expiration,
@@ -175,17 +175,17 @@ class MessagingService:
         if failure is not None:
             planned_events = failed_plan(message, *failure)
         for order, planned in enumerate(planned_events):
-            due = now + queued + planned.after
-            event = callback_event(
+            self._plan_callback(
                 message,
-                type=planned.type,
-                to=planned.recipient,
-                time=due,
+                app.status_callback_url,
+                planned.type,
+                planned.recipient,
+                now + queued + planned.after,
+                order,
                 description=planned.description,
                 error_code=planned.error_code,
                 carrier_name=planned.carrier_name,
             )
-            self._plan_callback(message, app.status_callback_url, planned.type, planned.recipient, event, due, order)
         if failure is None:  # a message that never left gets no reply
             self.traffic.after_send(message)
         self.changes.bump()
@@ -199,7 +199,7 @@ class MessagingService:
         owned = [n for n in request.to if self.scenario.application_for_number(n) is not None]
         # With no application claiming any of the numbers, every recipient is ours.
         recipients = owned or list(request.to)
-        media = list(request.media or [])
+        media = tuple(request.media or ())
         segments = count_segments(request.text, mms=bool(media) or len(request.to) > 1)
         messages = []
         for number in recipients:
@@ -219,7 +219,7 @@ class MessagingService:
                 application_id=application_id,
                 direction="in",
                 from_=request.from_,
-                to=list(request.to),
+                to=tuple(request.to),
                 owner=number,
                 time=now,
                 segment_count=segments.segments,
@@ -229,20 +229,20 @@ class MessagingService:
                 recipients={number: RecipientStatus(to=number, status="RECEIVED", updated_at=now)},
             )
             if media:
-                message.media = self.media.store_inbound(
-                    account_id, message.id, media, request.base_url or self.base_url
+                message.media = tuple(
+                    self.media.store_inbound(account_id, message.id, list(media), request.base_url or self.base_url)
                 )
             self.store.add_message(message)
             app = self.application(application_id)
-            due = now + self.scenario.defaults.inbound_delay
-            event = callback_event(
+            self._plan_callback(
                 message,
-                type="message-received",
-                to=number,
-                time=due,
+                app.inbound_callback_url,
+                "message-received",
+                number,
+                now + self.scenario.defaults.inbound_delay,
+                0,
                 description=default_description("message-received", message.kind),
             )
-            self._plan_callback(message, app.inbound_callback_url, "message-received", number, event, due, 0)
             messages.append(message)
         self.changes.bump()
         return messages
@@ -261,7 +261,17 @@ class MessagingService:
     # -- callbacks ------------------------------------------------------------------------
 
     def _plan_callback(
-        self, message: Message, url: str | None, type: str, recipient: str, event: dict, due: float, order: int
+        self,
+        message: Message,
+        url: str | None,
+        type: str,
+        recipient: str,
+        due: float,
+        order: int,
+        *,
+        description: str,
+        error_code: int | None = None,
+        carrier_name: str | None = None,
     ) -> Callback:
         callback = Callback(
             id=self._new_callback_id(),
@@ -271,13 +281,31 @@ class MessagingService:
             type=type,
             recipient=recipient,
             url=url,
-            event=event,
             planned_at=due,
+            description=description,
+            error_code=error_code,
+            carrier_name=carrier_name,
             order=order,
         )
         self.store.add_callback(callback)
         self.callbacks.enqueue(callback, due)
         return callback
+
+    def event(self, callback: Callback) -> dict[str, Any] | None:
+        """The callback's element of the JSON array POSTed to the webhook; None once its
+        message is gone (a reset)."""
+        message = self.store.get_message(callback.message_id)
+        if message is None:
+            return None
+        return callback_event(
+            message,
+            type=callback.type,
+            to=callback.recipient,
+            time=callback.planned_at,
+            description=callback.description,
+            error_code=callback.error_code,
+            carrier_name=callback.carrier_name,
+        )
 
     def _apply_event(self, callback: Callback) -> None:
         message = self.store.get_message(callback.message_id)
@@ -292,9 +320,9 @@ class MessagingService:
         status.status = new  # type: ignore[assignment]
         status.updated_at = self.clock.now()
         if callback.type == "message-failed":
-            status.error_code = callback.event.get("errorCode")
-        status.description = callback.event.get("description")
-        status.carrier_name = callback.event.get("carrierName")
+            status.error_code = callback.error_code
+        status.description = callback.description
+        status.carrier_name = callback.carrier_name
 
     # -- lifetime -------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sqlite3
@@ -324,7 +325,7 @@ def test_records_load_back_in_the_order_they_were_created(tmp_path: Path) -> Non
     from emulator.models import Message
 
     def message(mid: str) -> Message:
-        return Message(mid, ACCOUNT, "app", "out", "+15554443333", ["+15552221111"], "+15554443333", 1.0, 1)
+        return Message(mid, ACCOUNT, "app", "out", "+15554443333", ("+15552221111",), "+15554443333", 1.0, 1)
 
     db = Database(tmp_path / "state.db")
     store = Store()
@@ -342,3 +343,23 @@ def test_records_load_back_in_the_order_they_were_created(tmp_path: Path) -> Non
     reopened.close()
     assert [m.id for m in restored.messages()] == ["m-1", "m-2"]
     assert restored.get_message("m-1").text == "changed after the second one was created"
+
+
+def test_callbacks_written_with_their_whole_event_still_load() -> None:
+    # Files from before events were built from their message held the event's JSON instead
+    # of its description, error code and carrier.
+    from emulator.persistence import callback_from_json, message_from_json
+
+    old = {
+        "id": "cb-1", "account_id": ACCOUNT, "message_id": "m-1", "application_id": "app", "type": "message-failed",
+        "recipient": "+15552221111", "url": None, "planned_at": 1.0, "state": "pending",
+        "event": {"type": "message-failed", "description": "Unknown destination", "errorCode": 4720,
+                  "carrierName": "Verizon", "message": {"id": "m-1"}},
+    }
+    callback = callback_from_json(json.dumps(old))
+    assert (callback.description, callback.error_code, callback.carrier_name) == ("Unknown destination", 4720, "Verizon")
+    message = message_from_json(json.dumps({
+        "id": "m-1", "account_id": ACCOUNT, "application_id": "app", "direction": "out", "from_": "+15554443333",
+        "to": ["+15552221111"], "owner": "+15554443333", "time": 1.0, "segment_count": 1, "media": ["a.png"],
+    }))
+    assert message.to == ("+15552221111",) and message.media == ("a.png",)

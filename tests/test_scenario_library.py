@@ -104,8 +104,8 @@ def test_cli_schema_prints_the_json_schema():
 
 def _message(to: list[str], media: list[str] | None = None) -> Message:
     return Message(
-        id="m", account_id=ACCOUNT, application_id="app", direction="out", from_=OURS, to=to, owner=OURS,
-        time=0.0, segment_count=1, text="hi", media=media or [], recipients={n: RecipientStatus(to=n) for n in to},
+        id="m", account_id=ACCOUNT, application_id="app", direction="out", from_=OURS, to=tuple(to), owner=OURS,
+        time=0.0, segment_count=1, text="hi", media=tuple(media or ()), recipients={n: RecipientStatus(to=n) for n in to},
     )
 
 

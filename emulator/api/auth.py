@@ -13,19 +13,18 @@ from ..scenario import Credentials, Scenario
 from .errors import forbidden, unauthorized
 
 
-def basic_credentials(request: web.Request) -> tuple[str, str]:
-    """The request's Basic credentials, or a 401 in Bandwidth's shape."""
-    header = request.headers.get("Authorization", "")
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """(username, password) of a Basic Authorization header; None if it is not one."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
-        raise unauthorized()
+        return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized() from None
+        return None
     username, sep, password = decoded.partition(":")
     if not sep or not username:
-        raise unauthorized()
+        return None
     return username, password
 
 
@@ -57,12 +56,54 @@ def check_access(scenario: Scenario, account_id: str, username: str, password: s
     return 401
 
 
+class Authenticator:
+    """Answers "may these credentials use this account?", remembering each verdict.
+
+    A verdict depends only on the Authorization header, the account and the scenario, so it
+    is kept until the scenario changes; clients send the same header on every request.
+    """
+
+    # Enough for every account and user a scenario lists; a client sending ever-new headers
+    # only empties the memory now and then.
+    MAX_VERDICTS = 4096
+
+    def __init__(self) -> None:
+        self._scenario: Scenario | None = None
+        self._verdicts: dict[tuple[str, str], str | int] = {}
+
+    def verdict(self, scenario: Scenario, header: str, account_id: str) -> str | int:
+        """The username when access is granted, else 401 or 403."""
+        if scenario is not self._scenario:
+            self._scenario = scenario
+            self._verdicts.clear()
+        key = (header, account_id)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._decide(scenario, header, account_id)
+            if len(self._verdicts) >= self.MAX_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+    @staticmethod
+    def _decide(scenario: Scenario, header: str, account_id: str) -> str | int:
+        credentials = parse_basic(header)
+        if credentials is None:
+            return 401
+        username, password = credentials
+        return check_access(scenario, account_id, username, password) or username
+
+
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+
+
 def authenticate(request: web.Request, account_id: str) -> str:
     """Check the caller may use ``account_id``; returns the username."""
-    username, password = basic_credentials(request)
-    denied = check_access(request.app[SERVICE].scenario, account_id, username, password)
-    if denied == 403:
+    verdict = request.app[AUTHENTICATOR].verdict(
+        request.app[SERVICE].scenario, request.headers.get("Authorization", ""), account_id
+    )
+    if verdict == 403:
         raise forbidden()
-    if denied == 401:
+    if verdict == 401:
         raise unauthorized()
-    return username
+    return verdict  # type: ignore[return-value]

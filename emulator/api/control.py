@@ -14,14 +14,8 @@ from ..models import Attempt, Callback, Message
 from ..scenario import ScenarioError, load_scenario_text
 from ..service import InboundRequest
 from ..wire import E164
+from .errors import CONTROL, ControlError
 from .openapi import OPENAPI
-
-CONTROL = "/_emulator"
-
-
-# Control API errors use the same ``{type, description}`` envelope as Bandwidth's API, so one
-# error handler in a client covers both; ``details`` lists each problem when there are several.
-ERROR_TYPES = {400: "invalid-request", 404: "not-found", 405: "method-not-allowed", 409: "conflict"}
 
 # Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
 MAX_WAIT = 60.0
@@ -32,21 +26,6 @@ MAX_ADVANCE = 10 * 366 * 86400.0
 DIRECTIONS = ("in", "out")
 CALLBACK_STATES = ("pending", "delivered", "exhausted", "skipped", "cancelled")
 CALLBACK_TYPES = ("message-sending", "message-sent", "message-delivered", "message-failed", "message-received")
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, message: str, details: Any = None, *, type: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-        self.type = type or ERROR_TYPES.get(status, "error")
-
-    def response(self) -> web.Response:
-        body: dict[str, Any] = {"type": self.type, "description": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return web.json_response(body, status=self.status)
 
 
 def _query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -127,7 +106,7 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
     }
 
 
-def callback_json(c: Callback) -> dict[str, Any]:
+def callback_json(c: Callback, event: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": c.id,
         "accountId": c.account_id,
@@ -141,7 +120,7 @@ def callback_json(c: Callback) -> dict[str, Any]:
         "nextAttemptAt": _t(c.next_attempt_at),
         "heldBy": c.held_by,
         "attempts": [attempt_json(a) for a in c.attempts],
-        "event": c.event,
+        "event": event,
     }
 
 
@@ -232,7 +211,7 @@ async def get_message(request: web.Request) -> web.Response:
     body = message_json(message)
     callbacks = service.store.callbacks_for_message(message.id)
     callbacks.sort(key=lambda c: (c.planned_at, c.order))
-    body["callbacks"] = [callback_json(c) for c in callbacks]
+    body["callbacks"] = [callback_json(c, service.event(c)) for c in callbacks]
     return web.json_response(body)
 
 
@@ -263,7 +242,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
     poll = LongPoll(q)
     service = request.app[SERVICE]
     found, met = await poll.run(request, lambda: find_callbacks(service, q))
-    body: dict[str, Any] = {"callbacks": [callback_json(c) for c in found]}
+    body: dict[str, Any] = {"callbacks": [callback_json(c, service.event(c)) for c in found]}
     if met is not None:
         body["conditionMet"] = met
     return web.json_response(body)
@@ -392,31 +371,6 @@ async def put_scenario(request: web.Request) -> web.Response:
         ) from None
     request.app[SERVICE].replace_scenario(scenario)
     return web.json_response(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-
-@web.middleware
-async def control_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ControlError as exc:
-        return exc.response()
-    except web.HTTPNotFound:
-        if not _is_control(request.path):
-            raise
-        return ControlError(
-            404, f"no control endpoint {request.path}; every endpoint is listed in {CONTROL}/openapi.json"
-        ).response()
-    except web.HTTPMethodNotAllowed as exc:
-        if not _is_control(request.path):
-            raise
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        response = ControlError(405, f"{request.method} is not allowed on {request.path}; use {allowed}").response()
-        response.headers["Allow"] = allowed
-        return response
-
-
-def _is_control(path: str) -> bool:
-    return path == CONTROL or path.startswith(CONTROL + "/")
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
-"""Errors in Bandwidth's exact shapes (bandwidth-facts §6), and the middleware that
-guarantees every failure, including our own bugs, leaves in one of them."""
+"""Errors in Bandwidth's exact shapes (bandwidth-facts §6), the control API's errors in the
+same envelope, and the middleware that guarantees every failure, including our own bugs,
+leaves in one of them."""
 
 from __future__ import annotations
 
@@ -88,18 +89,72 @@ def internal_error() -> web.Response:
     return BandwidthError(500, "internal-server-error", "Something went wrong. Please try again.").response()
 
 
+# Control API errors use the same ``{type, description}`` envelope as Bandwidth's API, so one
+# error handler in a client covers both; ``details`` lists each problem when there are several.
+CONTROL = "/_emulator"
+ERROR_TYPES = {400: "invalid-request", 404: "not-found", 405: "method-not-allowed", 409: "conflict"}
+
+
+class ControlError(Exception):
+    """An error answer of the control API (``/_emulator/...``)."""
+
+    def __init__(self, status: int, message: str, details: Any = None, *, type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+        self.type = type or ERROR_TYPES.get(status, "error")
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"type": self.type, "description": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return web.json_response(body, status=self.status)
+
+
+def _is_control(path: str) -> bool:
+    return path == CONTROL or path.startswith(CONTROL + "/")
+
+
+def _not_found(request: web.Request) -> web.Response:
+    if _is_control(request.path):
+        return ControlError(
+            404, f"no control endpoint {request.path}; every endpoint is listed in {CONTROL}/openapi.json"
+        ).response()
+    return spring_not_found(request.path)
+
+
+def _method_not_allowed(request: web.Request, allowed_methods: set[str]) -> web.Response:
+    if _is_control(request.path):
+        allowed = ", ".join(sorted(allowed_methods))
+        response = ControlError(405, f"{request.method} is not allowed on {request.path}; use {allowed}").response()
+        response.headers["Allow"] = allowed
+        return response
+    return method_not_allowed(request.method, allowed_methods)
+
+
+def _too_large(text: str | None) -> web.Response:
+    return BandwidthError(413, "request-entity-too-large", text or "Request entity too large").response()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The one middleware every request passes: each failure leaves in its API's error shape."""
+    # aiohttp enforces client_max_size only while reading; a declared Content-Length above it
+    # is refused at once, so a client cannot hold a handler waiting for megabytes never sent.
+    length = request.content_length
+    if length is not None and length > request.client_max_size:
+        return _too_large(web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=length).text)
     try:
         return await handler(request)
-    except BandwidthError as exc:
+    except (BandwidthError, ControlError) as exc:
         return exc.response()
     except web.HTTPMethodNotAllowed as exc:
-        return method_not_allowed(request.method, set(exc.allowed_methods))
+        return _method_not_allowed(request, set(exc.allowed_methods))
     except web.HTTPNotFound:
-        return spring_not_found(request.path)
+        return _not_found(request)
     except web.HTTPRequestEntityTooLarge as exc:
-        return BandwidthError(413, "request-entity-too-large", exc.text or "Request entity too large").response()
+        return _too_large(exc.text)
     except web.HTTPException:
         raise
     except Exception:  # a bug of ours must still answer in Bandwidth's shape

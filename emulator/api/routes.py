@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import control, media, messages, ui
+from .errors import CONTROL
 
 API = "/api/v2/users/{accountId}"
-CONTROL = "/_emulator"
 # Any characters, newlines too: media ids hold '/', raw or %2F-encoded (bandwidth-facts §5).
 MEDIA_ID = r"{mediaId:[\s\S]+}"
 

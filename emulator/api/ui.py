@@ -14,7 +14,7 @@ import yaml
 from aiohttp import web
 
 from ..keys import SERVICE
-from .control import ControlError
+from .errors import ControlError
 
 # The page builds its DOM with textContent only; the policy is a second line of defence
 # against message text (attacker-controlled) ever reaching the page as markup.
