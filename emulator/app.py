@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .api.auth import AUTHENTICATOR, Authenticator
-from .api.errors import error_middleware
+from .api.errors import internal_error
 from .api.routes import setup_routes
 from .clock import Clock, ManualClock, RealtimeClock
 from .config import Settings
@@ -44,10 +44,8 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         callback_url=settings.callback_url,
         default_account=settings.default_account,
     )
-    middlewares = [error_middleware]
-    if database is not None:
-        # Inside the error middleware, so that even a failed commit answers in Bandwidth's shape.
-        middlewares.insert(1, _commit_middleware(database))
+    # Errors are answered by a wrapper around each route (api/errors.py), not a middleware.
+    middlewares = [_commit_middleware(database)] if database is not None else []
     app = web.Application(middlewares=middlewares, client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
     if database is not None:
@@ -71,10 +69,13 @@ def _commit_middleware(database: Database):
     @web.middleware
     async def commit(request: web.Request, handler):
         # Whatever a request changed is on disk before its answer leaves: a 202 is a promise.
+        response = await handler(request)
         try:
-            return await handler(request)
-        finally:
             await database.committed()
+        except Exception:  # nothing was promised: the client is told it failed
+            log.exception("commit failed after %s %s", request.method, request.path)
+            return internal_error()
+        return response
 
     return commit
 

@@ -16,19 +16,24 @@ class Changes:
     def __init__(self) -> None:
         self.version = 0
         self._event = asyncio.Event()
+        self._waiting = 0
 
     def bump(self) -> None:
         self.version += 1
-        self._event.set()
-        self._event = asyncio.Event()
+        if self._waiting:  # nearly every bump (each send) has nobody to wake
+            self._event.set()
+            self._event = asyncio.Event()
 
     async def wait(self, timeout: float) -> bool:
         """Wait for the next change, at most ``timeout`` real seconds; True when one came."""
         event = self._event
+        self._waiting += 1
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            self._waiting -= 1
         return True
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:

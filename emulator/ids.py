@@ -20,8 +20,5 @@ class IdFactory:
         # (e.g. 1589228074636lm4k2je7j7jklbn2; bandwidth-facts §1).
         return f"{int(now * 1000):013d}" + self._suffix()
 
-    def callback_id(self) -> str:
-        return "cb-" + self._suffix()
-
     def _suffix(self) -> str:
         return self.rng.randbytes(16).translate(_BYTE_TO_ALNUM).decode("ascii")

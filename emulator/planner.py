@@ -8,7 +8,7 @@ the scheduler fires them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errorcodes import INVALID_RECIPIENT_CODES, callback_description, lookup
 from .models import Message
@@ -24,8 +24,7 @@ TERMINAL = ("message-delivered", "message-failed")
 LEGACY_DELIVERED_GAP = 0.1
 
 
-@dataclass(frozen=True)
-class PlannedEvent:
+class PlannedEvent(NamedTuple):
     recipient: str
     type: str
     after: float
@@ -101,48 +100,66 @@ def _application_switches(steps: list[EventStep], kind: str, app: Application) -
     return sorted(steps, key=lambda s: s.after)
 
 
+# One step of a recipient's sequence, ready to become a PlannedEvent:
+# (type, after, description, error code, carrier name).
+Resolved = tuple[str, float, str, "int | None", "str | None"]
+
+
+def _resolve(steps: list[EventStep], kind: str) -> tuple[Resolved, ...]:
+    out = []
+    for step in steps:
+        error_code = step.error_code if step.event == "message-failed" else None
+        description = step.description or default_description(step.event, kind, error_code)
+        out.append((step.event, step.after, description, error_code, step.carrier_name))
+    return tuple(out)
+
+
 # The event sequence of a recipient that no rule and no magic number singles out (nearly
 # every message), per (scenario, application, kind). Both are frozen models, so it is worked
 # out once; keyed by identity, and the entry holds them so that their ids stay theirs.
-_DEFAULT_SEQUENCES: dict[tuple[int, int, str], tuple[Scenario, Application, tuple[EventStep, ...]]] = {}
+_DEFAULT_SEQUENCES: dict[tuple[int, int, str], tuple[Scenario, Application, tuple[Resolved, ...]]] = {}
 _DEFAULT_SEQUENCES_MAX = 64
 
 
-def _default_sequence(kind: str, app: Application, scenario: Scenario) -> tuple[EventStep, ...]:
+def _default_sequence(kind: str, app: Application, scenario: Scenario) -> tuple[Resolved, ...]:
     key = (id(scenario), id(app), kind)
     hit = _DEFAULT_SEQUENCES.get(key)
     if hit is not None and hit[0] is scenario and hit[1] is app:
         return hit[2]
-    steps = tuple(_application_switches(_default_steps(kind, scenario), kind, app))
+    steps = _resolve(_application_switches(_default_steps(kind, scenario), kind, app), kind)
     if len(_DEFAULT_SEQUENCES) >= _DEFAULT_SEQUENCES_MAX:
         _DEFAULT_SEQUENCES.clear()
     _DEFAULT_SEQUENCES[key] = (scenario, app, steps)
     return steps
 
 
-def steps_for(message: Message, recipient: str, app: Application, scenario: Scenario) -> list[EventStep]:
-    """The event sequence for one recipient: first matching rule, else magic number, else defaults."""
+def steps_for(message: Message, recipient: str, app: Application, scenario: Scenario) -> tuple[Resolved, ...]:
+    """The event sequence for one recipient, in time order: first matching rule, else magic
+    number, else defaults."""
     kind = message.kind
     rule = first_rule(scenario, Subject.of(message), recipient) if scenario.rules else None
     if rule is not None:
-        return _application_switches(_rule_steps(rule, kind, scenario), kind, app)
+        return _resolve(_application_switches(_rule_steps(rule, kind, scenario), kind, app), kind)
     code = magic_error_code(recipient) if scenario.magic_numbers else None
     if code is None:
-        return list(_default_sequence(kind, app, scenario))
-    return _application_switches(_failing(_default_steps(kind, scenario), code), kind, app)
+        return _default_sequence(kind, app, scenario)
+    return _resolve(_application_switches(_failing(_default_steps(kind, scenario), code), kind, app), kind)
 
 
 def plan(message: Message, app: Application, scenario: Scenario) -> list[PlannedEvent]:
+    """Every recipient's events, in time order."""
+    kind = message.kind
+    if len(message.to) == 1:
+        # One recipient: its sequence is already in time order, and no group quirk applies.
+        recipient = message.to[0]
+        return [PlannedEvent(recipient, *step) for step in steps_for(message, recipient, app, scenario)]
     events: list[PlannedEvent] = []
     invalid_in_group: list[PlannedEvent] = []
-    kind = message.kind
     for recipient in message.to:
         for step in steps_for(message, recipient, app, scenario):
-            error_code = step.error_code if step.event == "message-failed" else None
-            description = step.description or default_description(step.event, kind, error_code)
-            event = PlannedEvent(recipient, step.event, step.after, description, error_code, step.carrier_name)
+            event = PlannedEvent(recipient, *step)
             events.append(event)
-            if kind == "group" and error_code in INVALID_RECIPIENT_CODES:
+            if kind == "group" and event.error_code in INVALID_RECIPIENT_CODES:
                 invalid_in_group.append(event)
     if scenario.group_invalid_number == "legacy" and invalid_in_group:
         # The documented quirk (bandwidth-facts §12): the invalid recipient gets

@@ -27,6 +27,8 @@ def send_failure(
     ``queued`` is how long the message waits in the account's send queue before its
     planned events start (the planned ``after`` values count from then).
     """
+    if expiration_at is None and not message.media:
+        return None
     first = min((p.after for p in planned), default=0.0)
     if expiration_at is not None and expiration_at < message.time + queued + first:
         # It expired while waiting: the failure comes when the expiration passes, which may

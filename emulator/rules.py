@@ -8,6 +8,7 @@ Pure functions, no state.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -40,7 +41,7 @@ class Subject:
         )
 
 
-def kind_of(to: list[str], media: list[str]) -> str:
+def kind_of(to: Sequence[str], media: Sequence[str]) -> str:
     """sms, mms or group, as :attr:`Message.kind` decides it."""
     if len(to) > 1:
         return "group"

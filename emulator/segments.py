@@ -14,8 +14,7 @@ Rules from facts sheet §10.1:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["SegmentInfo", "count_segments"]
 
@@ -41,8 +40,7 @@ _GSM7_SINGLE, _GSM7_PART = 160, 153
 _UCS2_SINGLE, _UCS2_PART = 70, 67
 
 
-@dataclass(frozen=True)
-class SegmentInfo:
+class SegmentInfo(NamedTuple):
     encoding: Literal["GSM-7", "UCS-2"]
     units: int  # septets for GSM-7, UTF-16 code units for UCS-2
     segments: int

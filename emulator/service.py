@@ -117,11 +117,6 @@ class MessagingService:
             if self.store.get_message(message_id) is None:
                 return message_id
 
-    def _new_callback_id(self) -> str:
-        while True:
-            callback_id = self.ids.callback_id()
-            if self.store.get_callback(callback_id) is None:
-                return callback_id
 
     # -- outbound -------------------------------------------------------------------------
 
@@ -142,7 +137,7 @@ class MessagingService:
                     account_id=account_id,
                     application_id=request.application_id,
                     from_=request.from_,
-                    to=tuple(request.to),
+                    to=request.to,
                     text=request.text,
                     tag=request.tag,
                     kind=kind_of(request.to, request.media),
@@ -156,12 +151,12 @@ class MessagingService:
             application_id=request.application_id,
             direction="out",
             from_=request.from_,
-            to=tuple(request.to),
+            to=request.to,
             owner=request.from_,
             time=now,
             segment_count=segments.segments,
             text=request.text,
-            media=tuple(request.media),
+            media=request.media,
             tag=request.tag,
             priority=request.priority,
             expiration=request.expiration,
@@ -274,7 +269,8 @@ class MessagingService:
         carrier_name: str | None = None,
     ) -> Callback:
         callback = Callback(
-            id=self._new_callback_id(),
+            # Unique as its message id is: a message plans each (order) only once.
+            id=f"cb-{message.id}-{order}",
             account_id=message.account_id,
             message_id=message.id,
             application_id=message.application_id,

@@ -35,13 +35,13 @@ class FieldError:
         return {"fieldName": self.field_name, "description": self.description}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SendRequest:
     application_id: str
-    to: list[str]
+    to: tuple[str, ...]
     from_: str
     text: str
-    media: list[str]
+    media: tuple[str, ...]
     tag: str | None
     priority: str
     expiration: str | None
@@ -146,10 +146,10 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
         return errors
     return SendRequest(
         application_id=application_id,
-        to=recipients,
+        to=tuple(recipients),
         from_=from_,
         text=text,
-        media=list(media),
+        media=tuple(media),
         tag=tag,
         priority=priority,
         expiration=expiration,

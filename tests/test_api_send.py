@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from emulator.app import DATABASE
+from emulator.keys import SERVICE
 from support import ACCOUNT, AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello World", "tag": "t1"}
@@ -132,6 +134,34 @@ async def test_wrong_method_is_405_in_bandwidth_shape(client):
     assert resp.status == 405
     body = await resp.json()
     assert body["type"] == "method-not-allowed"
+
+
+async def test_wrong_method_lists_the_allowed_ones(client):
+    resp = await client.delete(f"/api/v2/users/{ACCOUNT}/media", headers=AUTH)
+    assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"
+    assert (await resp.json())["description"] == "Method 'DELETE' not supported for this resource."
+
+
+async def test_a_bug_of_ours_is_a_500_in_bandwidth_shape(client, monkeypatch, caplog):
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.app[SERVICE], "send", broken)
+    resp = await send(client, SMS)
+    assert resp.status == 500
+    assert await resp.json() == {"type": "internal-server-error", "description": "Something went wrong. Please try again."}
+    assert "a bug" in caplog.text
+
+
+async def test_a_failed_commit_is_a_500_not_a_202(make_client, tmp_path, monkeypatch):
+    client = await make_client(db=str(tmp_path / "state.db"))
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(client.app[DATABASE], "commit", broken)
+    resp = await send(client, SMS)
+    assert resp.status == 500 and (await resp.json())["type"] == "internal-server-error"
 
 
 async def test_sms_gets_one_delivered_callback(client, receiver):

@@ -1,10 +1,12 @@
 """Errors in Bandwidth's exact shapes (bandwidth-facts §6), the control API's errors in the
-same envelope, and the middleware that guarantees every failure, including our own bugs,
-leaves in one of them."""
+same envelope, and the route wrapper that guarantees every failure, including our own
+bugs, leaves in one of them."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,6 +15,8 @@ from aiohttp import web
 from ..wire import FieldError
 
 log = logging.getLogger("emulator.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -137,29 +141,50 @@ def _too_large(text: str | None) -> web.Response:
     return BandwidthError(413, "request-entity-too-large", text or "Request entity too large").response()
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """The one middleware every request passes: each failure leaves in its API's error shape."""
-    # aiohttp enforces client_max_size only while reading; a declared Content-Length above it
-    # is refused at once, so a client cannot hold a handler waiting for megabytes never sent.
-    length = request.content_length
-    if length is not None and length > request.client_max_size:
-        return _too_large(web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=length).text)
-    try:
-        return await handler(request)
-    except (BandwidthError, ControlError) as exc:
-        return exc.response()
-    except web.HTTPMethodNotAllowed as exc:
-        return _method_not_allowed(request, set(exc.allowed_methods))
-    except web.HTTPNotFound:
-        return _not_found(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _too_large(exc.text)
-    except web.HTTPException:
-        raise
-    except Exception:  # a bug of ours must still answer in Bandwidth's shape
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return internal_error()
+def guarded(handler: Handler) -> Handler:
+    """``handler``, answering every failure in its API's error shape.
+
+    Every route is wrapped in this rather than a middleware: an aiohttp middleware costs
+    about as much per request as all of send's validation (bench/RESULTS.md).
+    """
+
+    @functools.wraps(handler)
+    async def guard(request: web.Request) -> web.StreamResponse:
+        # aiohttp enforces client_max_size only while reading; a declared Content-Length above
+        # it is refused at once, so a client cannot hold a handler waiting for megabytes never sent.
+        length = request.content_length
+        if length is not None and length > request.client_max_size:
+            return _too_large(web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=length).text)
+        try:
+            return await handler(request)
+        except (BandwidthError, ControlError) as exc:
+            return exc.response()
+        except web.HTTPMethodNotAllowed as exc:
+            return _method_not_allowed(request, set(exc.allowed_methods))
+        except web.HTTPNotFound:
+            return _not_found(request)
+        except web.HTTPRequestEntityTooLarge as exc:
+            return _too_large(exc.text)
+        except web.HTTPException:
+            raise
+        except Exception:  # a bug of ours must still answer in Bandwidth's shape
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return internal_error()
+
+    return guard
+
+
+async def unmatched(request: web.Request) -> web.Response:
+    """The last route, for any method and path no other route takes: 405 when another
+    route has the path, else 404, each in its API's shape."""
+    own = request.match_info.route.resource
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not own:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        return _method_not_allowed(request, allowed)
+    return _not_found(request)
 
 
 def bad_request(description: str) -> BandwidthError:
