@@ -27,10 +27,15 @@ CLIENT_MAX_SIZE = 8 * 1024 * 1024
 DATABASE = web.AppKey("database", Database)
 
 
-def make_clock(settings: Settings, start: float | None = None) -> Clock:
+def make_clock(settings: Settings, saved: float | None = None, start_time: float | None = None) -> Clock:
+    """The clock; ``saved`` is where virtual time stopped in the --db file, if anywhere."""
     if settings.clock == "manual":
-        return ManualClock(start)
-    return RealtimeClock(scale=settings.time_scale)
+        # A restored clock carries on where it stopped; otherwise the scenario may pin the start.
+        return ManualClock(saved if saved is not None else start_time)
+    if settings.time_scale != 1:
+        # A scaled clock's time is its own, not the wall clock's: it carries on too.
+        return RealtimeClock(scale=settings.time_scale, start=saved)
+    return RealtimeClock()
 
 
 def create_app(settings: Settings | None = None, *, scenario: Scenario | None = None) -> web.Application:
@@ -39,7 +44,11 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         scenario = load_scenario_file(settings.scenario) if settings.scenario else Scenario()
     database = Database(settings.db) if settings.db else None
     service = MessagingService(
-        clock=make_clock(settings, _clock_start(database, scenario)),
+        clock=make_clock(
+            settings,
+            database.saved_clock() if database is not None else None,
+            scenario.start_time.timestamp() if scenario.start_time is not None else None,
+        ),
         scenario=scenario,
         callback_url=settings.callback_url,
         default_account=settings.default_account,
@@ -55,14 +64,6 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     setup_routes(app)
     app.cleanup_ctx.append(_lifetime)
     return app
-
-
-def _clock_start(database: Database | None, scenario: Scenario) -> float | None:
-    # A restored clock carries on where it stopped; otherwise the scenario may pin the start.
-    saved = database.saved_clock() if database else None
-    if saved is None and scenario.start_time is not None:
-        return scenario.start_time.timestamp()
-    return saved
 
 
 def _commit_middleware(database: Database):

@@ -46,6 +46,11 @@ class RealtimeClock:
         return max(0.0, virtual_seconds / self.scale)
 
 
+def keeps_own_time(clock: Clock) -> bool:
+    """Whether the clock's time is its own (manual, or scaled) rather than the wall clock's."""
+    return clock.manual or getattr(clock, "scale", 1.0) != 1.0
+
+
 class ManualClock:
     """Time stands still until somebody advances it (``POST /_emulator/clock/advance``)."""
 

@@ -28,6 +28,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .clock import keeps_own_time
 from .models import Attempt, Callback, Message, RecipientStatus
 from .store import MediaItem, Store
 
@@ -212,8 +213,8 @@ class Database:
                 self._conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
 
     def commit(self) -> None:
-        if self._service is not None and self._service.clock.manual:
-            # A manual clock's time is state too: after a restart it continues from here.
+        if self._service is not None and keeps_own_time(self._service.clock):
+            # A manual or scaled clock's time is state too: after a restart it continues from here.
             now = self._service.clock.now()
             if now != self._saved_clock:
                 self._begin_quiet()

@@ -153,6 +153,33 @@ async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_i
         await client.close()
 
 
+async def test_a_scaled_clock_carries_on_from_where_it_stopped(tmp_path: Path, receiver: Receiver) -> None:
+    # At --time-scale 3600 virtual time runs an hour per real second, far ahead of the wall
+    # clock; a restart must not send it back to the wall clock's time.
+    db = tmp_path / "state.db"
+
+    async def epoch(client: TestClient) -> float:
+        return (await (await client.get("/_emulator/clock")).json())["epoch"]
+
+    client = await start(db, receiver, clock="realtime", time_scale=3600)
+    assert (await send(client, SMS)).status == 202
+    before = await epoch(client)
+    await client.close()
+    assert before > time.time() + 1  # the ahead-of-the-wall-clock premise of this test
+
+    client = await start(db, receiver, clock="realtime", time_scale=3600)
+    try:
+        assert await epoch(client) >= before
+    finally:
+        await client.close()
+
+    client = await start(db, receiver, clock="realtime")  # unscaled: the wall clock again
+    try:
+        assert abs(await epoch(client) - time.time()) < 60
+    finally:
+        await client.close()
+
+
 async def test_reset_of_one_account_is_durable(tmp_path: Path, receiver: Receiver) -> None:
     db = tmp_path / "state.db"
     client = await start(db, receiver)
