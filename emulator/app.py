@@ -62,8 +62,15 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     app[SERVICE] = service
     app[AUTHENTICATOR] = Authenticator()
     setup_routes(app)
+    app.on_shutdown.append(_wake_long_polls)
     app.cleanup_ctx.append(_lifetime)
     return app
+
+
+async def _wake_long_polls(app: web.Application) -> None:
+    # Before aiohttp waits for the handlers still running: a long-poll answers with what it
+    # has instead of holding Ctrl-C for up to its whole wait.
+    app[SERVICE].changes.close()
 
 
 def _commit_middleware(database: Database):

@@ -17,6 +17,7 @@ class Changes:
         self.version = 0
         self._event = asyncio.Event()
         self._waiting = 0
+        self.closed = False
 
     def bump(self) -> None:
         self.version += 1
@@ -24,8 +25,16 @@ class Changes:
             self._event.set()
             self._event = asyncio.Event()
 
+    def close(self) -> None:
+        """The server is stopping: wake every waiter, and make later waits return at once,
+        so that open long-polls answer instead of holding up the shutdown."""
+        self.closed = True
+        self._event.set()
+
     async def wait(self, timeout: float) -> bool:
         """Wait for the next change, at most ``timeout`` real seconds; True when one came."""
+        if self.closed:
+            return False
         event = self._event
         self._waiting += 1
         try:
@@ -42,7 +51,7 @@ class Changes:
         deadline = loop.time() + timeout
         while not condition():
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or self.closed:
                 return False
             await self.wait(remaining)
         return True

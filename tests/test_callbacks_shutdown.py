@@ -10,6 +10,7 @@ import sys
 
 import aiohttp
 
+from emulator.keys import SERVICE
 from support import AUTH, closed_port_url
 
 
@@ -39,3 +40,20 @@ async def test_sigterm_reports_pending_callbacks():
     assert process.returncode == 0, log
     assert "stopping with 1 callbacks pending" in log
     assert re.search(rf"pending callback \S+: message-delivered for message {message_id} to \+15552221111 .* 1 attempts so far", log), log
+
+
+async def test_stopping_answers_open_long_polls_at_once(make_client):
+    # An open long-poll must not hold up a shutdown (Ctrl-C) for the rest of its wait.
+    client = await make_client()
+    changes = client.app[SERVICE].changes
+    poll = asyncio.create_task(client.get("/_emulator/callbacks", params={"wait": "60", "count": "1"}))
+    for _ in range(1000):  # until the handler is waiting (bounded)
+        if changes._waiting:
+            break
+        await asyncio.sleep(0.005)
+    assert changes._waiting == 1
+    closing = asyncio.create_task(client.server.close())
+    resp = await asyncio.wait_for(poll, 10)
+    assert resp.status == 200
+    assert await resp.json() == {"callbacks": [], "conditionMet": False}
+    await asyncio.wait_for(closing, 10)
