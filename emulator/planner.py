@@ -148,7 +148,6 @@ def steps_for(message: Message, recipient: str, app: Application, scenario: Scen
 
 def plan(message: Message, app: Application, scenario: Scenario) -> list[PlannedEvent]:
     """Every recipient's events, in time order."""
-    kind = message.kind
     if len(message.to) == 1:
         # One recipient: its sequence is already in time order, and no group quirk applies.
         recipient = message.to[0]
@@ -159,7 +158,7 @@ def plan(message: Message, app: Application, scenario: Scenario) -> list[Planned
         for step in steps_for(message, recipient, app, scenario):
             event = PlannedEvent(recipient, *step)
             events.append(event)
-            if kind == "group" and event.error_code in INVALID_RECIPIENT_CODES:
+            if event.error_code in INVALID_RECIPIENT_CODES:  # more than one recipient: a group
                 invalid_in_group.append(event)
     if scenario.group_invalid_number == "legacy" and invalid_in_group:
         # The documented quirk (bandwidth-facts §12): the invalid recipient gets

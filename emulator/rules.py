@@ -34,7 +34,7 @@ class Subject:
             account_id=message.account_id,
             application_id=message.application_id,
             from_=message.from_,
-            to=tuple(message.to),
+            to=message.to,
             text=message.text,
             tag=message.tag,
             kind=message.kind,
