@@ -142,6 +142,12 @@ async def test_one_message_with_its_callbacks_in_planned_order(client):
     assert body["recipients"][0]["status"] == "DELIVERED"
 
 
+async def test_callback_ids_name_their_message_and_place(client):
+    message_id = (await (await send(client, MMS)).json())["id"]
+    body = await _json(await client.get(f"/_emulator/messages/{message_id}"))
+    assert [c["id"] for c in body["callbacks"]] == [f"cb-{message_id}-0", f"cb-{message_id}-1"]
+
+
 async def test_one_message_is_scoped_by_account_when_asked(client):
     message_id = (await (await send(client, SMS, account="111")).json())["id"]
     await _json(await client.get(f"/_emulator/messages/{message_id}", params={"accountId": "111"}))
