@@ -57,7 +57,7 @@ async def memory(n: int) -> dict:
 async def startup(runs: int) -> dict:
     times = []
     try:
-        from emulator.runner import Emulator
+        from emulator.testing.runner import Emulator
     except ImportError:  # an older tree: the factory and an AppRunner, as the fixture does
         Emulator = None  # type: ignore[assignment]
     for _ in range(runs):
@@ -74,7 +74,7 @@ async def startup(runs: int) -> dict:
             times.append((time.perf_counter() - started) * 1000)
             await runner.cleanup()
     return {"median_ms": statistics.median(times), "max_ms": max(times), "runs": runs,
-            "runner": "emulator.runner.Emulator" if Emulator is not None else "create_app + AppRunner"}
+            "runner": "emulator.testing.runner.Emulator" if Emulator is not None else "create_app + AppRunner"}
 
 
 def main() -> None:

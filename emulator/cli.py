@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .config import Settings
+from emulator.config import Settings
 
 if TYPE_CHECKING:  # the scenario models are imported only when a command needs them
-    from .scenario import Scenario
+    from emulator.scenarios.format import Scenario
 
 DESCRIPTION = """\
 A local emulator of the Bandwidth Messaging v2 API. Send messages to
@@ -164,8 +164,8 @@ def _freeze_survivors(phase: str, info: dict) -> None:
 
 
 async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
-    from .app import create_app
-    from .keys import SERVICE
+    from emulator.app import create_app
+    from emulator.keys import SERVICE
 
     gc.callbacks.append(_freeze_survivors)
     app = create_app(settings, scenario=scenario)
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
-        from .scenario import ScenarioError, load_scenario_file
+        from emulator.scenarios.format import ScenarioError, load_scenario_file
 
         failed = 0
         for path in args.files:
@@ -204,14 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{path}: ok")
         return 1 if failed else 0
     if args.command == "schema":
-        from .scenario import json_schema
+        from emulator.scenarios.format import json_schema
 
         print(json_schema())
         return 0
     setup_logging(args.log_format)
     settings = settings_from_args(args)
     if settings.db:
-        from .persistence import Database, DatabaseError
+        from emulator.state.persistence import Database, DatabaseError
 
         try:
             Database(settings.db).close()
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     scenario = None
     if settings.scenario:
-        from .scenario import ScenarioError, load_scenario_file
+        from emulator.scenarios.format import ScenarioError, load_scenario_file
 
         try:
             scenario = load_scenario_file(settings.scenario)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .config import Settings
-from .service import MessagingService
+from emulator.config import Settings
+from emulator.service import MessagingService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", MessagingService)

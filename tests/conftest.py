@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.scenario import Scenario, parse_scenario
+from emulator.scenarios.format import Scenario, parse_scenario
 from support import Receiver
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulator.scenario import DEFAULT_RETRY_SCHEDULE
+from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE
 from support import HANG, Receiver, advance, closed_port_url, send
 
 DAY = 24 * 3600
@@ -434,7 +434,7 @@ async def test_held_and_retrying_callbacks_resume_after_a_restart_with_db(tmp_pa
 
     from emulator.app import create_app
     from emulator.config import Settings
-    from emulator.scenario import parse_scenario
+    from emulator.scenarios.format import parse_scenario
 
     scenario = app(receiver.url, ordering="hold")
 

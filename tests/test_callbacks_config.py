@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.scenario import DEFAULT_RETRY_SCHEDULE, Application, ScenarioError, load_scenario_text
+from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE, Application, ScenarioError, load_scenario_text
 
 YAML = """
 applications:

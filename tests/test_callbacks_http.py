@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from emulator.dispatcher import Dispatcher, basic_authorization
+from emulator.delivery.dispatcher import Dispatcher, basic_authorization
 from support import Receiver, closed_port_url
 
 BODY = b'[{"type":"message-delivered"}]'

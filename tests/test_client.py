@@ -1,4 +1,4 @@
-"""emulator.client (async and sync), emulator.runner and the assertion helpers' messages."""
+"""emulator.testing.client (async and sync), emulator.testing.runner and the assertion helpers' messages."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from emulator.client import AsyncClient, Client, EmulatorError, WaitTimeout
-from emulator.receiver import CallbackReceiver
-from emulator.runner import BackgroundEmulator, Emulator, load_scenario
-from emulator.scenario import Scenario, ScenarioError
+from emulator.testing.client import AsyncClient, Client, EmulatorError, WaitTimeout
+from emulator.testing.receiver import CallbackReceiver
+from emulator.testing.runner import BackgroundEmulator, Emulator, load_scenario
+from emulator.scenarios.format import Scenario, ScenarioError
 
 US = "+15554443333"
 HANDSET = "+15552221111"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from emulator.clock import ManualClock, RealtimeClock, isoformat
+from emulator.delivery.clock import ManualClock, RealtimeClock, isoformat
 
 
 def test_manual_clock_stands_still_and_never_goes_back():

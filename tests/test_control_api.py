@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from emulator.api.openapi import OPENAPI
+from emulator.control.openapi import OPENAPI
 from support import AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello", "tag": "t1"}
@@ -35,7 +35,7 @@ async def test_every_control_route_is_in_the_openapi_document(client):
         if route.resource is not None and route.resource.canonical.startswith("/_emulator") and route.method != "HEAD"
     }
     described = {(method, path) for path, item in OPENAPI["paths"].items() for method in item}
-    assert not routes - described, f"describe these control routes in emulator/api/openapi.py: {sorted(routes - described)}"
+    assert not routes - described, f"describe these control routes in emulator/control/openapi.py: {sorted(routes - described)}"
     assert not described - routes, f"described but not served: {sorted(described - routes)}"
 
 

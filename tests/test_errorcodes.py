@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.errorcodes import (
+from emulator.messaging.errorcodes import (
     ERROR_CODES,
     INVALID_RECIPIENT_CODES,
     ErrorCode,

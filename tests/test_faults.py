@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from support import ACCOUNT, advance, send
-from emulator.faults import queue_full_description
+from emulator.scenarios.faults import queue_full_description
 
 QUEUE_FULL = (
     "The SMS queue for your account is full and cannot accept more messages right now. Your allowed rate is 60 "

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from emulator.app import CLIENT_MAX_SIZE
 from emulator.cli import build_parser, settings_from_args
-from emulator.persistence import Database
-from emulator.scenario import Scenario, ScenarioError, load_scenario_text
-from emulator.store import MediaItem, Store
+from emulator.state.persistence import Database
+from emulator.scenarios.format import Scenario, ScenarioError, load_scenario_text
+from emulator.state.store import MediaItem, Store
 from support import ACCOUNT, AUTH
 
 # Each example is one HTTP round trip on loopback; enough to find shape bugs, quick in CI.
@@ -373,7 +373,7 @@ async def test_media_ids_cannot_escape_or_cross_accounts_over_http(
 def test_timestamps_format_like_datetime(t: float) -> None:
     from datetime import datetime, timezone
 
-    from emulator.clock import isoformat
+    from emulator.delivery.clock import isoformat
 
     dt = datetime.fromtimestamp(t, tz=timezone.utc)
     assert isoformat(t) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

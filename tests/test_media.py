@@ -233,7 +233,7 @@ async def test_another_accounts_user_cannot_touch_media(make_client):
 
 
 async def test_scheduled_inbound_media_from_own_store_is_stored_under_the_message(receiver):
-    from emulator.runner import Emulator
+    from emulator.testing.runner import Emulator
 
     scenario = {
         "inbound": [{"at": "10s", "from": "+15557770000", "to": "+15554443333", "text": "pic",

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.persistence import Database
-from emulator.store import MediaItem, Store
+from emulator.state.persistence import Database
+from emulator.state.store import MediaItem, Store
 from support import ACCOUNT, AUTH, Receiver, advance, send
 
 SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
@@ -120,7 +120,7 @@ async def test_pending_callback_resumes_from_its_next_attempt(tmp_path: Path, re
 async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_it(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    from emulator.scenario import parse_scenario
+    from emulator.scenarios.format import parse_scenario
 
     db = tmp_path / "state.db"
     scenario = parse_scenario({"defaults": {"sms": [{"event": "message-delivered", "after": 0.2}]}})
@@ -320,7 +320,7 @@ def test_default_is_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 async def test_seeded_ids_stay_repeatable_and_unique_across_a_restart(tmp_path: Path, receiver: Receiver) -> None:
-    from emulator.scenario import parse_scenario
+    from emulator.scenarios.format import parse_scenario
 
     scenario = parse_scenario({"seed": 7})
 
@@ -349,7 +349,7 @@ async def test_seeded_ids_stay_repeatable_and_unique_across_a_restart(tmp_path: 
 
 
 def test_records_load_back_in_the_order_they_were_created(tmp_path: Path) -> None:
-    from emulator.models import Message
+    from emulator.state.models import Message
 
     def message(mid: str) -> Message:
         return Message(mid, ACCOUNT, "app", "out", "+15554443333", ("+15552221111",), "+15554443333", 1.0, 1)
@@ -375,7 +375,7 @@ def test_records_load_back_in_the_order_they_were_created(tmp_path: Path) -> Non
 def test_callbacks_written_with_their_whole_event_still_load() -> None:
     # Files from before events were built from their message held the event's JSON instead
     # of its description, error code and carrier.
-    from emulator.persistence import callback_from_json, message_from_json
+    from emulator.state.persistence import callback_from_json, message_from_json
 
     old = {
         "id": "cb-1", "account_id": ACCOUNT, "message_id": "m-1", "application_id": "app", "type": "message-failed",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from emulator.models import Message, RecipientStatus
-from emulator.planner import plan
-from emulator.scenario import Application, Scenario, parse_scenario
+from emulator.state.models import Message, RecipientStatus
+from emulator.scenarios.planner import plan
+from emulator.scenarios.format import Application, Scenario, parse_scenario
 
 APP = Application(id="app")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.pytest_plugin import worker_account
-from emulator.runner import BackgroundEmulator
+from emulator.testing.pytest_plugin import worker_account
+from emulator.testing.runner import BackgroundEmulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestDeprecationWarning")
 

@@ -1,11 +1,11 @@
-"""emulator.receiver.CallbackReceiver: answers as told, records, waits, explains timeouts."""
+"""emulator.testing.receiver.CallbackReceiver: answers as told, records, waits, explains timeouts."""
 
 from __future__ import annotations
 
 import aiohttp
 import pytest
 
-from emulator.receiver import CallbackReceiver
+from emulator.testing.receiver import CallbackReceiver
 
 EVENT = {"type": "message-delivered", "to": "+15552221111", "message": {"id": "m1"}}
 

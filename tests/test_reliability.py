@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from emulator.scenario import DEFAULT_RETRY_SCHEDULE
+from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE
 from support import ACCOUNT, AUTH, Receiver, advance, send
 
 TERMINAL = {"message-delivered", "message-failed"}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emulator.scenario import (
+from emulator.scenarios.format import (
     Scenario,
     ScenarioError,
     json_schema,

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from emulator.scenario import parse_scenario
-from emulator.api.auth import check_access
+from emulator.scenarios.format import parse_scenario
+from emulator.web.auth import check_access
 
 BODY = {"applicationId": "app", "from": "+15554443333", "to": ["+15551230001"], "text": "hi"}
 

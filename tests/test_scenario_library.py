@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from emulator.models import Message, RecipientStatus
-from emulator.planner import plan
-from emulator.scenario import Application, Scenario, load_scenario_file
+from emulator.state.models import Message, RecipientStatus
+from emulator.scenarios.planner import plan
+from emulator.scenarios.format import Application, Scenario, load_scenario_file
 from support import ACCOUNT, AUTH, advance, send
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -39,7 +39,7 @@ async def test_same_seed_same_run(make_client, receiver):
 async def test_start_time_needs_a_zone(make_client):
     import pytest
 
-    from emulator.scenario import ScenarioError, parse_scenario
+    from emulator.scenarios.format import ScenarioError, parse_scenario
 
     with pytest.raises(ScenarioError) as info:
         parse_scenario({"startTime": "2024-01-01T00:00:00"})

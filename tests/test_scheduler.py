@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from emulator.clock import ManualClock, RealtimeClock
-from emulator.scheduler import Scheduler
+from emulator.delivery.clock import ManualClock, RealtimeClock
+from emulator.delivery.scheduler import Scheduler
 
 T0 = 1_700_000_000.0
 

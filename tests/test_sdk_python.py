@@ -32,7 +32,7 @@ from bandwidth.models import (
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.scenario import parse_scenario
+from emulator.scenarios.format import parse_scenario
 from support import AUTH, Receiver
 
 ACCOUNT = "9900000"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.segments import SegmentInfo, count_segments
+from emulator.messaging.segments import SegmentInfo, count_segments
 
 EMOJI = "\U0001F600"  # 😀, outside the BMP: a UTF-16 surrogate pair
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from emulator.clock import ManualClock
-from emulator.scenario import parse_scenario
+from emulator.delivery.clock import ManualClock
+from emulator.scenarios.format import parse_scenario
 from emulator.service import MessagingService
 
 BODY = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "hi"}

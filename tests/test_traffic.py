@@ -161,8 +161,8 @@ async def test_reset_cancels_pending_replies(make_client, receiver):
 
 
 def test_generated_numbers_are_valid_us_numbers():
-    from emulator.clock import ManualClock
-    from emulator.scenario import Scenario
+    from emulator.delivery.clock import ManualClock
+    from emulator.scenarios.format import Scenario
     from emulator.service import MessagingService
 
     service = MessagingService(clock=ManualClock(), scenario=Scenario(seed=3))

@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from emulator.api.ui import ASSETS
+from emulator.control.ui import ASSETS
 from emulator.keys import SERVICE
 from support import advance, send
 
@@ -16,7 +16,7 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 
 def static_text(name: str) -> str:
-    return resources.files("emulator").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("emulator.control").joinpath("static", name).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", ["/", "/_emulator/ui"])

@@ -80,7 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         requires = Parser().parsestr(archive.read(meta).decode()).get_all("Requires-Dist") or []
         [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "[pytest11]" in archive.read(entry_points).decode()
-    assert "emulator/data/error_codes.json" in names
+    assert "emulator/messaging/data/error_codes.json" in names
 
     venv = work / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
@@ -118,7 +118,7 @@ def test_the_console_script_is_installed(installed: Path) -> None:
 
 def test_the_web_page_ships_in_the_wheel(installed: Path, tmp_path: Path) -> None:
     code = (
-        "from emulator.api.ui import ASSETS, _static\n"
+        "from emulator.control.ui import ASSETS, _static\n"
         "assert b'/_emulator/ui/static/app.js' in _static('index.html')\n"
         "for name in ASSETS: assert _static(name), name\n"
         "import emulator; print(emulator.__file__)\n"

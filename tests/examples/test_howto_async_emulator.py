@@ -7,7 +7,7 @@ webhook on the same loop, the way an aiohttp or FastAPI app is usually tested.
 
 from aiohttp import web
 
-from emulator.runner import Emulator
+from emulator.testing.runner import Emulator
 
 OUR_NUMBER = "+15554443333"
 HANDSET = "+15552221111"

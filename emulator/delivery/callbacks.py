@@ -1,0 +1,298 @@
+"""Callback delivery policy: attempts, retries over 24 virtual hours, and the journal.
+
+Each planned event for one recipient is a :class:`~emulator.state.models.Callback`. Its first
+attempt happens at the planned time; a timeout, a connection error or an answer outside
+2xx (3xx: per the application's ``redirects`` setting) is a failed attempt, retried at the
+offsets of the application's retry schedule, counted from the first attempt, until the
+retry window (24 h, as Bandwidth: bandwidth-facts §8.1) has passed; then the callback is
+``exhausted``. Every POST is journaled as an :class:`~emulator.state.models.Attempt`, including
+the unauthenticated 401 of the challenge flow and the extra deliveries of ``duplicates``.
+The rules, with their defaults and reasons, are in docs/callbacks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from emulator.delivery.clock import Clock, isoformat
+from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization
+from emulator.state.models import Attempt, Callback
+from emulator.scenarios.format import Application
+from emulator.delivery.scheduler import Entry, Scheduler
+from emulator.state.store import Store
+
+log = logging.getLogger("emulator.delivery.callbacks")
+
+class CallbackJob:
+    """The scheduler's handle on one pending callback; reused for every retry."""
+
+    __slots__ = ("engine", "callback", "cancelled", "entry", "body", "started")
+
+    def __init__(self, engine: CallbackEngine, callback: Callback) -> None:
+        self.engine = engine
+        self.callback = callback
+        self.cancelled = False
+        self.entry: Entry | None = None
+        # The event array, encoded once at the first attempt and dropped when the callback ends.
+        self.body: bytes | None = None
+        # The planned time has been reached: the event has happened (and may be held).
+        self.started = False
+
+    async def run(self, due: float) -> None:
+        try:
+            await self.engine.fire(self, due)
+        finally:
+            # An attempt changes the callback and may change its message's status.
+            self.engine.changed(self.callback)
+
+
+def succeeded(outcome: Outcome, app: Application) -> bool:
+    status = outcome.status
+    if status is None:
+        return False
+    if 200 <= status < 300:
+        return True
+    # bandwidth-facts §8.1: the webhooks page demands 2xx, about.mdx reads as if 3xx were
+    # not retried. Default: a failure (the URL is probably wrong); `redirects: success` flips it.
+    return 300 <= status < 400 and app.redirects == "success"
+
+
+def next_attempt_time(callback: Callback, app: Application, now: float) -> float | None:
+    """When the next scheduled attempt is due, or None when the schedule or the window is spent."""
+    if not callback.attempts:
+        return callback.planned_at
+    tries = callback.attempts[-1].number
+    schedule = app.retry_schedule
+    if tries >= len(schedule):
+        return None
+    offset = schedule[tries]
+    if offset > app.retry_window:
+        return None
+    return max(callback.attempts[0].time + offset, now)
+
+
+@lru_cache(maxsize=256)
+def _authorization(username: str, password: str) -> str:
+    return basic_authorization(username, password)
+
+
+class CallbackEngine:
+    def __init__(
+        self,
+        store: Store,
+        scheduler: Scheduler,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        application: Callable[[str], Application],
+        on_event: Callable[[Callback], None],
+        event_of: Callable[[Callback], dict[str, Any] | None],
+    ) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.application = application
+        self.on_event = on_event
+        self.event_of = event_of
+        # Every pending callback (scheduled, in flight or held), by id.
+        self._jobs: dict[str, CallbackJob] = {}
+        # ordering=hold: held callbacks by message id.
+        self._held: dict[str, list[Callback]] = {}
+        self.on_change: Callable[[], None] = lambda: None  # wakes long-polls (emulator.state.changes)
+
+    # -- observers ------------------------------------------------------------------------
+
+    def changed(self, callback: Callback) -> None:
+        """Tell the store (and so --db) and long-polls that a callback, and maybe its
+        message's status, changed. Records are mutated in place; this is the one place
+        the engine says so."""
+        store = self.store
+        if store.get_callback(callback.id) is callback:
+            store.callback_changed(callback)
+            message = store.get_message(callback.message_id)
+            if message is not None:
+                store.message_changed(message)
+        self.on_change()
+
+    # -- planning -------------------------------------------------------------------------
+
+    def enqueue(self, callback: Callback, due: float) -> None:
+        job = self._jobs.get(callback.id)
+        if job is None:
+            job = self._jobs[callback.id] = CallbackJob(self, callback)
+        callback.next_attempt_at = due
+        job.entry = self.scheduler.schedule(due, job)
+
+    def cancel(self, callbacks: list[Callback]) -> None:
+        """Stop delivering these (dropped by a reset); their records are left as they were."""
+        for callback in callbacks:
+            job = self._jobs.pop(callback.id, None)
+            if job is not None:
+                job.cancelled = True
+                job.body = None
+                if job.entry is not None:
+                    self.scheduler.cancel(job.entry)
+            held = self._held.get(callback.message_id)
+            if held is not None and callback in held:
+                held.remove(callback)
+                if not held:
+                    del self._held[callback.message_id]
+
+    def pending(self) -> int:
+        return len(self._jobs)
+
+    def pending_callbacks(self) -> list[Callback]:
+        return [job.callback for job in self._jobs.values()]
+
+    def report_pending(self, logger: logging.Logger = log, limit: int = 20, kept_in: object = None) -> int:
+        """Log what has not been delivered yet (at shutdown); returns how many."""
+        pending = sorted(self.pending_callbacks(), key=lambda c: (c.next_attempt_at or c.planned_at, c.order))
+        if not pending:
+            return 0
+        fate = f"kept in {kept_in}, resumed at the next start" if kept_in else "lost: state is kept in memory only"
+        logger.warning("stopping with %d callbacks pending (%s)", len(pending), fate)
+        for callback in pending[:limit]:
+            next_at = "held by " + callback.held_by if callback.held_by else isoformat(callback.next_attempt_at or callback.planned_at)
+            logger.warning(
+                "pending callback %s: %s for message %s to %s via %s, %d attempts so far, next: %s",
+                callback.id, callback.type, callback.message_id, callback.recipient, callback.url,
+                len(callback.attempts), next_at,
+            )
+        if len(pending) > limit:
+            logger.warning("... and %d more pending callbacks", len(pending) - limit)
+        return len(pending)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    async def fire(self, job: CallbackJob, due: float) -> None:
+        callback = job.callback
+        job.entry = None
+        if callback.state != "pending":
+            self._jobs.pop(callback.id, None)
+            return
+        app = self.application(callback.application_id)
+        if not job.started and not callback.attempts:
+            job.started = True
+            # The event itself happens at its planned time, whether or not its callback gets through.
+            self.on_event(callback)
+            if app.ordering == "hold" and self._hold(callback):
+                return
+            callback.held_by = None  # a hold recorded before a restart may have ended meanwhile
+        if not callback.url:
+            self._finish(job, "skipped")
+            return
+        if job.body is None:
+            event = self.event_of(callback)
+            if event is None:  # its message is gone: a reset came first
+                self._finish(job, "cancelled")
+                return
+            job.body = json.dumps([event], separators=(",", ":")).encode()
+        number = callback.attempts[-1].number + 1 if callback.attempts else 1
+        outcome = await self._deliver(job, app, number, duplicate=False)
+        if job.cancelled:
+            return
+        if succeeded(outcome, app):
+            for _ in range(app.duplicates):
+                # At-least-once (bandwidth-facts §8.1): the same event again, right away.
+                await self._deliver(job, app, number, duplicate=True)
+                if job.cancelled:
+                    return
+            self._finish(job, "delivered")
+            return
+        following = next_attempt_time(callback, app, self.clock.now())
+        if following is None:
+            log.info(
+                "callback %s (%s to %s) exhausted after %d attempts", callback.id, callback.type, callback.url, number
+            )
+            self._finish(job, "exhausted")
+            return
+        self.enqueue(callback, following)
+
+    async def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Outcome:
+        """One scheduled attempt: one POST, or two in challenge mode. Journals each POST."""
+        callback = job.callback
+        credentials = app.credentials_for(callback.type)
+        authorization = _authorization(credentials.username, credentials.password) if credentials else None
+        if authorization and app.callback_auth == "challenge":
+            # Bandwidth's documented challenge flow (bandwidth-facts §8.2): send without
+            # credentials; only a 401 carrying WWW-Authenticate earns the resend with them.
+            outcome = await self._post(job, app, None, number, duplicate)
+            if not outcome.challenged or job.cancelled:
+                return outcome
+        return await self._post(job, app, authorization, number, duplicate)
+
+    async def _post(
+        self, job: CallbackJob, app: Application, authorization: str | None, number: int, duplicate: bool
+    ) -> Outcome:
+        callback = job.callback
+        at = self.clock.now()
+        assert callback.url is not None and job.body is not None
+        outcome = await self.dispatcher.post(
+            callback.url, job.body, timeout=app.callback_timeout, authorization=authorization
+        )
+        if job.cancelled:
+            return outcome
+        callback.attempts.append(
+            Attempt(
+                at, outcome.status, outcome.error, outcome.duration_ms,
+                authorization=authorization is not None, number=number, duplicate=duplicate,
+            )
+        )
+        return outcome
+
+    def _finish(self, job: CallbackJob, state: str) -> None:
+        callback = job.callback
+        callback.state = state  # type: ignore[assignment]
+        callback.next_attempt_at = None
+        job.body = None
+        self._jobs.pop(callback.id, None)
+        if self._held:
+            self._release_after(callback)
+
+    # -- ordering=hold --------------------------------------------------------------------
+
+    def _blocker(self, callback: Callback) -> Callback | None:
+        """The nearest earlier callback of the same message and recipient still pending."""
+        blocker = None
+        for other in self.store.callbacks_for_message(callback.message_id):
+            if (
+                other.recipient == callback.recipient
+                and other.order < callback.order
+                and other.state == "pending"
+                and (blocker is None or other.order > blocker.order)
+            ):
+                blocker = other
+        return blocker
+
+    def _hold(self, callback: Callback) -> bool:
+        blocker = self._blocker(callback)
+        if blocker is None:
+            return False
+        callback.held_by = blocker.id
+        callback.next_attempt_at = None
+        self._held.setdefault(callback.message_id, []).append(callback)
+        return True
+
+    def _release_after(self, finished: Callback) -> None:
+        held = self._held.get(finished.message_id)
+        if not held:
+            return
+        for callback in sorted(held, key=lambda c: c.order):
+            if callback.recipient != finished.recipient:
+                continue
+            blocker = self._blocker(callback)
+            if blocker is not None:
+                callback.held_by = blocker.id
+                continue
+            held.remove(callback)
+            callback.held_by = None
+            # Released now: its first attempt is due at once, and the retry schedule and
+            # window count from that attempt. The event's own time stays the planned one.
+            self.enqueue(callback, self.clock.now())
+            self.changed(callback)
+        if not held:
+            del self._held[finished.message_id]

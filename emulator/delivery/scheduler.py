@@ -1,0 +1,187 @@
+"""One timer structure for every planned event.
+
+A heap keyed by virtual due time drives all callbacks, retries and scheduled inbound
+traffic, so 100k pending callbacks cost 100k small heap entries, not 100k sleeping tasks.
+In realtime mode a single loop task sleeps until the earliest due time; in manual mode
+nothing fires until :meth:`Scheduler.advance` walks the clock forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from typing import Protocol
+
+from emulator.delivery.clock import Clock, ManualClock
+
+log = logging.getLogger("emulator.delivery.scheduler")
+
+
+class Job(Protocol):
+    """Something that happens at a virtual time. ``cancelled`` jobs are dropped when popped."""
+
+    cancelled: bool
+
+    async def run(self, due: float) -> None: ...
+
+
+# A heap entry: [due, sequence, job]. Cancelling through the scheduler blanks the job slot
+# (the heapq documentation's "mark as removed" recipe), so cancelling is O(1).
+Entry = list
+
+
+class Scheduler:
+    def __init__(self, clock: Clock, concurrency: int = 256) -> None:
+        self.clock = clock
+        self._heap: list[Entry] = []
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._concurrency = concurrency
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._live = 0  # entries neither fired nor cancelled through cancel()
+
+    # -- planning -------------------------------------------------------------------------
+
+    def schedule(self, due: float, job: Job) -> Entry:
+        """Plan ``job`` at virtual time ``due``; returns a handle for :meth:`cancel`."""
+        earliest = not self._heap or due < self._heap[0][0]
+        entry: Entry = [due, next(self._seq), job]
+        heapq.heappush(self._heap, entry)
+        self._live += 1
+        if earliest:
+            self._wakeup.set()
+        return entry
+
+    def cancel(self, entry: Entry) -> None:
+        if entry[2] is not None:
+            entry[2] = None
+            self._live -= 1
+            # Compact once dead entries outnumber live ones, so cancelling stays O(1) amortised.
+            if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
+                self.purge_cancelled()
+
+    def pending(self) -> int:
+        return self._live
+
+    def _dead(self, entry: Entry) -> bool:
+        job = entry[2]
+        return job is None or job.cancelled
+
+    def next_due(self) -> float | None:
+        heap = self._heap
+        while heap and self._dead(heap[0]):
+            entry = heapq.heappop(heap)
+            if entry[2] is not None:  # cancelled by its owner, not through cancel()
+                self._live -= 1
+        return heap[0][0] if heap else None
+
+    def purge_cancelled(self) -> None:
+        live = [entry for entry in self._heap if not self._dead(entry)]
+        for entry in self._heap:
+            if entry[2] is not None and entry[2].cancelled:
+                self._live -= 1
+                entry[2] = None
+        self._heap = live
+        heapq.heapify(self._heap)
+
+    # -- firing ---------------------------------------------------------------------------
+
+    async def _fire(self, job: Job, due: float) -> None:
+        if job.cancelled:
+            return
+        try:
+            await job.run(due)
+        except Exception:  # a failing job must never stop the timer
+            log.exception("scheduled job failed")
+
+    def _pop_due(self, limit: float) -> tuple[float, list[Job]] | None:
+        """Pop every live job sharing the earliest due time, if that time is <= limit."""
+        due = self.next_due()
+        if due is None or due > limit:
+            return None
+        heap = self._heap
+        batch: list[Job] = []
+        while heap and heap[0][0] == due:
+            entry = heapq.heappop(heap)
+            job = entry[2]
+            if job is None:
+                continue
+            self._live -= 1
+            entry[2] = None  # fired: a late cancel() of this handle is a no-op
+            if not job.cancelled:
+                batch.append(job)
+        return due, batch
+
+    async def _run_batch(self, batch: list[Job], due: float) -> None:
+        """Run jobs due at one instant with at most ``concurrency`` of them at a time."""
+        if len(batch) == 1:
+            await self._fire(batch[0], due)
+            return
+        jobs = iter(batch)
+
+        async def worker() -> None:
+            for job in jobs:
+                await self._fire(job, due)
+
+        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(batch)))))
+
+    async def advance(self, seconds: float) -> float:
+        """Manual clock: move time forward, firing everything that falls due, in time order.
+
+        Jobs due at the same instant run concurrently (bounded); a job that schedules another
+        one inside the window (a retry) sees it fired in this same call.
+        """
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise RuntimeError("only a manual clock can be advanced")
+        async with clock.lock:
+            target = clock.now() + max(0.0, seconds)
+            while (popped := self._pop_due(target)) is not None:
+                due, batch = popped
+                clock.set(due)
+                await self._run_batch(batch, due)
+            clock.set(target)
+            return clock.now()
+
+    def start(self) -> None:
+        if not self.clock.manual and self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._run_realtime(), name="scheduler")
+
+    async def _run_realtime(self) -> None:
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def fire(job: Job, due: float) -> None:
+            async with limit:
+                await self._fire(job, due)
+
+        while True:
+            now = self.clock.now()
+            while (popped := self._pop_due(now)) is not None:
+                due, batch = popped
+                for job in batch:
+                    task = asyncio.create_task(fire(job, due))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+            due = self.next_due()
+            timeout = None if due is None else self.clock.real_delay(due - now)
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            try:
+                await self._loop_task
+            except asyncio.CancelledError:
+                pass
+            self._loop_task = None
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)

@@ -1,0 +1,84 @@
+"""``/api/v2/users/{accountId}/messages``."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from emulator.scenarios.faults import SendRejected
+from emulator.keys import SERVICE
+from emulator.messaging.listing import ListError, encode_page_token, parse_query
+from emulator.messaging.wire import FieldError, message_body
+from emulator.web.auth import authenticate
+from emulator.web.errors import (
+    BandwidthError,
+    bad_request,
+    require_acceptable,
+    unsupported_content_type,
+    validation_error,
+)
+
+
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+async def create_message(request: web.Request) -> web.Response:
+    account_id = request.match_info["accountId"]
+    authenticate(request, account_id)
+    require_acceptable(request, ("application/json",))
+    content_type = request.headers.get("Content-Type", "")
+    if not _is_json(content_type):
+        raise unsupported_content_type(content_type)
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise validation_error([FieldError("body", "The request body is not valid JSON")]) from None
+    try:
+        result = request.app[SERVICE].send(account_id, body)
+    except SendRejected as exc:
+        raise BandwidthError(exc.status, exc.type, exc.description) from None
+    if isinstance(result, list):
+        raise validation_error(result)
+    return web.json_response(message_body(result), status=202)
+
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """Metadata of the account's messages (bandwidth-facts §4); never their text."""
+    account_id = request.match_info["accountId"]
+    authenticate(request, account_id)
+    service = request.app[SERVICE]
+    if not service.scenario.message_storage:
+        # Accounts without message storage have no access to message search: Bandwidth's
+        # documented 403 is "Access Denied" (bandwidth-facts §6.2).
+        raise BandwidthError(
+            403, "forbidden", "Access Denied: message storage is off for this account, so messages cannot be listed"
+        )
+    try:
+        service.faults.admit_list(account_id)
+    except SendRejected as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        raise BandwidthError(exc.status, exc.type, exc.description, headers=headers) from None
+    try:
+        query = parse_query(request.query)
+    except ListError as exc:
+        raise bad_request(str(exc)) from None
+    page = service.list_messages(account_id, query)
+    # Links that do not exist are left out, never null: the spec declares them as
+    # non-nullable strings and the legacy Node SDK rejects null (sdk-notes §2).
+    page_info: dict[str, str] = {}
+    for name, offset in (("prev", page.prev_offset), ("next", page.next_offset)):
+        if offset is not None:
+            token = encode_page_token(offset)
+            page_info[f"{name}Page"] = str(request.url.update_query(pageToken=token))
+            page_info[f"{name}PageToken"] = token
+    body = {
+        "totalCount": page.total_count,
+        "pageInfo": page_info,
+        "messages": [row.to_json() for row in page.rows],
+    }
+    return web.json_response(body)

@@ -1,0 +1,591 @@
+"""Scenario files: what happens to each message, and how callbacks are delivered.
+
+Scenarios are YAML (or JSON), validated strictly by these pydantic models: unknown keys
+are errors, and every error names the file, the path inside it and what is wrong.
+Keys are camelCase, like Bandwidth's own JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from emulator.messaging.errorcodes import lookup
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def _duration(value: Any) -> Any:
+    """Durations are seconds as a number, or a string such as ``500ms``, ``30s``, ``5m``, ``2h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '2h'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"{value!r} is not a duration: use seconds (30) or a string like '500ms', '30s', '5m', '2h', '1d'")
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+            ],
+            "description": "Seconds (30), or a string such as '500ms', '30s', '5m', '2h', '1d'.",
+        }
+    ),
+]
+
+StatusEvent = Literal["message-sending", "message-sent", "message-delivered", "message-failed"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True)
+
+
+class Credentials(Model):
+    username: str = Field(description="The Basic auth user name.")
+    password: str = Field(description="The Basic auth password.")
+
+
+# Offsets from the first attempt. Bandwidth publishes only "retried over 24 hours"
+# (bandwidth-facts §8.1): quick retries first, then backing off to hours.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 60, 300, 900, 3600, 7200, 14400, 28800, 57600, 86400)
+
+
+class Application(Model):
+    """A Bandwidth messaging application: where its callbacks go and how they are delivered.
+
+    Delivery rules are described in docs/callbacks.md.
+    """
+
+    id: str = Field(description="The applicationId used in sends; '*' matches any application not listed.")
+    status_callback_url: str | None = Field(None, description="Where outbound status events go (OutboundCallbackUrl).")
+    inbound_callback_url: str | None = Field(None, description="Where message-received events go (InboundCallbackUrl).")
+    callback_credentials: Credentials | None = Field(
+        None,
+        description="Basic credentials the emulator sends to your webhooks (OutboundCallbackCreds; also inbound unless overridden).",
+    )
+    inbound_callback_credentials: Credentials | None = Field(
+        None, description="Credentials for message-received callbacks (InboundCallbackCreds), if they differ."
+    )
+    callback_auth: Literal["basic", "challenge"] = Field(
+        "basic",
+        description="basic: send credentials on every attempt; challenge: first send without, resend on 401 with WWW-Authenticate.",
+    )
+    numbers: list[str] = Field(default_factory=list, description="Phone numbers this application owns.")
+    mms_delivery_receipts: bool = Field(True, description="MMS/group: message-sending then delivered/failed (today's accounts).")
+    message_sent: bool = Field(False, description="Also emit the opt-in message-sent event.")
+    callback_timeout: Duration = Field(10.0, gt=0, description="Seconds to wait for the webhook's answer (Bandwidth: 10 s).")
+    retry_schedule: list[Duration] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE),
+        description="Attempt times as offsets from the first attempt: starts at 0, ascending.",
+    )
+    retry_window: Duration = Field(86400.0, gt=0, description="No attempt later than this after the first one.")
+    redirects: Literal["failure", "success"] = Field("failure", description="Whether a 3xx answer counts as delivered.")
+    ordering: Literal["independent", "hold"] = Field(
+        "independent",
+        description="hold: later events of a message and recipient wait until earlier ones are delivered or exhausted.",
+    )
+    duplicates: int = Field(
+        0, ge=0, le=10, description="Deliver each delivered event this many extra times (at-least-once)."
+    )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_shape(cls, schedule: list[float]) -> list[float]:
+        if not schedule or schedule[0] != 0:
+            raise ValueError("the retry schedule starts with 0 (the first attempt)")
+        for before, after in zip(schedule, schedule[1:]):
+            if after <= before:
+                raise ValueError(f"the retry schedule must be ascending: {after:g} s comes after {before:g} s")
+        return schedule
+
+    def credentials_for(self, event_type: str) -> Credentials | None:
+        if event_type == "message-received" and self.inbound_callback_credentials is not None:
+            return self.inbound_callback_credentials
+        return self.callback_credentials
+
+
+class EventStep(Model):
+    """One event in a planned sequence."""
+
+    event: StatusEvent = Field(description="The callback type to send.")
+    after: Duration = Field(0.0, description="Delay after the message was accepted.")
+    description: str | None = Field(
+        None, description="The callback's description; by default the one Bandwidth documents for the event or error code."
+    )
+    error_code: int | None = Field(
+        None,
+        ge=1000,
+        le=9999,
+        validate_default=True,
+        description="message-failed only: the Bandwidth error code (4xxx, 5xxx, 9xxx).",
+    )
+    carrier_name: str | None = Field(None, description="Optional carrierName on the callback, e.g. 'AT&T'.")
+
+    @field_validator("error_code")
+    @classmethod
+    def _error_code_fits_event(cls, code: int | None, info: ValidationInfo) -> int | None:
+        event = info.data.get("event")
+        if event == "message-failed":
+            if code is None:
+                raise ValueError("message-failed needs an errorCode, e.g. 4720")
+            if lookup(code) is None and not info.data.get("description"):
+                raise ValueError(f"{code} is not a documented Bandwidth error code; give it a description")
+        elif code is not None and event is not None:
+            raise ValueError(f"only message-failed carries an errorCode, not {event}")
+        return code
+
+
+class Defaults(Model):
+    """Event sequences used when nothing more specific applies."""
+
+    sms: list[EventStep] = Field(
+        default_factory=lambda: [EventStep(event="message-delivered", after=1.0)],
+        description="SMS: message-delivered after 1 s.",
+    )
+    mms: list[EventStep] = Field(
+        default_factory=lambda: [
+            EventStep(event="message-sending", after=0.5),
+            EventStep(event="message-delivered", after=2.0),
+        ],
+        description="MMS and group: message-sending after 0.5 s, message-delivered after 2 s.",
+    )
+    inbound_delay: Duration = Field(0.0, description="Delay between a simulated inbound message and its callback.")
+
+
+# -- matching -----------------------------------------------------------------------------
+
+_GLOB_CHARS = set("*?[")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+class Pattern(Model):
+    """How one field is matched. Give exactly one key."""
+
+    exact: str | None = Field(None, description="The whole value, exactly.")
+    prefix: str | None = Field(None, description="The value starts with this.")
+    glob: str | None = Field(None, description="Shell-style wildcards: * any run, ? one character, [09] a set.")
+    regex: str | None = Field(None, description="A Python regular expression, searched anywhere in the value (anchor with ^ and $).")
+    contains: str | None = Field(None, description="The value contains this substring.")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Pattern:
+        given = [k for k in ("exact", "prefix", "glob", "regex", "contains") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of exact, prefix, glob, regex, contains")
+        return self
+
+
+def _number_shorthand(value: Any) -> Any:
+    # A plain string is the exact number, or a glob when it holds a wildcard:
+    # E.164 numbers never contain * ? or [.
+    if isinstance(value, str):
+        return {"glob": value} if _GLOB_CHARS & set(value) else {"exact": value}
+    return value
+
+
+def _text_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"contains": value}
+    return value
+
+
+NumberPattern = Annotated[Pattern, BeforeValidator(_number_shorthand, json_schema_input_type=str | Pattern)]
+TextPattern = Annotated[Pattern, BeforeValidator(_text_shorthand, json_schema_input_type=str | Pattern)]
+
+Kind = Literal["sms", "mms", "group"]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+class Match(Model):
+    """What a message must look like. Every key given must match; no keys matches everything."""
+
+    to: NumberPattern | None = Field(
+        None, description="A recipient. Rules apply per recipient; faults and auto-replies match if any recipient does."
+    )
+    from_: NumberPattern | None = Field(None, alias="from", description="The sender (your number).")
+    text: TextPattern | None = Field(None, description="The message text; a plain string matches a substring.")
+    tag: NumberPattern | None = Field(None, description="The tag given in the send.")
+    kind: Annotated[list[Kind], BeforeValidator(_one_or_many, json_schema_input_type=Kind | list[Kind])] | None = Field(
+        None, description="sms, mms (media, one recipient) or group (several recipients); one or a list."
+    )
+    application_id: NumberPattern | None = Field(None, description="The applicationId of the send.")
+    account_id: NumberPattern | None = Field(None, description="The accountId in the URL.")
+
+
+class Rule(Model):
+    """What happens to matching recipients. Rules are tried in order; the first match wins."""
+
+    name: str | None = Field(None, description="A label for logs and documentation.")
+    match: Match = Field(default_factory=Match, description="Which messages and recipients this rule is for.")
+    events: list[EventStep] | None = Field(
+        None, description="The exact sequence of status events, each with its delay after the send."
+    )
+    description: str | None = Field(
+        None, description="With errorCode: the failed callback's description instead of the documented one."
+    )
+    error_code: int | None = Field(
+        None,
+        ge=1000,
+        le=9999,
+        description="Shorthand: the default sequence, ending in message-failed with this code.",
+    )
+    no_receipt: bool = Field(
+        False, description="message-sending and then nothing: the carrier never returns a delivery receipt."
+    )
+    carrier_name: str | None = Field(None, description="carrierName on every event of this rule that sets none.")
+
+    @field_validator("error_code")
+    @classmethod
+    def _known_code(cls, code: int | None, info: ValidationInfo) -> int | None:
+        if code is not None and lookup(code) is None and not info.data.get("description"):
+            raise ValueError(f"{code} is not a documented Bandwidth error code; give it a description")
+        return code
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Rule:
+        given = [
+            name
+            for name, present in (("events", self.events is not None), ("errorCode", self.error_code is not None), ("noReceipt", self.no_receipt))
+            if present
+        ]
+        if len(given) != 1:
+            raise ValueError(f"a rule needs exactly one outcome: events, errorCode or noReceipt (got {', '.join(given) or 'none'})")
+        if self.events is not None and not self.events:
+            raise ValueError("events must list at least one event (use noReceipt for a message that never gets one)")
+        return self
+
+
+# -- accounts and faults ---------------------------------------------------------------------
+
+
+class RateLimit(Model):
+    """Bandwidth's per-account message queue: sends drain at a rate counted in segments (bandwidth-facts §6.2)."""
+
+    segments_per_minute: int = Field(60, gt=0, description="Allowed rate, in segments per minute (a 2-segment SMS counts 2).")
+    queue: Duration = Field(
+        900.0,
+        gt=0,
+        description="How much sending the queue holds, as time at the allowed rate (Bandwidth: 15 minutes).",
+    )
+
+
+class Account(Model):
+    """A Bandwidth account (the accountId in the URL) and who may use it."""
+
+    id: str = Field(description="The accountId; '*' stands for every account not listed.")
+    credentials: list[Credentials] = Field(
+        default_factory=list,
+        description="API users of this account. Empty: any Basic credentials are accepted.",
+    )
+    rate_limit: RateLimit | None = Field(None, description="Reject sends with 429 when the account's queue is full.")
+
+
+class Fault(Model):
+    """Make our own API fail matching sends, as Bandwidth sometimes does."""
+
+    match: Match = Field(default_factory=Match, description="Which sends this fault applies to.")
+    status: Literal[429, 500, 503] = Field(description="429 (queue full), 500 or 503.")
+    first: int | None = Field(None, gt=0, description="Fail only the first N matching sends.")
+    every: int | None = Field(None, gt=0, description="Fail every k-th matching send (k, 2k, ...).")
+    probability: float | None = Field(None, ge=0, le=1, description="Fail each matching send with this probability (seeded).")
+    description: str | None = Field(None, description="The error body's description instead of the default one.")
+    operation: Literal["createMessage", "listMessages"] = Field(
+        "createMessage",
+        description="Which API call fails: sends, or GET /messages (only match.accountId applies to it).",
+    )
+    retry_after: int = Field(
+        300, ge=0, description="listMessages 429: the Retry-After header, in seconds (the spec's example: 300)."
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Fault:
+        given = [k for k in ("first", "every", "probability") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of first, every, probability (got {', '.join(given)})")
+        return self
+
+
+# -- inbound traffic -------------------------------------------------------------------------
+
+
+class InboundTraffic(Model):
+    """Messages that handsets send to your numbers, on a schedule of virtual time."""
+
+    at: Annotated[list[Duration], BeforeValidator(_one_or_many, json_schema_input_type=Duration | list[Duration])] | None = Field(
+        None, description="When, after the scenario starts: one time or a list of times."
+    )
+    every: Duration | None = Field(None, gt=0, description="Repeat at this interval.")
+    start: Duration | None = Field(None, description="With every: when the first one arrives (default: one interval in).")
+    count: int | None = Field(None, gt=0, description="With every: stop after this many (default: never stop).")
+    from_: str | None = Field(None, alias="from", description="The handset's number; omitted: a random (seeded) number each time.")
+    to: Annotated[list[str], BeforeValidator(_one_or_many, json_schema_input_type=str | list[str])] = Field(
+        description="Your number(s) it is sent to; several make an inbound group message."
+    )
+    text: str | None = Field(None, description="The text; omitted: a random (seeded) sentence.")
+    media: list[str] = Field(default_factory=list, description="Media URLs attached to the message.")
+    application_id: str | None = Field(None, description="Which application receives it (default: the owner of the number).")
+    account_id: str | None = Field(None, description="Which account it belongs to (default: the conversation's, or the default account).")
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _e164(cls, value: Any) -> Any:
+        for number in [value] if isinstance(value, str) else value or []:
+            if not _E164.match(number):
+                raise ValueError(f"{number!r} is not an E.164 number such as +15554443333")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> InboundTraffic:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give exactly one of at (times) or every (an interval)")
+        if self.every is None and (self.start is not None or self.count is not None):
+            raise ValueError("start and count go with every")
+        if not self.to:
+            raise ValueError("to must name at least one of your numbers")
+        return self
+
+
+class AutoReply(Model):
+    """When an outbound message to X matches, X texts back after a delay."""
+
+    match: Match = Field(default_factory=Match, description="Which outbound messages get a reply; to is the handset that replies.")
+    reply: str | None = Field(None, description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.")
+    media: list[str] = Field(default_factory=list, description="Media URLs attached to the reply.")
+    after: Duration = Field(5.0, description="Delay between the outbound message and the reply.")
+
+
+class Scenario(Model):
+    """A bandwidth-emulator scenario: who may call, what happens to each message, and when."""
+
+    model_config = ConfigDict(title="bandwidth-emulator scenario")
+
+    name: str = Field("default", description="Shown by GET /_emulator/health and in logs.")
+    description: str | None = Field(None, description="What this scenario is for.")
+    seed: int | None = Field(
+        None, description="Makes message ids, generated numbers and texts, and random fault choices repeatable."
+    )
+    start_time: datetime | None = Field(
+        None,
+        description=(
+            "With --clock manual: the virtual time the emulator starts at (ISO 8601 with an offset). "
+            "Message ids begin with the time, so with a seed they repeat exactly."
+        ),
+    )
+    magic_numbers: bool = Field(True, description="+1555010EEEE recipients fail with error code EEEE.")
+    group_invalid_number: Literal["correct", "legacy"] = Field(
+        "correct",
+        description=(
+            "correct: exactly one callback per group recipient. legacy: an invalid group recipient gets "
+            "message-failed, then message-delivered like everyone (Bandwidth's docs until 2020)."
+        ),
+    )
+    message_storage: bool = Field(True, description="false: GET /messages is unavailable, as in early Messaging 2.0.")
+    media_size_limit: int = Field(
+        3_500_000,
+        gt=0,
+        description="Largest media file in bytes: 3.5 MB in today's docs, 3.75 MB (3750000) in older ones.",
+    )
+    defaults: Defaults = Field(default_factory=Defaults, description="Event sequences when no rule matches.")
+    accounts: list[Account] = Field(
+        default_factory=list, description="Accounts with their API credentials and rate limits. None: any credentials work."
+    )
+    applications: list[Application] = Field(
+        default_factory=list, description="Messaging applications: callback URLs, numbers and delivery switches."
+    )
+    rules: list[Rule] = Field(default_factory=list, description="Per-recipient outcomes; the first matching rule wins.")
+    faults: list[Fault] = Field(default_factory=list, description="Errors our own API answers to matching sends.")
+    inbound: list[InboundTraffic] = Field(default_factory=list, description="Scheduled messages from handsets to your numbers.")
+    auto_replies: list[AutoReply] = Field(
+        default_factory=list, description="Handsets that text back when you message them; the first matching entry answers."
+    )
+
+    @field_validator("applications")
+    @classmethod
+    def _applications_distinct(cls, apps: list[Application]) -> list[Application]:
+        ids: set[str] = set()
+        owners: dict[str, str] = {}
+        for index, app in enumerate(apps):
+            if app.id in ids:
+                raise ValueError(f"[{index}]: application {app.id!r} is listed twice")
+            ids.add(app.id)
+            if app.id == "*" and app.numbers:
+                raise ValueError(f"[{index}].numbers: '*' cannot own numbers; list them under the application's own id")
+            for number in app.numbers:
+                if number in owners:
+                    raise ValueError(f"[{index}].numbers: {number} is already owned by application {owners[number]!r}")
+                owners[number] = app.id
+        return apps
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_distinct(cls, accounts: list[Account]) -> list[Account]:
+        seen: set[str] = set()
+        for index, account in enumerate(accounts):
+            if account.id in seen:
+                raise ValueError(f"[{index}]: account {account.id!r} is listed twice")
+            seen.add(account.id)
+        return accounts
+
+    @field_validator("start_time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2024-01-01T00:00:00Z")
+        return value
+
+    def account(self, account_id: str) -> Account | None:
+        wildcard = None
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+            if account.id == "*":
+                wildcard = account
+        return wildcard
+
+    def application(self, application_id: str, fallback_url: str | None = None) -> Application:
+        """The application's settings; callback URLs it does not set come from --callback-url."""
+        found = None
+        for app in self.applications:
+            if app.id == application_id:
+                found = app
+                break
+            if app.id == "*" and found is None:
+                found = app.model_copy(update={"id": application_id})
+        if found is None:
+            return Application(id=application_id, status_callback_url=fallback_url, inbound_callback_url=fallback_url)
+        missing = {
+            key: fallback_url
+            for key in ("status_callback_url", "inbound_callback_url")
+            if getattr(found, key) is None and fallback_url is not None
+        }
+        return found.model_copy(update=missing) if missing else found
+
+    def application_for_number(self, number: str) -> Application | None:
+        for app in self.applications:
+            if number in app.numbers:
+                return app
+        return None
+
+
+class ScenarioError(Exception):
+    """A scenario that does not validate; ``problems`` are (path, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {path or '(top level)'}: {msg}" for path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # Checks of defaulted fields report the Python name; show the file's key.
+            key = "from" if part == "from_" else to_camel(str(part)) if "_" in str(part) else str(part)
+            out += ("." if out else "") + key
+    return out
+
+
+# A list check may name the entry it is about: "[1].numbers: ..." extends the path.
+_SUBPATH = re.compile(r"^((?:\[\d+\]|\.[A-Za-z]\w*)+): (.*)$", re.S)
+
+
+def _problem(err: Any) -> tuple[str, str]:
+    path = _path(err["loc"])
+    # "Value error, ..." is pydantic's prefix for our own checks; the rest is the message.
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    sub = _SUBPATH.match(msg)
+    if sub:
+        path, msg = path + sub.group(1), sub.group(2)
+    return path, msg
+
+
+def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(source, [("", "a scenario must be a mapping of keys to values")])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(err) for err in exc.errors()]
+        raise ScenarioError(source, problems) from None
+
+
+def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    return parse_scenario(data, source)
+
+
+def load_scenario_file(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), [("", f"cannot read file: {exc.strerror}")]) from None
+    return load_scenario_text(text, str(path))
+
+
+def _title(key: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).capitalize()
+
+
+def json_schema() -> str:
+    """The JSON Schema of scenario files, for editors (yaml-language-server and friends)."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Scenario.model_json_schema(by_alias=True)}
+    # Titles from the keys, for every field: pydantic leaves out those of model-typed fields
+    # and spells the others from the Python names.
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        for key, prop in definition.get("properties", {}).items():
+            prop["title"] = _title(key)
+    return json.dumps(schema, indent=2)

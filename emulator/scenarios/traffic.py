@@ -1,0 +1,167 @@
+"""Scheduled inbound traffic and auto-replies, on the scheduler's virtual clock.
+
+A scenario's ``inbound`` entries become jobs on the one scheduler heap (an ``every``
+entry reschedules itself after each message), and its ``autoReplies`` turn an outbound
+message into a delayed inbound one, so a developer offline can hold a conversation.
+Generated numbers and texts come from Faker driven by the service's seeded random source.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from emulator.state.models import Message
+from emulator.scenarios.rules import Subject, matching_recipients
+from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
+from emulator.delivery.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from faker import Faker
+
+    from emulator.service import InboundRequest, MessagingService
+
+
+class _Job:
+    __slots__ = ("cancelled", "_run")
+
+    def __init__(self, run: Callable[[float], None]) -> None:
+        self.cancelled = False
+        self._run = run
+
+    async def run(self, due: float) -> None:
+        self._run(due)
+
+
+class Traffic:
+    def __init__(self, service: MessagingService) -> None:
+        self.service = service
+        self._faker: Faker | None = None
+        self._schedule_jobs: list[_Job] = []
+        self._reply_jobs: dict[str, list[_Job]] = {}  # account -> pending replies
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.service.scheduler
+
+    @property
+    def rng(self) -> random.Random:
+        return self.service.ids.rng
+
+    # -- generated content ----------------------------------------------------------------
+
+    def _fake(self) -> Faker:
+        if self._faker is None:
+            # Imported on first use: Faker takes a quarter of a second to import, which
+            # every start-up would pay whether or not the scenario generates traffic.
+            from faker import Faker
+
+            self._faker = Faker("en_US")
+        # One random source for everything, so a seed repeats the whole run.
+        self._faker.random = self.rng
+        return self._faker
+
+    def phone_number(self) -> str:
+        # A NANP number: area code and exchange never start with 0 or 1.
+        fake = self._fake()
+        return f"+1{fake.random_int(2, 9)}{fake.numerify('##')}{fake.random_int(2, 9)}{fake.numerify('######')}"
+
+    def sentence(self) -> str:
+        return self._fake().sentence()
+
+    # -- scheduled inbound ----------------------------------------------------------------
+
+    def start(self, scenario: Scenario) -> None:
+        """Plan the scenario's inbound traffic from now on, replacing any earlier plan."""
+        self.stop()
+        now = self.service.clock.now()
+        for entry in scenario.inbound:
+            if entry.at is not None:
+                for offset in entry.at:
+                    self._plan(entry, now + offset, remaining=None)
+            else:
+                assert entry.every is not None
+                first = entry.start if entry.start is not None else entry.every
+                self._plan(entry, now + first, remaining=entry.count)
+
+    def stop(self) -> None:
+        for job in self._schedule_jobs:
+            job.cancelled = True
+        self._schedule_jobs.clear()
+        self.cancel_replies()
+        self.scheduler.purge_cancelled()
+
+    def _plan(self, entry: InboundTraffic, due: float, remaining: int | None) -> None:
+        def run(at: float) -> None:
+            self._schedule_jobs.remove(job)
+            self._arrive(entry)
+            if entry.every is not None and (remaining is None or remaining > 1):
+                self._plan(entry, at + entry.every, None if remaining is None else remaining - 1)
+
+        job = _Job(run)
+        self._schedule_jobs.append(job)
+        self.scheduler.schedule(due, job)
+
+    def _arrive(self, entry: InboundTraffic) -> list[Message]:
+        from emulator.service import InboundRequest
+
+        request = InboundRequest(
+            from_=entry.from_ or self.phone_number(),
+            to=list(entry.to),
+            text=entry.text if entry.text is not None else self.sentence(),
+            media=list(entry.media),
+            application_id=entry.application_id,
+            account_id=entry.account_id,
+        )
+        return self.service.inbound(request)
+
+    # -- auto-replies ---------------------------------------------------------------------
+
+    def after_send(self, message: Message) -> None:
+        """Plan the replies of the handsets an outbound message reaches, if any entry matches."""
+        auto_replies = self.service.scenario.auto_replies
+        if not auto_replies:
+            return
+        replied: set[str] = set()
+        subject = Subject.of(message)
+        for auto in auto_replies:
+            for handset in matching_recipients(auto.match, subject):
+                if handset in replied:
+                    continue  # the first matching entry answers
+                replied.add(handset)
+                self._plan_reply(auto, message, handset)
+
+    def _plan_reply(self, auto: AutoReply, message: Message, handset: str) -> None:
+        from emulator.service import InboundRequest
+
+        if auto.reply is None:
+            text = self.sentence()
+        else:
+            text = auto.reply.replace("{text}", message.text)
+        request = InboundRequest(
+            from_=handset,
+            to=[message.from_],
+            text=text,
+            media=list(auto.media),
+            application_id=message.application_id,
+            account_id=message.account_id,
+        )
+        pending = self._reply_jobs.setdefault(message.account_id, [])
+
+        def run(at: float) -> None:
+            pending.remove(job)
+            self.service.inbound(request)
+
+        job = _Job(run)
+        pending.append(job)
+        self.scheduler.schedule(message.time + auto.after, job)
+
+    def cancel_replies(self, account_id: str | None = None) -> None:
+        accounts = list(self._reply_jobs) if account_id is None else [account_id]
+        for account in accounts:
+            for job in self._reply_jobs.pop(account, []):
+                job.cancelled = True
+
+    def pending(self) -> int:
+        return len(self._schedule_jobs) + sum(len(jobs) for jobs in self._reply_jobs.values())

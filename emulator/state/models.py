@@ -1,0 +1,106 @@
+"""The emulator's own records: plain typed objects, no I/O.
+
+Wire formats (what Bandwidth sends and accepts) live in :mod:`emulator.messaging.wire`; these are
+what the store keeps and the control API shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["out", "in"]
+# Per-recipient status, in the list-messages API's words (bandwidth-facts §4.2).
+RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]
+CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
+
+
+@dataclass(slots=True)
+class RecipientStatus:
+    to: str
+    status: RecipientState = "QUEUED"
+    error_code: int | None = None
+    description: str | None = None
+    carrier_name: str | None = None
+    updated_at: float | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    account_id: str
+    application_id: str
+    direction: Direction
+    from_: str
+    # Tuples: a stored message never changes them, and the garbage collector stops tracking
+    # a tuple of strings, which matters with hundreds of thousands of messages held.
+    to: tuple[str, ...]
+    owner: str
+    time: float
+    segment_count: int
+    text: str = ""
+    media: tuple[str, ...] = ()
+    tag: str | None = None
+    priority: str = "default"
+    expiration: str | None = None
+    encoding: str = "GSM-7"
+    recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Literal["sms", "mms", "group"]:
+        if len(self.to) > 1:
+            return "group"
+        return "mms" if self.media else "sms"
+
+    @property
+    def message_type(self) -> Literal["sms", "mms"]:
+        # A group message goes out as MMS whatever its content (bandwidth-facts §3.1).
+        return "sms" if self.kind == "sms" else "mms"
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One POST to a webhook. Every POST is journaled, including challenge-mode 401s and duplicates."""
+
+    time: float
+    status: int | None
+    error: str | None
+    duration_ms: float
+    authorization: bool = False
+    # Which scheduled attempt this POST belongs to (1 = the first). A challenge-mode pair
+    # (401 without credentials, then the resend with them) shares one number.
+    number: int = 1
+    # An extra delivery of an already delivered event (the application's ``duplicates``).
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(slots=True)
+class Callback:
+    """One planned event for one recipient, and every attempt to deliver it.
+
+    The event's JSON is not kept: it is built from the message when it is sent or shown
+    (``MessagingService.event``), from the fields here; its ``time`` is ``planned_at``.
+    """
+
+    id: str
+    account_id: str
+    message_id: str
+    application_id: str
+    type: str
+    recipient: str
+    url: str | None
+    planned_at: float
+    description: str = ""
+    error_code: int | None = None
+    carrier_name: str | None = None
+    state: CallbackState = "pending"
+    next_attempt_at: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    # Sequence number of this event within its message and recipient (0 = first).
+    order: int = 0
+    # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
+    held_by: str | None = None

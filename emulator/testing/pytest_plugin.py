@@ -1,0 +1,171 @@
+"""The pytest plugin, registered through the ``pytest11`` entry point: installing the
+package is all it takes.
+
+Fixtures:
+
+``bandwidth_emulator``
+    A blocking :class:`emulator.testing.client.Client` for an emulator started once per session
+    in-process (manual clock, 127.0.0.1, a free port), reset before each test: its
+    account's messages and callbacks forgotten, the receiver cleared, the session's
+    scenario back in force. ``@pytest.mark.bandwidth_scenario(...)`` sets a test's
+    scenario (a file path relative to the test file, a dict, or YAML text), and so does
+    parametrizing the fixture itself with ``indirect=True``.
+``callback_receiver``
+    A :class:`emulator.testing.receiver.CallbackReceiver`, cleared before each test. Every
+    callback goes to it unless the scenario names another URL for the application.
+
+Each pytest-xdist worker is its own process, so it gets its own emulator. With
+``--bandwidth-emulator-url`` the tests use an emulator running elsewhere instead; each
+worker then uses its own account, reset per test, and the scenario and clock are shared.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from emulator.config import DEFAULT_ACCOUNT
+
+# Every pytest run of a project that has the package installed loads this module, so the
+# emulator itself (aiohttp, pydantic, ...) is imported only once a fixture is used.
+if TYPE_CHECKING:
+    from emulator.testing.client import Client, LoopThread
+    from emulator.testing.receiver import CallbackReceiver
+    from emulator.testing.runner import BackgroundEmulator
+
+MARKER = "bandwidth_scenario"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bandwidth-emulator")
+    group.addoption(
+        "--bandwidth-emulator-url",
+        default=os.environ.get("BWE_TEST_URL"),
+        help="use the emulator at this base URL instead of starting one in-process (env BWE_TEST_URL)",
+    )
+    group.addoption(
+        "--bandwidth-scenario",
+        default=None,
+        help="scenario file for the in-process emulator (default: the ini option bandwidth_scenario, else built-in)",
+    )
+    parser.addini("bandwidth_scenario", "scenario file for the in-process emulator, relative to the rootdir", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(scenario): the scenario for this test: a file path (relative to the test file), a dict, or YAML text",
+    )
+
+
+def worker_account() -> str:
+    """A Bandwidth-looking account id of our own per xdist worker (gw0 -> 9910000, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        return str(9910000 + int(worker[2:]))
+    return DEFAULT_ACCOUNT
+
+
+class EmulatorSession:
+    """What lives for the whole session: the emulator (or a client of a remote one) and the receiver."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from emulator.testing.receiver import CallbackReceiver
+        from emulator.testing.runner import load_scenario
+
+        self.remote_url: str | None = config.getoption("bandwidth_emulator_url")
+        scenario = config.getoption("bandwidth_scenario") or config.getini("bandwidth_scenario") or None
+        self.scenario = load_scenario(scenario, Path(config.rootpath)) if scenario and not self.remote_url else None
+        self.receiver = CallbackReceiver()
+        self.background: BackgroundEmulator | None = None
+        self.loop: LoopThread | None = None
+
+    def start(self) -> Client:
+        from emulator.testing.client import Client, LoopThread
+        from emulator.testing.runner import BackgroundEmulator
+
+        if self.remote_url:
+            self.loop = LoopThread("bandwidth-emulator-client")
+            self.client = Client(self.remote_url, loop=self.loop, account_id=worker_account())
+        else:
+            self.background = BackgroundEmulator(self.scenario, clock="manual", account_id=worker_account())
+            self.client = self.background.start()
+            self.loop = self.background.loop
+        assert self.loop is not None
+        self.loop.run(self.receiver.start())
+        if self.background is not None and self.background.emulator is not None:
+            self.background.emulator.set_callback_url(self.receiver.url)
+        self.default_scenario = self.client.scenario()
+        return self.client
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.run(self.receiver.stop())
+        if self.background is not None:
+            self.background.stop()
+        elif self.loop is not None:
+            self.client.close()
+            self.loop.stop()
+
+
+@pytest.fixture(scope="session")
+def bandwidth_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorSession]:
+    """The session-wide emulator and receiver; use ``bandwidth_emulator`` in tests."""
+    session = EmulatorSession(pytestconfig)
+    try:
+        session.start()
+        yield session
+    finally:
+        session.stop()
+
+
+def _requested_scenario(request: pytest.FixtureRequest) -> tuple[Any, str]:
+    """The test's scenario: ``indirect`` parametrization of the fixture, else the marker."""
+    if hasattr(request, "param"):
+        return request.param, "bandwidth_emulator parameter"
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return None, ""
+    if len(marker.args) != 1 or marker.kwargs:
+        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one argument: a file path, a dict or YAML text")
+    return marker.args[0], f"@pytest.mark.{MARKER}"
+
+
+@pytest.fixture
+def callback_receiver(bandwidth_emulator_session: EmulatorSession) -> CallbackReceiver:
+    """A real webhook on 127.0.0.1 recording every callback; ``.fail(n)``, ``.respond(status)``,
+    ``.hang(n)`` change its answers. Cleared before each test."""
+    receiver = bandwidth_emulator_session.receiver
+    receiver.clear()
+    return receiver
+
+
+@pytest.fixture
+def bandwidth_emulator(
+    bandwidth_emulator_session: EmulatorSession, callback_receiver: CallbackReceiver, request: pytest.FixtureRequest
+) -> Iterator[Client]:
+    """A blocking client of the session's emulator, with this test's account reset."""
+    from emulator.testing.runner import load_scenario
+    from emulator.scenarios.format import ScenarioError
+
+    session = bandwidth_emulator_session
+    client = session.client
+    client.reset()
+    scenario_source, source_name = _requested_scenario(request)
+    if scenario_source is not None:
+        try:
+            scenario = load_scenario(scenario_source, Path(request.path).parent)
+        except (ScenarioError, OSError) as exc:
+            pytest.fail(f"{source_name}: {exc}", pytrace=False)
+        client.set_scenario(scenario)
+    try:
+        yield client
+    finally:
+        # The marker, or the test itself, may have replaced the scenario: put the session's back.
+        if client.scenario() != session.default_scenario:
+            client.set_scenario(session.default_scenario)
+        callback_receiver.clear()

@@ -1,0 +1,146 @@
+"""Run the emulator in-process, for tests and tools:
+
+    async with Emulator(scenario="scenario.yml", clock="manual") as emu:
+        message = await emu.send(to="+15552221111", from_="+15554443333", text="hi")
+        await emu.advance(60)
+        await emu.assert_callbacks(message["id"], ["message-delivered"])
+
+``Emulator`` serves on 127.0.0.1 on a free port and *is* an :class:`AsyncClient` for it.
+``BackgroundEmulator`` does the same on an event loop in a background thread, for
+synchronous code (the pytest plugin uses it), handing out a blocking :class:`Client`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+
+from emulator.app import create_app
+from emulator.testing.client import AsyncClient, Client, LoopThread
+from emulator.config import DEFAULT_ACCOUNT, Settings
+from emulator.keys import SERVICE
+from emulator.scenarios.format import Scenario, load_scenario_file, load_scenario_text, parse_scenario
+from emulator.service import MessagingService
+
+ScenarioSource = Scenario | dict[str, Any] | str | Path | None
+
+
+def load_scenario(scenario: ScenarioSource, base: Path | None = None) -> Scenario:
+    """A :class:`Scenario` from itself, a dict, YAML text (anything with a newline) or a file path."""
+    if scenario is None:
+        return Scenario()
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return parse_scenario(scenario, "<scenario dict>")
+    if isinstance(scenario, str) and "\n" in scenario:
+        return load_scenario_text(scenario, "<scenario text>")
+    path = Path(scenario)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return load_scenario_file(path)
+
+
+class Emulator(AsyncClient):
+    """An emulator served in-process on the running event loop, and a client for it."""
+
+    def __init__(
+        self,
+        scenario: ScenarioSource = None,
+        *,
+        clock: Literal["manual", "realtime"] = "manual",
+        callback_url: str | None = None,
+        time_scale: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        account_id: str = DEFAULT_ACCOUNT,
+        **client_options: Any,
+    ) -> None:
+        super().__init__("", account_id=account_id, **client_options)
+        self.settings = Settings(host=host, port=port, clock=clock, callback_url=callback_url, time_scale=time_scale)
+        self._scenario = load_scenario(scenario)
+        self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> str:
+        """Serve; returns the base URL (``http://127.0.0.1:PORT``)."""
+        self.app = create_app(self.settings, scenario=self._scenario)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://{self.settings.host}:{port}"
+        self.app[SERVICE].base_url = self.base_url  # for the URLs of stored inbound media
+        return self.base_url
+
+    async def stop(self) -> None:
+        await self.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def service(self) -> MessagingService:
+        """The domain service itself, for in-process inspection beyond the control API."""
+        if self.app is None:
+            raise RuntimeError("the emulator is not started")
+        return self.app[SERVICE]
+
+    def set_callback_url(self, url: str | None) -> None:
+        """Where callbacks go for applications the scenario does not name, or names without
+        callback URLs (``--callback-url``)."""
+        self.settings.callback_url = url
+        self.service.callback_url = url
+
+
+class BackgroundEmulator:
+    """An :class:`Emulator` on its own event loop in a daemon thread, for synchronous code.
+
+        with BackgroundEmulator(clock="manual") as emu:   # emu is a blocking Client
+            emu.send(...)
+    """
+
+    def __init__(self, scenario: ScenarioSource = None, **options: Any) -> None:
+        self._scenario = scenario
+        self._options = options
+        self.loop: LoopThread | None = None
+        self.emulator: Emulator | None = None
+        self.client: Client | None = None
+
+    def __enter__(self) -> Client:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Client:
+        self.loop = LoopThread("bandwidth-emulator")
+        self.emulator = Emulator(self._scenario, **self._options)
+        url = self.loop.run(self.emulator.start())
+        self.client = Client(url, loop=self.loop, account_id=self.emulator.account_id)
+        return self.client
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the emulator's loop and wait for it."""
+        assert self.loop is not None, "not started"
+        return self.loop.run(coro)
+
+    def stop(self) -> None:
+        if self.loop is None:
+            return
+        if self.client is not None:
+            self.client.close()
+        if self.emulator is not None:
+            self.loop.run(self.emulator.stop())
+        self.loop.stop()
+        self.loop = None
