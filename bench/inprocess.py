@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web  # noqa: E402
+from aiohttp import web
 
-from emulator.app import create_app  # noqa: E402
-from emulator.config import Settings  # noqa: E402
-from emulator.keys import SERVICE  # noqa: E402
+from emulator.app import create_app
+from emulator.config import Settings
+from emulator.keys import SERVICE
 
 
 def rss_mb() -> float:

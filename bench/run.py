@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -367,7 +367,7 @@ def main() -> int:
         return 0
     header = (
         "# Benchmark results\n\n"
-        f"Latest `make bench` run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"Latest `make bench` run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"Python {platform.python_version()}, {os.cpu_count()} cores ({platform.machine()}, {platform.system()}), "
         f"load average {load_before[0]:.1f} when it started and {load_after[0]:.1f} at its end (its own load included)"
         + (" (other work was running on the machine: absolute numbers are low, ratios are the point)"

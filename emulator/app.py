@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from emulator.config import Settings
+from emulator.delivery.clock import Clock, ManualClock, RealtimeClock
+from emulator.keys import SERVICE, SETTINGS
+from emulator.scenarios.format import Scenario, load_scenario_file
+from emulator.service import MessagingService
+from emulator.state.persistence import Database
 from emulator.web.auth import AUTHENTICATOR, Authenticator
 from emulator.web.errors import internal_error
 from emulator.web.routes import setup_routes
-from emulator.delivery.clock import Clock, ManualClock, RealtimeClock
-from emulator.config import Settings
-from emulator.keys import SERVICE, SETTINGS
-from emulator.state.persistence import Database
-from emulator.scenarios.format import Scenario, load_scenario_file
-from emulator.service import MessagingService
 
 log = logging.getLogger("emulator")
 

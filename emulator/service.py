@@ -10,23 +10,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.delivery.callbacks import CallbackEngine
-from emulator.state.changes import Changes
 from emulator.delivery.clock import Clock
 from emulator.delivery.dispatcher import Dispatcher
-from emulator.scenarios.faults import FaultInjector
-from emulator.state.ids import IdFactory
+from emulator.delivery.scheduler import Scheduler
 from emulator.messaging.listing import ListPage, ListQuery, list_messages
+from emulator.messaging.preflight import failed_plan, send_failure
+from emulator.messaging.segments import count_segments
+from emulator.messaging.wire import FieldError, callback_event, parse_send_request
+from emulator.scenarios.faults import FaultInjector
+from emulator.scenarios.format import Application, Scenario
+from emulator.scenarios.planner import default_description, plan
+from emulator.scenarios.rules import Subject, kind_of
+from emulator.scenarios.traffic import Traffic
+from emulator.state.changes import Changes
+from emulator.state.ids import IdFactory
 from emulator.state.media import MediaLibrary
 from emulator.state.models import Callback, Message, RecipientStatus
-from emulator.scenarios.planner import default_description, plan
-from emulator.messaging.preflight import failed_plan, send_failure
-from emulator.scenarios.rules import Subject, kind_of
-from emulator.scenarios.format import Application, Scenario
-from emulator.delivery.scheduler import Scheduler
-from emulator.messaging.segments import count_segments
 from emulator.state.store import Store
-from emulator.scenarios.traffic import Traffic
-from emulator.messaging.wire import FieldError, callback_event, parse_send_request
 
 # The message status a callback event moves its recipient to (list-messages enums).
 EVENT_STATUS = {

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from support import Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.scenarios.format import Scenario, parse_scenario
-from support import Receiver
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ import asyncio
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-
 
 AUTH = {"Authorization": "Basic dXNlcjpwYXNz"}  # user:pass
 ACCOUNT = "9900000"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import ACCOUNT, AUTH, advance, send
 
 from emulator.app import DATABASE
 from emulator.keys import SERVICE
-from support import ACCOUNT, AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello World", "tag": "t1"}
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from support import HANG, Receiver, advance, closed_port_url, send
 
 from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE
-from support import HANG, Receiver, advance, closed_port_url, send
 
 DAY = 24 * 3600
 SMS = {"applicationId": "app", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from support import Receiver, closed_port_url
 
 from emulator.delivery.dispatcher import Dispatcher, basic_authorization
-from support import Receiver, closed_port_url
 
 BODY = b'[{"type":"message-delivered"}]'
 
@@ -35,7 +35,7 @@ class RawServer:
                     break
                 writer.write(answer)
                 await writer.drain()
-                if b"Connection: close" in answer or b"Content-Length" not in answer and b"chunked" not in answer:
+                if b"Connection: close" in answer or (b"Content-Length" not in answer and b"chunked" not in answer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -53,7 +53,7 @@ class RawServer:
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[Callable[[list[bytes | None]], "asyncio.Future[RawServer]"]]:
+async def raw() -> AsyncIterator[Callable[[list[bytes | None]], asyncio.Future[RawServer]]]:
     servers: list[RawServer] = []
 
     async def start(answers: list[bytes | None]) -> RawServer:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import aiohttp
+from support import AUTH, closed_port_url
 
 from emulator.keys import SERVICE
-from support import AUTH, closed_port_url
 
 
 async def test_sigterm_reports_pending_callbacks():

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from emulator.scenarios.format import Scenario, ScenarioError
 from emulator.testing.client import AsyncClient, Client, EmulatorError, WaitTimeout
 from emulator.testing.receiver import CallbackReceiver
 from emulator.testing.runner import BackgroundEmulator, Emulator, load_scenario
-from emulator.scenarios.format import Scenario, ScenarioError
 
 US = "+15554443333"
 HANDSET = "+15552221111"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import AUTH, advance, send
 
 from emulator.control.openapi import OPENAPI
-from support import AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello", "tag": "t1"}
 MMS = {**SMS, "media": ["https://example.com/cat.png"]}

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 from bandwidth import ApiClient, Configuration, MessagesApi
 from bandwidth.models import Callback, MessageRequest, StatusCallback
-
 from support import Receiver
 
 
@@ -36,7 +35,7 @@ class RunningEmulator:
 
 
 @pytest.fixture
-async def start_cli() -> AsyncIterator[Callable[..., "asyncio.Future[RunningEmulator]"]]:
+async def start_cli() -> AsyncIterator[Callable[..., asyncio.Future[RunningEmulator]]]:
     processes: list[asyncio.subprocess.Process] = []
 
     async def start(*args: str) -> RunningEmulator:

@@ -93,8 +93,8 @@ def test_callback_description() -> None:
 
 
 def test_invalid_recipient_codes() -> None:
-    assert INVALID_RECIPIENT_CODES == frozenset({4303, 4404, 4406, 4720, 4721})
-    assert INVALID_RECIPIENT_CODES <= set(ERROR_CODES)
+    assert frozenset({4303, 4404, 4406, 4720, 4721}) == INVALID_RECIPIENT_CODES
+    assert set(ERROR_CODES) >= INVALID_RECIPIENT_CODES
 
 
 def test_table_is_read_only() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from support import ACCOUNT, advance, send
+
 from emulator.scenarios.faults import queue_full_description
 
 QUEUE_FULL = (

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import socket
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import ACCOUNT, AUTH
 
 from emulator.app import CLIENT_MAX_SIZE
 from emulator.cli import build_parser, settings_from_args
-from emulator.state.persistence import Database
 from emulator.scenarios.format import Scenario, ScenarioError, load_scenario_text
+from emulator.state.persistence import Database
 from emulator.state.store import MediaItem, Store
-from support import ACCOUNT, AUTH
 
 # Each example is one HTTP round trip on loopback; enough to find shape bugs, quick in CI.
 EXAMPLES = settings(
@@ -371,11 +372,11 @@ async def test_media_ids_cannot_escape_or_cross_accounts_over_http(
 @settings(max_examples=500, deadline=None)
 @given(t=st.floats(min_value=0, max_value=4e9) | st.integers(0, 4_000_000_000).map(lambda s: s + 0.9995))
 def test_timestamps_format_like_datetime(t: float) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from emulator.delivery.clock import isoformat
 
-    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    dt = datetime.fromtimestamp(t, tz=UTC)
     assert isoformat(t) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from support import ACCOUNT, AUTH, advance, send
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))

@@ -16,12 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from support import ACCOUNT, AUTH, Receiver, advance, send
 
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.state.persistence import Database
 from emulator.state.store import MediaItem, Store
-from support import ACCOUNT, AUTH, Receiver, advance, send
 
 SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
 

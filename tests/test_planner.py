@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from emulator.state.models import Message, RecipientStatus
-from emulator.scenarios.planner import plan
 from emulator.scenarios.format import Application, Scenario, parse_scenario
+from emulator.scenarios.planner import plan
+from emulator.state.models import Message, RecipientStatus
 
 APP = Application(id="app")
 

@@ -5,7 +5,7 @@ Media checks (4410, 4411) are in tests/test_media.py.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from support import advance, send
 
@@ -17,7 +17,7 @@ async def now(client) -> float:
 
 
 def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
 
 
 async def test_expiration_passing_before_sending_fails_4360(client, receiver):

@@ -50,9 +50,8 @@ async def test_hang_until_the_sender_gives_up(hook):
 
 
 async def test_records_a_body_that_is_not_json(hook):
-    async with aiohttp.ClientSession() as session:
-        async with session.post(hook.url, data=b"not json") as response:
-            assert response.status == 200
+    async with aiohttp.ClientSession() as session, session.post(hook.url, data=b"not json") as response:
+        assert response.status == 200
     assert hook.requests[0].body == "not json" and hook.events == []
 
 

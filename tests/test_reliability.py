@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from support import ACCOUNT, AUTH, Receiver, advance, send
 
 from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE
-from support import ACCOUNT, AUTH, Receiver, advance, send
 
 TERMINAL = {"message-delivered", "message-failed"}
 

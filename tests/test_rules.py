@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.scenarios.rules import Subject, first_rule, kind_of, matches, matching_recipients, pattern_matches
 from emulator.scenarios.format import Match, Pattern, parse_scenario
+from emulator.scenarios.rules import Subject, first_rule, kind_of, matches, matching_recipients, pattern_matches
 
 
 def subject(**overrides) -> Subject:

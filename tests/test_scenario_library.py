@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from emulator.state.models import Message, RecipientStatus
-from emulator.scenarios.planner import plan
-from emulator.scenarios.format import Application, Scenario, load_scenario_file
 from support import ACCOUNT, AUTH, advance, send
+
+from emulator.scenarios.format import Application, Scenario, load_scenario_file
+from emulator.scenarios.planner import plan
+from emulator.state.models import Message, RecipientStatus
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 OURS = "+15554443333"

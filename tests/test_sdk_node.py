@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from support import Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
-from support import Receiver
 
 NODE_DIR = Path(__file__).parent / "node"
 ACCOUNT = "9900000"

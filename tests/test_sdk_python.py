@@ -29,11 +29,11 @@ from bandwidth.models import (
     MessageTypeEnum,
     StatusCallback,
 )
+from support import AUTH, Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.scenarios.format import parse_scenario
-from support import AUTH, Receiver
 
 ACCOUNT = "9900000"
 APP_ID = "93de2206-9669-4e07-948d-329f4b722ee2"
@@ -82,7 +82,7 @@ def call(fn, *args, **kwargs):
 
 
 async def test_create_and_list_messages(emulator: Emulator):
-    expiration = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    expiration = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     request = MessageRequest(
         application_id=APP_ID,
         to=["+15552221111"],

@@ -7,10 +7,10 @@ from importlib import resources
 
 import pytest
 import yaml
+from support import advance, send
 
 from emulator.control.ui import ASSETS
 from emulator.keys import SERVICE
-from support import advance, send
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 16
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,7 +60,7 @@ class Webhook:
         events: list[dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 events.extend(body)
                 flaky = any(e.get("message", {}).get("tag") == "flaky" for e in body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support import send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "hi"}

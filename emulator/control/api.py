@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.control.openapi import OPENAPI
 from emulator.delivery.clock import ManualClock, isoformat
-from emulator.keys import SERVICE, SETTINGS
-from emulator.state.media import parse_inbound_media
-from emulator.state.models import Attempt, Callback, Message
+from emulator.keys import SERVICE
+from emulator.messaging.wire import E164
 from emulator.scenarios.format import ScenarioError, load_scenario_text
 from emulator.service import InboundRequest
-from emulator.messaging.wire import E164
-from emulator.web.errors import CONTROL, ControlError
-from emulator.control.openapi import OPENAPI
+from emulator.state.media import parse_inbound_media
+from emulator.state.models import Attempt, Callback, Message
+from emulator.web.errors import ControlError
 
 # Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
 MAX_WAIT = 60.0

@@ -20,9 +20,9 @@ from typing import Any
 
 from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization
-from emulator.state.models import Attempt, Callback
-from emulator.scenarios.format import Application
 from emulator.delivery.scheduler import Entry, Scheduler
+from emulator.scenarios.format import Application
+from emulator.state.models import Attempt, Callback
 from emulator.state.store import Store
 
 log = logging.getLogger("emulator.delivery.callbacks")
@@ -30,7 +30,7 @@ log = logging.getLogger("emulator.delivery.callbacks")
 class CallbackJob:
     """The scheduler's handle on one pending callback; reused for every retry."""
 
-    __slots__ = ("engine", "callback", "cancelled", "entry", "body", "started")
+    __slots__ = ("body", "callback", "cancelled", "engine", "entry", "started")
 
     def __init__(self, engine: CallbackEngine, callback: Callback) -> None:
         self.engine = engine

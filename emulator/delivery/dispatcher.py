@@ -107,7 +107,7 @@ class Dispatcher:
                 try:
                     async with asyncio.timeout(timeout):
                         status, challenged = await self._pool.post(fast, body, authorization)
-                except Exception as exc:  # noqa: BLE001 - every network failure is an attempt's result
+                except Exception as exc:
                     return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
                 return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
         if self._session is None:
@@ -125,6 +125,6 @@ class Dispatcher:
                     await response.read()
                     status = response.status
                     challenged = status == 401 and "WWW-Authenticate" in response.headers
-            except Exception as exc:  # noqa: BLE001 - every network failure is an attempt's result
+            except Exception as exc:
                 return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
             return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)

@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from emulator.delivery.clock import isoformat
@@ -210,7 +210,7 @@ def _time(name: str, raw: str) -> float:
         raise ListError(f"'{name}' must be an ISO 8601 date-time, e.g. 2022-09-14T18:20:16.000Z") from None
     if dt.tzinfo is None:
         # Bandwidth's examples are UTC; a time without an offset is read as UTC.
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

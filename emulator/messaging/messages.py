@@ -6,10 +6,10 @@ import json
 
 from aiohttp import web
 
-from emulator.scenarios.faults import SendRejected
 from emulator.keys import SERVICE
 from emulator.messaging.listing import ListError, encode_page_token, parse_query
 from emulator.messaging.wire import FieldError, message_body
+from emulator.scenarios.faults import SendRejected
 from emulator.web.auth import authenticate
 from emulator.web.errors import (
     BandwidthError,

@@ -8,9 +8,9 @@ be fetched or is too large (4410 / 4411, §10.2). Either way every recipient get
 
 from __future__ import annotations
 
+from emulator.scenarios.planner import PlannedEvent, default_description
 from emulator.state.media import MediaLibrary
 from emulator.state.models import Message
-from emulator.scenarios.planner import PlannedEvent, default_description
 
 EXPIRED = 4360
 

@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emulator.scenarios.rules import Subject, matches, pattern_matches
 from emulator.scenarios.format import Fault, RateLimit, Scenario
+from emulator.scenarios.rules import Subject, matches, pattern_matches
 
 # bandwidth-facts §6.2, word for word: the default rate is 60 per minute, 15 minutes of queue.
 QUEUE_FULL_DESCRIPTION = (

@@ -11,9 +11,9 @@ import re
 from typing import NamedTuple
 
 from emulator.messaging.errorcodes import INVALID_RECIPIENT_CODES, callback_description, lookup
-from emulator.state.models import Message
-from emulator.scenarios.rules import Subject, first_rule
 from emulator.scenarios.format import Application, EventStep, Rule, Scenario
+from emulator.scenarios.rules import Subject, first_rule
+from emulator.state.models import Message
 
 # +1555010EEEE: EEEE is the Bandwidth error code the recipient fails with (product brief).
 MAGIC_NUMBER = re.compile(r"^\+1555010(\d{4})$")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from emulator.state.models import Message
 from emulator.scenarios.format import Match, Pattern, Rule, Scenario
+from emulator.state.models import Message
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,19 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from emulator.state.models import Message
-from emulator.scenarios.rules import Subject, matching_recipients
-from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
 from emulator.delivery.scheduler import Scheduler
+from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
+from emulator.scenarios.rules import Subject, matching_recipients
+from emulator.state.models import Message
 
 if TYPE_CHECKING:
     from faker import Faker
 
-    from emulator.service import InboundRequest, MessagingService
+    from emulator.service import MessagingService
 
 
 class _Job:
-    __slots__ = ("cancelled", "_run")
+    __slots__ = ("_run", "cancelled")
 
     def __init__(self, run: Callable[[float], None]) -> None:
         self.cancelled = False

@@ -202,7 +202,7 @@ class MediaLibrary:
 
 
 def _encode_token(media_id: str) -> str:
-    return base64.urlsafe_b64encode(f"after:{media_id}".encode("utf-8")).decode()
+    return base64.urlsafe_b64encode(f"after:{media_id}".encode()).decode()
 
 
 def _decode_token(token: str) -> str:

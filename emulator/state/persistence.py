@@ -240,7 +240,7 @@ class Database:
         group, self._group = self._group, None
         try:
             self.commit()
-        except Exception as exc:  # noqa: BLE001 - whoever waits must hear of it
+        except Exception as exc:
             if group is not None and not group.done():
                 group.set_exception(exc)
             return

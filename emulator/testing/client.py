@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from emulator.testing import assertions
 from emulator.config import DEFAULT_ACCOUNT
 from emulator.scenarios.format import Scenario
+from emulator.testing import assertions
 
 T = TypeVar("T")
 

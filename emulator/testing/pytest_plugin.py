@@ -149,8 +149,8 @@ def bandwidth_emulator(
     bandwidth_emulator_session: EmulatorSession, callback_receiver: CallbackReceiver, request: pytest.FixtureRequest
 ) -> Iterator[Client]:
     """A blocking client of the session's emulator, with this test's account reset."""
-    from emulator.testing.runner import load_scenario
     from emulator.scenarios.format import ScenarioError
+    from emulator.testing.runner import load_scenario
 
     session = bandwidth_emulator_session
     client = session.client

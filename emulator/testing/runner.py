@@ -18,11 +18,11 @@ from typing import Any, Literal
 from aiohttp import web
 
 from emulator.app import create_app
-from emulator.testing.client import AsyncClient, Client, LoopThread
 from emulator.config import DEFAULT_ACCOUNT, Settings
 from emulator.keys import SERVICE
 from emulator.scenarios.format import Scenario, load_scenario_file, load_scenario_text, parse_scenario
 from emulator.service import MessagingService
+from emulator.testing.client import AsyncClient, Client, LoopThread
 
 ScenarioSource = Scenario | dict[str, Any] | str | Path | None
 

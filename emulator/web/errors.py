@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -69,7 +69,7 @@ def unsupported_content_type(content_type: str) -> BandwidthError:
 
 def spring_not_found(path: str) -> web.Response:
     """Unknown paths answer like Bandwidth's Spring gateway (bandwidth-facts §6.1)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = {
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000",
         "status": 404,

@@ -5,12 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator.control import api as control
-
-from emulator.messaging import media
-
-from emulator.messaging import messages
-
 from emulator.control import ui
+from emulator.messaging import media, messages
 from emulator.web.errors import CONTROL, guarded, unmatched
 
 API = "/api/v2/users/{accountId}"
