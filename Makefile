@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench soak clean node-deps
+.PHONY: run test check bench soak clean node-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Types (mypy, strict, with the pydantic plugin) and lint (ruff); configured in pyproject.toml.
+check: $(STAMP)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check
 
 # Benchmarks against bare aiohttp baselines; prints a table and writes bench/RESULTS.md.
 # The accept path is loaded with wrk (installed here from Debian when possible), or else with

@@ -131,10 +131,10 @@ def load(url: str, seconds: float, connections: int) -> tuple[float, int, str]:
         bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
         errors = int(bad.group(1)) if bad else 0
         sockets = re.search(r"Socket errors:.*", out)
-        return rps, errors + (1 if sockets else 0), "wrk -t1 -c%d" % connections
+        return rps, errors + (1 if sockets else 0), f"wrk -t1 -c{connections}"
     r = run_json([PY, str(HERE / "drive.py"), "accept", url, "--seconds", str(seconds), "--connections", str(connections)],
                  seconds + 60)
-    return r["rps"], r["errors"], "aiohttp client (wrk not installed), %d connections" % connections
+    return r["rps"], r["errors"], f"aiohttp client (wrk not installed), {connections} connections"
 
 
 def bench_accept(seconds: float, rounds: int) -> list[Row]:
@@ -189,18 +189,18 @@ def e2e_runs(server_factory, seconds: float) -> tuple[dict, dict, dict]:
 
     port = free_port()
     with server_factory(f"http://127.0.0.1:{port}/callbacks") as server:
-        run_json(drive(server, port) + ["--seconds", "1", "--connections", "16"], 90)  # warm-up
+        run_json([*drive(server, port), "--seconds", "1", "--connections", "16"], 90)  # warm-up
         cpu = cpu_seconds(server.process.pid)
-        sustained = run_json(drive(server, port) + ["--seconds", str(seconds), "--connections", "64"], seconds + 90)
+        sustained = run_json([*drive(server, port), "--seconds", str(seconds), "--connections", "64"], seconds + 90)
         # How busy the server was: below 1.0, the load generator was the limit, not the server.
         sustained["server_cpu"] = (cpu_seconds(server.process.pid) - cpu) / sustained["seconds"]
         rate = f"{sustained['mps'] / 2:.1f}"
         # The same server, now holding every message of the sustained run.
-        loaded = run_json(drive(server, port) + ["--seconds", str(seconds), "--rate", rate], seconds + 90)
+        loaded = run_json([*drive(server, port), "--seconds", str(seconds), "--rate", rate], seconds + 90)
     port = free_port()
     with server_factory(f"http://127.0.0.1:{port}/callbacks") as server:
-        run_json(drive(server, port) + ["--seconds", "1", "--connections", "16"], 90)
-        half = run_json(drive(server, port) + ["--seconds", str(seconds), "--rate", rate], seconds + 90)
+        run_json([*drive(server, port), "--seconds", "1", "--connections", "16"], 90)
+        half = run_json([*drive(server, port), "--seconds", str(seconds), "--rate", rate], seconds + 90)
     return sustained, half, loaded
 
 
@@ -264,7 +264,7 @@ def bench_storm(callbacks: int) -> tuple[list[Row], str]:
             continue
         match = re.match(r"(answers 500|refuses connections)\s+(.*)", line)
         if match and columns:
-            values = dict(zip(columns, match.group(2).split()))
+            values = dict(zip(columns, match.group(2).split(), strict=False))
             wall = float(values["wall s"])
             cpu = f", emulator CPU {values['CPU s']} s" if "CPU s" in values else ""
             rows.append(Row(f"3. retry storm, webhook {match.group(1)}", f"{wall:.2f} s", "< 10 s", wall < 10,

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from emulator.config import Settings
 from emulator.delivery.clock import Clock, ManualClock, RealtimeClock
@@ -73,9 +74,9 @@ async def _wake_long_polls(app: web.Application) -> None:
     app[SERVICE].changes.close()
 
 
-def _commit_middleware(database: Database):
+def _commit_middleware(database: Database) -> Middleware:
     @web.middleware
-    async def commit(request: web.Request, handler):
+    async def commit(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Whatever a request changed is on disk before its answer leaves: a 202 is a promise.
         response = await handler(request)
         try:

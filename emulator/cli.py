@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -153,7 +153,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def _freeze_survivors(phase: str, info: dict) -> None:
+def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
     # In the emulator's own process, what survives a full collection is almost all stored
     # records, which live until a reset and are then freed by reference counting. Moving them
     # out of the collector's sight keeps later full collections short: otherwise each one walks
@@ -173,7 +173,8 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    server = site._server
+    sockets = server.sockets if isinstance(server, asyncio.Server) else []
     port = sockets[0].getsockname()[1] if sockets else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     app[SERVICE].base_url = f"http://{host}:{port}"  # for the URLs of stored inbound media

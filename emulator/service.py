@@ -245,9 +245,8 @@ class MessagingService:
     def _last_outbound_from(self, number: str) -> Message | None:
         latest = None
         for message in self.store.messages():
-            if message.direction == "out" and message.from_ == number:
-                if latest is None or message.time >= latest.time:
-                    latest = message
+            if message.direction == "out" and message.from_ == number and (latest is None or message.time >= latest.time):
+                latest = message
         return latest
 
     def list_messages(self, account_id: str, query: ListQuery) -> ListPage:

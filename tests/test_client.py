@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 import pytest
 
 from emulator.scenarios.format import Scenario, ScenarioError
@@ -49,7 +50,7 @@ async def test_emulator_stops_cleanly_and_frees_its_port(hook):
     url = await emulator.start()
     await emulator.stop()
     probe = AsyncClient(url)
-    with pytest.raises(Exception):
+    with pytest.raises(aiohttp.ClientConnectionError):
         await probe.health()
     await probe.close()
 
@@ -199,9 +200,9 @@ async def test_assert_attempts_and_its_failure_message(emu, hook):
 async def test_assert_attempts_needs_exactly_one_callback(emu):
     message = await emu.send(to=HANDSET, from_=US, text="hi", media=MEDIA)
     await emu.advance(5)
-    with pytest.raises(AssertionError, match="2 callbacks of message .* match no filter; name the type and recipient"):
+    with pytest.raises(AssertionError, match=r"2 callbacks of message .* match no filter; name the type and recipient"):
         await emu.assert_attempts(message["id"], [200])
-    with pytest.raises(AssertionError, match="no callback of message .* match type='message-failed'"):
+    with pytest.raises(AssertionError, match=r"no callback of message .* match type='message-failed'"):
         await emu.assert_attempts(message["id"], [200], type="message-failed")
     await emu.assert_attempts(message["id"], [200], type="message-sending")
 

@@ -63,7 +63,9 @@ def assert_bandwidth_error(status: int, body: Any) -> None:
 @EXAMPLES
 @given(body=send_bodies)
 async def test_send_body_never_gets_a_500(client: Any, body: Any) -> None:
-    resp = await client.post(f"/api/v2/users/{ACCOUNT}/messages", data=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"})
+    resp = await client.post(
+        f"/api/v2/users/{ACCOUNT}/messages", data=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"}
+    )
     answer = await resp.json()
     if resp.status == 202:
         assert isinstance(body, dict)
@@ -163,7 +165,12 @@ scenario_like = st.fixed_dictionaries(
         "magicNumbers": json_values,
         "groupInvalidNumber": json_values,
         "defaults": st.fixed_dictionaries(
-            {}, optional={"sms": json_values, "mms": st.lists(st.dictionaries(st.sampled_from(["event", "after", "errorCode"]), json_values)), "inboundDelay": json_values}
+            {},
+            optional={
+                "sms": json_values,
+                "mms": st.lists(st.dictionaries(st.sampled_from(["event", "after", "errorCode"]), json_values)),
+                "inboundDelay": json_values,
+            },
         ),
         "applications": st.lists(
             st.fixed_dictionaries(

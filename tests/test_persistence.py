@@ -296,9 +296,8 @@ async def test_everything_acknowledged_survives_kill_9_mid_burst(tmp_path: Path,
         # Each stored message kept its planned callback (written in the same commit).
         assert stored <= pending
         # ... and the restarted emulator delivers them, one per message.
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{base}/_emulator/clock/advance", json={"seconds": 5}) as resp:
-                assert resp.status == 200
+        async with aiohttp.ClientSession() as session, session.post(f"{base}/_emulator/clock/advance", json={"seconds": 5}) as resp:
+            assert resp.status == 200
         events = await receiver.wait_for(len(stored), timeout=60)
         delivered = [e["message"]["id"] for e in events]
         assert sorted(delivered) == sorted(stored)

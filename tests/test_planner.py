@@ -116,5 +116,6 @@ def test_legacy_group_quirk_applies_to_rule_failures_with_invalid_number_codes()
     correct = plan(group, APP, parse_scenario(rules))
     assert [e.type for e in correct if e.recipient == "+15551230002"] == ["message-sending", "message-failed"]
     # A failure that is not about the number (5xxx) gets no extra event even in legacy mode.
-    other = plan(group, APP, parse_scenario({"rules": [{"match": {"to": "+15551230002"}, "errorCode": 5600}], "groupInvalidNumber": "legacy"}))
+    legacy = {"rules": [{"match": {"to": "+15551230002"}, "errorCode": 5600}], "groupInvalidNumber": "legacy"}
+    other = plan(group, APP, parse_scenario(legacy))
     assert [e.type for e in other if e.recipient == "+15551230002"] == ["message-sending", "message-failed"]

@@ -59,7 +59,7 @@ async def test_5000_concurrent_sends_each_recipient_gets_exactly_one_terminal_ca
 
     ids = await asyncio.gather(*(one(body) for body, _ in bodies))
     assert len(set(ids)) == count
-    expected = {(mid, to): event for mid, (_, terminal) in zip(ids, bodies) for to, event in terminal.items()}
+    expected = {(mid, to): event for mid, (_, terminal) in zip(ids, bodies, strict=False) for to, event in terminal.items()}
 
     await advance(client, 10)
     planned = await journal(client, accountId=ACCOUNT)

@@ -96,7 +96,12 @@ def test_event_step_error_code_checks(step, message):
 
 def test_undocumented_code_is_fine_with_a_description():
     scenario = parse_scenario(
-        {"rules": [{"events": [{"event": "message-failed", "errorCode": 4999, "description": "made-up"}]}, {"errorCode": 4998, "description": "x"}]}
+        {
+            "rules": [
+                {"events": [{"event": "message-failed", "errorCode": 4999, "description": "made-up"}]},
+                {"errorCode": 4998, "description": "x"},
+            ]
+        }
     )
     assert scenario.rules[0].events[0].error_code == 4999
 

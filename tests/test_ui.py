@@ -87,7 +87,9 @@ def _store_media(client, media_id: str, content: bytes, content_type: str, accou
     client.app[SERVICE].media.put(account, media_id, content, content_type)
 
 
-@pytest.mark.parametrize("media_id, path", [("pic.png", "pic.png"), ("folder/pic.png", "folder/pic.png"), ("folder/pic.png", "folder%2Fpic.png")])
+@pytest.mark.parametrize(
+    "media_id, path", [("pic.png", "pic.png"), ("folder/pic.png", "folder/pic.png"), ("folder/pic.png", "folder%2Fpic.png")]
+)
 async def test_stored_images_are_served_for_thumbnails(client, media_id, path):
     _store_media(client, media_id, PNG, "image/png")
     resp = await client.get(f"/_emulator/ui/media/9900000/{path}")

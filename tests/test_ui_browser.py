@@ -570,6 +570,6 @@ def test_page_shows_everything_under_each_shipped_scenario(page, start_emulator,
     shown = set()
     for key in [c.get_attribute("data-key") for c in css(page, "#conversation-list .conversation")]:
         click(page, f'.conversation[data-key="{key}"]')
-        wait(page, lambda d: css(d, f'.conversation.selected[data-key="{key}"]'), "conversation not selected")
+        wait(page, lambda d, key=key: css(d, f'.conversation.selected[data-key="{key}"]'), "conversation not selected")
         shown.update(b.get_attribute("data-message-id") for b in css(page, "#thread .bubble"))
     assert shown == expected

@@ -87,7 +87,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = venv / "bin" / "python"
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
     runtime = [r for r in requires if "extra ==" not in r]
-    link_distributions(dependency_closure(runtime + ["pytest"]), work / "deps")
+    link_distributions(dependency_closure([*runtime, "pytest"]), work / "deps")
     (site / "dependencies.pth").write_text(str(work / "deps") + "\n")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", wheel)
     run(sys.executable, "-m", "pip", "--python", python, "check")  # every declared dependency is there

@@ -189,7 +189,7 @@ def find_messages(service: Any, q: dict[str, str]) -> list[Message]:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    q = _query(request, MESSAGE_FILTERS + ("wait", "count"))
+    q = _query(request, (*MESSAGE_FILTERS, "wait", "count"))
     _choice(q, "direction", DIRECTIONS)
     poll = LongPoll(q)
     service = request.app[SERVICE]
@@ -219,6 +219,7 @@ CALLBACK_FILTERS = ("accountId", "messageId", "type", "state", "recipient")
 
 
 def find_callbacks(service: Any, q: dict[str, str]) -> list[Callback]:
+    found: list[Callback]
     if "messageId" in q:
         found = service.store.callbacks_for_message(q["messageId"])
         if "accountId" in q:
@@ -236,7 +237,7 @@ def find_callbacks(service: Any, q: dict[str, str]) -> list[Callback]:
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
-    q = _query(request, CALLBACK_FILTERS + ("wait", "count"))
+    q = _query(request, (*CALLBACK_FILTERS, "wait", "count"))
     _choice(q, "type", CALLBACK_TYPES)
     _choice(q, "state", CALLBACK_STATES)
     poll = LongPoll(q)
@@ -286,6 +287,7 @@ async def inbound(request: web.Request) -> web.Response:
             problems.append(f"'{key}' must be a string")
     if problems:
         raise ControlError(400, "invalid inbound message", problems)
+    assert isinstance(from_, str) and isinstance(to, list)  # checked above
     messages = request.app[SERVICE].inbound(
         InboundRequest(
             from_=from_,

@@ -323,7 +323,10 @@ OPENAPI: dict[str, Any] = {
         },
         # The web page (docs/ui.md); not JSON, described so that every /_emulator route is here.
         "/_emulator/ui": {
-            "get": {"summary": "The web page (also served at /)", "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}
+            "get": {
+                "summary": "The web page (also served at /)",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
         },
         "/_emulator/ui/static/{name}": {
             "get": {

@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from emulator.delivery.clock import Clock, ManualClock
 
@@ -29,7 +29,7 @@ class Job(Protocol):
 
 # A heap entry: [due, sequence, job]. Cancelling through the scheduler blanks the job slot
 # (the heapq documentation's "mark as removed" recipe), so cancelling is O(1).
-Entry = list
+Entry = list[Any]
 
 
 class Scheduler:
@@ -165,8 +165,8 @@ class Scheduler:
                     task = asyncio.create_task(fire(job, due))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
-            due = self.next_due()
-            timeout = None if due is None else self.clock.real_delay(due - now)
+            upcoming = self.next_due()
+            timeout = None if upcoming is None else self.clock.real_delay(upcoming - now)
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)

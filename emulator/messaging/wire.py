@@ -144,6 +144,7 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
 
     if errors:
         return errors
+    assert isinstance(application_id, str) and isinstance(from_, str)  # checked above
     return SendRequest(
         application_id=application_id,
         to=tuple(recipients),

@@ -7,6 +7,7 @@ Keys are camelCase, like Bandwidth's own JSON.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import datetime
@@ -122,7 +123,7 @@ class Application(Model):
     def _schedule_shape(cls, schedule: list[float]) -> list[float]:
         if not schedule or schedule[0] != 0:
             raise ValueError("the retry schedule starts with 0 (the first attempt)")
-        for before, after in zip(schedule, schedule[1:]):
+        for before, after in itertools.pairwise(schedule):
             if after <= before:
                 raise ValueError(f"the retry schedule must be ascending: {after:g} s comes after {before:g} s")
         return schedule
@@ -287,7 +288,11 @@ class Rule(Model):
     def _one_outcome(self) -> Rule:
         given = [
             name
-            for name, present in (("events", self.events is not None), ("errorCode", self.error_code is not None), ("noReceipt", self.no_receipt))
+            for name, present in (
+                ("events", self.events is not None),
+                ("errorCode", self.error_code is not None),
+                ("noReceipt", self.no_receipt),
+            )
             if present
         ]
         if len(given) != 1:

@@ -85,9 +85,7 @@ def matches(match: Match, subject: Subject, recipient: str | None = None) -> boo
         return False
     if match.application_id is not None and not pattern_matches(match.application_id, subject.application_id):
         return False
-    if match.account_id is not None and not pattern_matches(match.account_id, subject.account_id):
-        return False
-    return True
+    return not (match.account_id is not None and not pattern_matches(match.account_id, subject.account_id))
 
 
 def matching_recipients(match: Match, subject: Subject) -> list[str]:

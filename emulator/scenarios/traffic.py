@@ -59,7 +59,7 @@ class Traffic:
 
             self._faker = Faker("en_US")
         # One random source for everything, so a seed repeats the whole run.
-        self._faker.random = self.rng
+        self._faker.random = self.rng  # type: ignore[attr-defined]  # Faker's proxy sets it on every locale
         return self._faker
 
     def phone_number(self) -> str:

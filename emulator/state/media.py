@@ -13,7 +13,7 @@ import base64
 import binascii
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -139,7 +139,7 @@ class MediaLibrary:
 
     # -- messages that carry media ---------------------------------------------------------
 
-    def send_failure(self, account_id: str, urls: list[str]) -> int | None:
+    def send_failure(self, account_id: str, urls: Sequence[str]) -> int | None:
         """The error code Bandwidth's fetch of a message's media would end in, or None.
 
         Only URLs into a media store like ours are checked; any other URL is accepted

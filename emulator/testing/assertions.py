@@ -29,7 +29,11 @@ def _offset(iso: str | None, origin: float | None) -> str:
 
 def outcome(attempt: dict[str, Any]) -> Outcome:
     """What one attempt came to: the status code, or the error text when there was no answer."""
-    return attempt["statusCode"] if attempt["statusCode"] is not None else attempt["error"]
+    code: int | None = attempt["statusCode"]
+    if code is not None:
+        return code
+    error: str = attempt["error"]
+    return error
 
 
 def happened(callback: dict[str, Any]) -> bool:
@@ -105,7 +109,8 @@ def select_callback(message: dict[str, Any], *, type: str | None = None, recipie
             f"{problem} of message {message['id']} match {wanted}; name the type and recipient of exactly one\n"
             f"{describe_journal(message)}"
         )
-    return matching[0]
+    found: dict[str, Any] = matching[0]
+    return found
 
 
 def check_attempts(

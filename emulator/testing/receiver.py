@@ -135,7 +135,7 @@ class CallbackReceiver:
 
     def types(self, message_id: str | None = None) -> list[str]:
         """The event types that arrived, in order (for one message, if given)."""
-        return [e.get("type") for e in self.events if message_id is None or e.get("message", {}).get("id") == message_id]
+        return [str(e.get("type")) for e in self.events if message_id is None or e.get("message", {}).get("id") == message_id]
 
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
         """Block until at least ``count`` requests arrived; AssertionError listing them on timeout.
