@@ -18,6 +18,7 @@ from emulator.state.persistence import Database
 from emulator.web.auth import AUTHENTICATOR, Authenticator
 from emulator.web.errors import internal_error
 from emulator.web.routes import setup_routes
+from emulator.web.tokens import TOKENS, TokenStore
 
 log = logging.getLogger("emulator")
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         app[DATABASE] = database
     app[SERVICE] = service
     app[AUTHENTICATOR] = Authenticator()
+    app[TOKENS] = TokenStore()
     setup_routes(app)
     app.on_shutdown.append(_wake_long_polls)
     app.cleanup_ctx.append(_lifetime)

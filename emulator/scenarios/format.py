@@ -75,6 +75,29 @@ class Credentials(Model):
     password: str = Field(description="The Basic auth password.")
 
 
+class OAuthClient(Model):
+    """An OAuth2 client of an account: what ``POST /api/v1/oauth2/token`` gives tokens to (docs/scenarios.md, 'OAuth2')."""
+
+    client_id: str = Field(min_length=1, description="The client id (the token request's Basic user name).")
+    client_secret: str = Field(description="The client secret (the token request's Basic password).")
+    token_lifetime: Duration | None = Field(
+        None, gt=0, description="This client's token lifetime (expires_in); default: oauth.tokenLifetime."
+    )
+
+
+class OAuth(Model):
+    """How long OAuth2 access tokens live, and on which clock (docs/scenarios.md, 'OAuth2')."""
+
+    token_lifetime: Duration = Field(3600.0, gt=0, description="expires_in of every token, in seconds (default 1 h).")
+    token_clock: Literal["real", "virtual"] = Field(
+        "real",
+        description=(
+            "real: a token expires after tokenLifetime of wall-clock time, as the SDK counts it, so advancing "
+            "the virtual clock never expires it. virtual: it expires after tokenLifetime of virtual time."
+        ),
+    )
+
+
 # Offsets from the first attempt. Bandwidth publishes only "retried over 24 hours"
 # (bandwidth-facts §8.1): quick retries first, then backing off to hours.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 60, 300, 900, 3600, 7200, 14400, 28800, 57600, 86400)
@@ -322,8 +345,19 @@ class Account(Model):
     id: str = Field(description="The accountId; '*' stands for every account not listed.")
     credentials: list[Credentials] = Field(
         default_factory=list,
-        description="API users of this account. Empty: any Basic credentials are accepted.",
+        description="API users of this account (Basic). With oauthClients and accessTokens all empty: anyone is accepted.",
     )
+    oauth_clients: list[OAuthClient] = Field(
+        default_factory=list, description="OAuth2 clients whose tokens may use this account."
+    )
+    access_tokens: list[str] = Field(
+        default_factory=list, description="Fixed Bearer tokens this account accepts; they never expire."
+    )
+
+    @property
+    def closed(self) -> bool:
+        """Whether the account lists who may use it (then only those may)."""
+        return bool(self.credentials or self.oauth_clients or self.access_tokens)
     rate_limit: RateLimit | None = Field(None, description="Reject sends with 429 when the account's queue is full.")
 
 
@@ -436,6 +470,7 @@ class Scenario(Model):
     accounts: list[Account] = Field(
         default_factory=list, description="Accounts with their API credentials and rate limits. None: any credentials work."
     )
+    oauth: OAuth = Field(default_factory=OAuth, description="Lifetime of OAuth2 access tokens.")
     applications: list[Application] = Field(
         default_factory=list, description="Messaging applications: callback URLs, numbers and delivery switches."
     )

@@ -7,6 +7,7 @@ from aiohttp import web
 from emulator.control import api as control
 from emulator.control import ui
 from emulator.messaging import media, messages
+from emulator.web import oauth
 from emulator.web.errors import CONTROL, guarded, unmatched
 
 API = "/api/v2/users/{accountId}"
@@ -23,6 +24,8 @@ def setup_routes(app: web.Application) -> None:
         web.get(f"{API}/media/" + MEDIA_ID, media.get_media),
         web.put(f"{API}/media/" + MEDIA_ID, media.upload_media),
         web.delete(f"{API}/media/" + MEDIA_ID, media.delete_media),
+        # OAuth2 client credentials (Bandwidth serves it on api.bandwidth.com)
+        web.post(oauth.TOKEN_PATH, oauth.issue_token),
         # Control API
         web.get(f"{CONTROL}/health", control.health),
         web.get(f"{CONTROL}/messages", control.list_messages),
