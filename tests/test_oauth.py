@@ -91,7 +91,12 @@ async def test_client_credentials_may_come_in_the_form_body(client):
         ({**FORM, "Authorization": basic("id", "s")}, "", 400, "invalid_request"),
         ({**FORM, "Authorization": basic("id", "s")}, "grant_type=password", 400, "unsupported_grant_type"),
         ({**FORM, "Authorization": basic("id", "s")}, "grant_type=a&grant_type=b", 400, "invalid_request"),
-        ({"Content-Type": "application/json", "Authorization": basic("id", "s")}, '{"grant_type": "client_credentials"}', 400, "invalid_request"),
+        (
+            {"Content-Type": "application/json", "Authorization": basic("id", "s")},
+            '{"grant_type": "client_credentials"}',
+            400,
+            "invalid_request",
+        ),
     ],
 )
 async def test_token_errors_are_rfc6749(client, headers, body, status, error):

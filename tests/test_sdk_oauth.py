@@ -38,9 +38,9 @@ class Emulator:
         return Configuration(host=f"{self.base_url}/api/v2", ignore_operation_servers=True, **auth)
 
     async def advance(self, seconds: float) -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.base_url}/_emulator/clock/advance", json={"seconds": seconds}) as resp:
-                assert resp.status == 200, await resp.text()
+        url = f"{self.base_url}/_emulator/clock/advance"
+        async with aiohttp.ClientSession() as session, session.post(url, json={"seconds": seconds}) as resp:
+            assert resp.status == 200, await resp.text()
 
 
 async def start(scenario: dict, receiver: Receiver) -> tuple[web.AppRunner, Emulator]:
