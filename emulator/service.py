@@ -189,7 +189,7 @@ class MessagingService:
     # -- inbound --------------------------------------------------------------------------
 
     def inbound(self, request: InboundRequest) -> list[Message]:
-        """A handset texts one or more of our numbers: one message per owned number (bandwidth-facts §7.2)."""
+        """A handset texts one or more of our numbers: one message per owned number (docs/bandwidth-behaviour.md, 'Callbacks')."""
         now = self.clock.now()
         owned = [n for n in request.to if self.scenario.application_for_number(n) is not None]
         # With no application claiming any of the numbers, every recipient is ours.

@@ -69,7 +69,7 @@ async def emulator(receiver: Receiver) -> AsyncIterator[Emulator]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     base_url = f"http://127.0.0.1:{port}"
-    # sdk-notes §1.1: the operations hard-code Bandwidth's host unless told to ignore it.
+    # docs/bandwidth-behaviour.md, 'The official SDKs': the operations hard-code Bandwidth's host unless told to ignore it.
     cfg = Configuration(host=f"{base_url}/api/v2", ignore_operation_servers=True, username="user", password="pass")
     client = ApiClient(cfg)
     yield Emulator(base_url, MessagesApi(client), MediaApi(client))
@@ -157,7 +157,7 @@ async def test_errors_arrive_as_typed_sdk_exceptions(emulator: Emulator):
 
 
 async def test_media_operations(emulator: Emulator):
-    # sdk-notes §1.3: content_type= is overwritten by the SDK; _content_type= works.
+    # docs/bandwidth-behaviour.md, 'The official SDKs': content_type= is overwritten by the SDK; _content_type= works.
     uploaded = await call(
         emulator.media.upload_media_with_http_info, ACCOUNT, "probe.png", PNG, cache_control="no-cache", _content_type="image/png"
     )

@@ -1,4 +1,4 @@
-"""Every send validation rule (bandwidth-facts §3.1), each answered with a fieldErrors entry."""
+"""Every send validation rule (docs/bandwidth-behaviour.md, 'Sending'), each answered with a fieldErrors entry."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Each planned event for one recipient is a :class:`~emulator.state.models.Callbac
 attempt happens at the planned time; a timeout, a connection error or an answer outside
 2xx (3xx: per the application's ``redirects`` setting) is a failed attempt, retried at the
 offsets of the application's retry schedule, counted from the first attempt, until the
-retry window (24 h, as Bandwidth: bandwidth-facts §8.1) has passed; then the callback is
+retry window (24 h, as Bandwidth: docs/bandwidth-behaviour.md, 'Callback delivery and retries') has passed; then the callback is
 ``exhausted``. Every POST is journaled as an :class:`~emulator.state.models.Attempt`, including
 the unauthenticated 401 of the challenge flow and the extra deliveries of ``duplicates``.
 The rules, with their defaults and reasons, are in docs/callbacks.md.
@@ -56,7 +56,7 @@ def succeeded(outcome: Outcome, app: Application) -> bool:
         return False
     if 200 <= status < 300:
         return True
-    # bandwidth-facts §8.1: the webhooks page demands 2xx, about.mdx reads as if 3xx were
+    # docs/bandwidth-behaviour.md, 'Callback delivery and retries': the webhooks page demands 2xx, about.mdx reads as if 3xx were
     # not retried. Default: a failure (the URL is probably wrong); `redirects: success` flips it.
     return 300 <= status < 400 and app.redirects == "success"
 
@@ -197,7 +197,7 @@ class CallbackEngine:
             return
         if succeeded(outcome, app):
             for _ in range(app.duplicates):
-                # At-least-once (bandwidth-facts §8.1): the same event again, right away.
+                # At-least-once (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): the same event again, right away.
                 await self._deliver(job, app, number, duplicate=True)
                 if job.cancelled:
                     return
@@ -218,7 +218,7 @@ class CallbackEngine:
         credentials = app.credentials_for(callback.type)
         authorization = _authorization(credentials.username, credentials.password) if credentials else None
         if authorization and app.callback_auth == "challenge":
-            # Bandwidth's documented challenge flow (bandwidth-facts §8.2): send without
+            # Bandwidth's documented challenge flow (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): send without
             # credentials; only a 401 carrying WWW-Authenticate earns the resend with them.
             outcome = await self._post(job, app, None, number, duplicate)
             if not outcome.challenged or job.cancelled:

@@ -2,7 +2,7 @@
 
 Pure functions over the store's messages; no HTTP here. Bandwidth's list is metadata only
 (never ``text``) and speaks in upper-case enums (``DELIVERED``, ``OUTBOUND``), unlike the
-send API and callbacks (bandwidth-facts §4).
+send API and callbacks (docs/bandwidth-behaviour.md, 'Listing messages').
 
 A message is listed as one row per recipient (one per ``destinationTn``), the way
 Bandwidth's message search reports a group message: each row has that recipient's own
@@ -76,7 +76,7 @@ class ListRow:
         return None if attribute is None else getattr(self, attribute)
 
     def to_json(self) -> dict[str, Any]:
-        # Never the text: Bandwidth does not store it (bandwidth-facts §3.2, §4.2).
+        # Never the text: Bandwidth does not store it (docs/bandwidth-behaviour.md, 'Sending' and 'Listing messages').
         body = {name: self.value(name) for name in _ATTRIBUTES}
         body["receiveTime"] = isoformat(self.receive_time)
         return body
@@ -168,7 +168,7 @@ def _number(raw: str) -> str:
 
 
 def _numbers(name: str, raw: str) -> tuple[list[str] | None, str | None]:
-    """Full number(s) or one partial number (bandwidth-facts §4.1)."""
+    """Full number(s) or one partial number (docs/bandwidth-behaviour.md, 'Listing messages')."""
     parts = [_number(p) for p in raw.split(",")]
     if len(parts) > 1:
         if len(parts) > MAX_NUMBERS:
@@ -360,7 +360,7 @@ class ListPage:
 def search(rows: Iterable[ListRow], query: ListQuery) -> ListPage:
     found = [r for r in rows if matches(r, query)]
     # Ties keep creation order, newest first when the main key is descending (the default
-    # receiveTime:desc lists the most recent message first, bandwidth-facts §4.2).
+    # receiveTime:desc lists the most recent message first, docs/bandwidth-behaviour.md, 'Listing messages').
     found.sort(key=lambda r: r.seq, reverse=query.sort[0][1])
     for name, descending in reversed(query.sort):
         # None sorts after every value in either direction.

@@ -1,4 +1,4 @@
-"""``/api/v2/users/{accountId}/media[/{mediaId}]`` (bandwidth-facts §5).
+"""``/api/v2/users/{accountId}/media[/{mediaId}]`` (docs/bandwidth-behaviour.md, 'Media').
 
 ``mediaId`` may hold ``/``: inbound MMS media are named ``{messageId}/{n}/{filename}``, and
 the SDKs send the slash as ``%2F``; the route matches any characters after ``media/``, so both forms work.
@@ -55,7 +55,7 @@ async def get_media(request: web.Request) -> web.Response:
     if item is None:
         raise not_found(f"Media '{media_id}' was not found for account {account_id}")
     # The Python SDK asks with Accept: application/json and still expects the bytes
-    # (sdk-notes §1.3), so JSON is acceptable here, as are the file's own type and octets.
+    # (docs/bandwidth-behaviour.md, 'The official SDKs'), so JSON is acceptable here, as are the file's own type and octets.
     require_acceptable(request, (item.content_type.split(";")[0].strip(), "application/octet-stream", *JSON))
     headers = {"Content-Type": item.content_type}
     if item.cache_control:

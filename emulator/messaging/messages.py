@@ -48,13 +48,13 @@ async def create_message(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    """Metadata of the account's messages (bandwidth-facts §4); never their text."""
+    """Metadata of the account's messages (docs/bandwidth-behaviour.md, 'Listing messages'); never their text."""
     account_id = request.match_info["accountId"]
     authenticate(request, account_id)
     service = request.app[SERVICE]
     if not service.scenario.message_storage:
         # Accounts without message storage have no access to message search: Bandwidth's
-        # documented 403 is "Access Denied" (bandwidth-facts §6.2).
+        # documented 403 is "Access Denied" (docs/bandwidth-behaviour.md, 'Errors and rate limits').
         raise BandwidthError(
             403, "forbidden", "Access Denied: message storage is off for this account, so messages cannot be listed"
         )
@@ -69,7 +69,7 @@ async def list_messages(request: web.Request) -> web.Response:
         raise bad_request(str(exc)) from None
     page = service.list_messages(account_id, query)
     # Links that do not exist are left out, never null: the spec declares them as
-    # non-nullable strings and the legacy Node SDK rejects null (sdk-notes §2).
+    # non-nullable strings and the legacy Node SDK rejects null (docs/bandwidth-behaviour.md, 'The official SDKs').
     page_info: dict[str, str] = {}
     for name, offset in (("prev", page.prev_offset), ("next", page.next_offset)):
         if offset is not None:

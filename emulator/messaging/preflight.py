@@ -1,7 +1,7 @@
 """Checks Bandwidth makes when it picks a queued message up to send it.
 
 A message is accepted (202) first; what can still stop it is decided when it would go
-out: an ``expiration`` that has passed (4360, bandwidth-facts §3.1) or media that cannot
+out: an ``expiration`` that has passed (4360, docs/bandwidth-behaviour.md, 'Sending') or media that cannot
 be fetched or is too large (4410 / 4411, §10.2). Either way every recipient gets one
 ``message-failed`` instead of the planned sequence.
 """

@@ -75,7 +75,7 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
         errors.append(_e164_error("from", from_))
 
     to = body.get("to")
-    if isinstance(to, str):  # the legacy API accepted one string (bandwidth-facts §3.1)
+    if isinstance(to, str):  # the legacy API accepted one string (docs/bandwidth-behaviour.md, 'Sending')
         to = [to]
     recipients: list[str] = []
     if to is None or to == []:
@@ -185,7 +185,7 @@ def _message_fields(message: Message) -> dict[str, Any]:
 
 
 def message_body(message: Message) -> dict[str, Any]:
-    """The 202 body of a send (bandwidth-facts §3.2)."""
+    """The 202 body of a send (docs/bandwidth-behaviour.md, 'Sending')."""
     body = _message_fields(message)
     body["text"] = message.text
     body["priority"] = message.priority
@@ -208,7 +208,7 @@ def callback_event(
     error_code: int | None = None,
     carrier_name: str | None = None,
 ) -> dict[str, Any]:
-    """One element of a callback array (bandwidth-facts §7.3).
+    """One element of a callback array (docs/bandwidth-behaviour.md, 'Callbacks').
 
     Outbound events carry ``"text": ""`` and always ``tag`` (``""`` when unset) and ``media``
     on message-sending, so every SDK generation since 15.x can parse them (§13.2).

@@ -2,7 +2,7 @@
 
 Bandwidth accepts sends into a per-account queue that drains at the account's allowed
 rate, counted in segments (a 2-segment SMS counts 2); when the queue is full a send gets
-429 ``max-message-queue-size-exceeded`` (bandwidth-facts §6.2). Scenario faults add the
+429 ``max-message-queue-size-exceeded`` (docs/bandwidth-behaviour.md, 'Errors and rate limits'). Scenario faults add the
 failures a real service has on a bad day, for the first N sends, every k-th, or at random
 from the scenario's seeded random source.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from emulator.scenarios.format import Fault, RateLimit, Scenario
 from emulator.scenarios.rules import Subject, matches, pattern_matches
 
-# bandwidth-facts §6.2, word for word: the default rate is 60 per minute, 15 minutes of queue.
+# docs/bandwidth-behaviour.md, 'Errors and rate limits', word for word: the default rate is 60 per minute, 15 minutes of queue.
 QUEUE_FULL_DESCRIPTION = (
     "The SMS queue for your account is full and cannot accept more messages right now. "
     "Your allowed rate is {rate} messages per minute. The capacity of this queue is {capacity} messages "
@@ -24,7 +24,7 @@ QUEUE_FULL_DESCRIPTION = (
 )
 
 # Bandwidth documents no body for 500 or 503; these follow its kebab-case error types
-# (the multichannel API's internal-server-error, bandwidth-facts §6.3).
+# (the multichannel API's internal-server-error, docs/bandwidth-behaviour.md, 'Errors and rate limits').
 DEFAULT_BODIES = {
     500: ("internal-server-error", "Something went wrong. Please try again."),
     503: ("service-unavailable", "The service is temporarily unavailable. Please try again later."),

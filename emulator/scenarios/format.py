@@ -99,7 +99,7 @@ class OAuth(Model):
 
 
 # Offsets from the first attempt. Bandwidth publishes only "retried over 24 hours"
-# (bandwidth-facts §8.1): quick retries first, then backing off to hours.
+# (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): quick retries first, then backing off to hours.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 60, 300, 900, 3600, 7200, 14400, 28800, 57600, 86400)
 
 
@@ -329,7 +329,10 @@ class Rule(Model):
 
 
 class RateLimit(Model):
-    """Bandwidth's per-account message queue: sends drain at a rate counted in segments (bandwidth-facts §6.2)."""
+    """Bandwidth's per-account message queue: sends drain at a rate counted in segments.
+
+    See docs/bandwidth-behaviour.md, 'Errors and rate limits'.
+    """
 
     segments_per_minute: int = Field(60, gt=0, description="Allowed rate, in segments per minute (a 2-segment SMS counts 2).")
     queue: Duration = Field(

@@ -34,7 +34,7 @@ class PlannedEvent(NamedTuple):
 
 
 def default_description(event: str, kind: str, error_code: int | None = None) -> str:
-    """Descriptions as Bandwidth writes them in its examples (bandwidth-facts §7.3)."""
+    """Descriptions as Bandwidth writes them in its examples (docs/bandwidth-behaviour.md, 'Callbacks')."""
     if event == "message-failed":
         return callback_description(error_code) if error_code is not None else "message-failed"
     if event == "message-delivered":
@@ -73,7 +73,7 @@ def _rule_steps(rule: Rule, kind: str, scenario: Scenario) -> list[EventStep]:
         steps = list(rule.events)
     elif rule.no_receipt:
         # The carrier never returns a delivery receipt: message-sending, then silence
-        # (support article 360051643414, bandwidth-facts §11).
+        # (support article 360051643414, docs/bandwidth-behaviour.md, 'MMS delivery receipts').
         sending = [s for s in _default_steps(kind, scenario) if s.event == "message-sending"]
         steps = sending[:1] or [EventStep(event="message-sending", after=0.5)]
     else:
@@ -87,7 +87,7 @@ def _rule_steps(rule: Rule, kind: str, scenario: Scenario) -> list[EventStep]:
 def _application_switches(steps: list[EventStep], kind: str, app: Application) -> list[EventStep]:
     if kind != "sms" and not app.mms_delivery_receipts:
         # Without MMS delivery receipts there is no message-sending and "delivered" means
-        # only "handed off to the MMSC" (bandwidth-facts §11).
+        # only "handed off to the MMSC" (docs/bandwidth-behaviour.md, 'MMS delivery receipts').
         steps = [s for s in steps if s.event != "message-sending"]
     if app.message_sent and not any(s.event == "message-sent" for s in steps):
         terminal_after = max((s.after for s in steps if s.event in TERMINAL), default=0.0)
@@ -95,7 +95,7 @@ def _application_switches(steps: list[EventStep], kind: str, app: Application) -
         at = max(before) if before else terminal_after / 2
         steps.append(EventStep(event="message-sent", after=at))
     elif not app.message_sent:
-        # message-sent is opt-in: SDKs before v20 reject it (bandwidth-facts §7.2).
+        # message-sent is opt-in: SDKs before v20 reject it (docs/bandwidth-behaviour.md, 'Callbacks').
         steps = [s for s in steps if s.event != "message-sent"]
     return sorted(steps, key=lambda s: s.after)
 
@@ -161,7 +161,7 @@ def plan(message: Message, app: Application, scenario: Scenario) -> list[Planned
             if event.error_code in INVALID_RECIPIENT_CODES:  # more than one recipient: a group
                 invalid_in_group.append(event)
     if scenario.group_invalid_number == "legacy" and invalid_in_group:
-        # The documented quirk (bandwidth-facts §12): the invalid recipient gets
+        # The documented quirk (docs/bandwidth-behaviour.md, 'The group invalid-number quirk'): the invalid recipient gets
         # message-failed, then message-delivered when everyone else does.
         terminal_after = max((e.after for e in events if e.type in TERMINAL), default=0.0)
         for failed in invalid_in_group:

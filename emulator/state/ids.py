@@ -17,7 +17,7 @@ class IdFactory:
 
     def message_id(self, now: float) -> str:
         # 13-digit epoch milliseconds + 16 lowercase alphanumerics, as in every docs example
-        # (e.g. 1589228074636lm4k2je7j7jklbn2; bandwidth-facts §1).
+        # (e.g. 1589228074636lm4k2je7j7jklbn2; docs/bandwidth-behaviour.md, 'Conventions').
         return f"{int(now * 1000):013d}" + self._suffix()
 
     def _suffix(self) -> str:

@@ -1,4 +1,4 @@
-"""The media store's rules (bandwidth-facts §5): per account, 48 h retention, size limit,
+"""The media store's rules (docs/bandwidth-behaviour.md, 'Media'): per account, 48 h retention, size limit,
 pages of 1000, and inbound MMS media kept under ``{messageId}/{n}/{filename}``.
 
 Bytes live in :class:`~emulator.state.store.Store`; this module decides what may go in, what
@@ -23,7 +23,7 @@ from emulator.state.store import MediaItem, Store
 
 # "Uploaded media is kept up to 48 hours" (docs media page; inbound: "download within 2 days").
 RETENTION = 48 * 3600.0
-# "At most 1000 items per call", then a Continuation-Token (bandwidth-facts §5).
+# "At most 1000 items per call", then a Continuation-Token (docs/bandwidth-behaviour.md, 'Media').
 PAGE_SIZE = 1000
 
 # A media URL of ours: the emulator's own (any host, since it may be reached as
@@ -145,7 +145,7 @@ class MediaLibrary:
         Only URLs into a media store like ours are checked; any other URL is accepted
         without being fetched (the emulator makes no outside requests). A file missing
         from the sender's account is 4410 (media-unavailable); files larger together than
-        the media size limit are 4411 (media-size-limit, bandwidth-facts §10.2).
+        the media size limit are 4411 (media-size-limit, docs/bandwidth-behaviour.md, 'Media').
         """
         total = 0
         for url in urls:

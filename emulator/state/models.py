@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Direction = Literal["out", "in"]
-# Per-recipient status, in the list-messages API's words (bandwidth-facts §4.2).
+# Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
 RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]
 CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
 
@@ -54,7 +54,7 @@ class Message:
 
     @property
     def message_type(self) -> Literal["sms", "mms"]:
-        # A group message goes out as MMS whatever its content (bandwidth-facts §3.1).
+        # A group message goes out as MMS whatever its content (docs/bandwidth-behaviour.md, 'Sending').
         return "sms" if self.kind == "sms" else "mms"
 
 

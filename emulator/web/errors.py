@@ -1,4 +1,4 @@
-"""Errors in Bandwidth's exact shapes (bandwidth-facts §6), the control API's errors in the
+"""Errors in Bandwidth's exact shapes (docs/bandwidth-behaviour.md, 'Errors and rate limits'), the control API's errors in the
 same envelope, and the route wrapper that guarantees every failure, including our own
 bugs, leaves in one of them."""
 
@@ -68,7 +68,7 @@ def unsupported_content_type(content_type: str) -> BandwidthError:
 
 
 def spring_not_found(path: str) -> web.Response:
-    """Unknown paths answer like Bandwidth's Spring gateway (bandwidth-facts §6.1)."""
+    """Unknown paths answer like Bandwidth's Spring gateway (docs/bandwidth-behaviour.md, 'Errors and rate limits')."""
     now = datetime.now(UTC)
     body = {
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000",
@@ -194,7 +194,7 @@ def bad_request(description: str) -> BandwidthError:
 
 def not_found(description: str) -> BandwidthError:
     # The media 404 is declared as {type, description}; its exact words are unpublished
-    # (bandwidth-facts §14.5), so we follow the multichannel error's kebab-case style.
+    # (docs/bandwidth-behaviour.md, 'What Bandwidth does not publish'), so we follow the multichannel error's kebab-case style.
     return BandwidthError(404, "not-found", description)
 
 

@@ -11,7 +11,7 @@ from emulator.web import oauth
 from emulator.web.errors import CONTROL, guarded, unmatched
 
 API = "/api/v2/users/{accountId}"
-# Any characters, newlines too: media ids hold '/', raw or %2F-encoded (bandwidth-facts §5).
+# Any characters, newlines too: media ids hold '/', raw or %2F-encoded (docs/bandwidth-behaviour.md, 'Media').
 MEDIA_ID = r"{mediaId:[\s\S]+}"
 
 

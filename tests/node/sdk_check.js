@@ -22,7 +22,7 @@ async function advance(seconds) {
 
 async function main() {
   const out = {};
-  // sdk-notes §2: basePath wins over the per-operation servers.
+  // docs/bandwidth-behaviour.md, 'The official SDKs': basePath wins over the per-operation servers.
   const config = new Configuration({ username: 'user', password: 'pass', basePath: apiBase });
   const messages = new MessagesApi(config);
   const media = new MediaApi(config);
