@@ -11,7 +11,8 @@ from aiohttp.typedefs import Handler, Middleware
 
 from emulator.config import Settings
 from emulator.delivery.clock import Clock, ManualClock, RealtimeClock
-from emulator.keys import SERVICE, SETTINGS
+from emulator.keys import QUERIES, SERVICE, SETTINGS
+from emulator.queries import Queries
 from emulator.scenarios.format import Scenario, load_scenario_file
 from emulator.service import MessagingService
 from emulator.state.persistence import Database
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     if database is not None:
         app[DATABASE] = database
     app[SERVICE] = service
+    app[QUERIES] = Queries(service)
     app[AUTHENTICATOR] = Authenticator()
     app[TOKENS] = TokenStore()
     setup_routes(app)
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
 async def _wake_long_polls(app: web.Application) -> None:
     # Before aiohttp waits for the handlers still running: a long-poll answers with what it
     # has instead of holding Ctrl-C for up to its whole wait.
-    app[SERVICE].changes.close()
+    app[SERVICE].close_waits()
 
 
 def _commit_middleware(database: Database) -> Middleware:
@@ -105,13 +107,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         log.info("state loaded from %s: %d callbacks pending", database.path, resumed)
     gc_defaults = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
-    await service.dispatcher.start()
-    service.scheduler.start()
+    await service.start()
     yield
     # The server has stopped accepting by now; say what will not be delivered.
-    service.callbacks.report_pending(log, kept_in=database.path if database is not None else None)
-    await service.scheduler.stop()
-    await service.dispatcher.close()
+    await service.stop(log, kept_in=database.path if database is not None else None)
     if database is not None:
         database.close()
     gc.set_threshold(*gc_defaults)

@@ -6,6 +6,7 @@ callback engine. Nothing here touches the network or the wall clock.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,6 +250,10 @@ class MessagingService:
                 latest = message
         return latest
 
+    def admit_list(self, account_id: str) -> None:
+        """Raises SendRejected when a scripted fault refuses the account's list request."""
+        self.faults.admit_list(account_id)
+
     def list_messages(self, account_id: str, query: ListQuery) -> ListPage:
         return list_messages(self.store.messages(account_id), query, lambda m: self.media.size_of(account_id, m.media))
 
@@ -320,6 +325,21 @@ class MessagingService:
         status.carrier_name = callback.carrier_name
 
     # -- lifetime -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start delivering: the callback client and the scheduler's timer."""
+        await self.dispatcher.start()
+        self.scheduler.start()
+
+    def close_waits(self) -> None:
+        """The server is stopping: open long-polls answer now with what they have."""
+        self.changes.close()
+
+    async def stop(self, logger: logging.Logger, kept_in: str | None = None) -> None:
+        """Stop delivering; say what will not be delivered (or is kept in ``kept_in``)."""
+        self.callbacks.report_pending(logger, kept_in=kept_in)
+        await self.scheduler.stop()
+        await self.dispatcher.close()
 
     def reset(self, account_id: str | None = None) -> list[Callback]:
         """Forget one account's state (or everyone's); returns the callbacks dropped."""

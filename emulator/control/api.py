@@ -8,13 +8,21 @@ from typing import Any
 from aiohttp import web
 
 from emulator.control.openapi import OPENAPI
-from emulator.delivery.clock import ManualClock, isoformat
-from emulator.keys import SERVICE
+from emulator.keys import QUERIES, SERVICE
 from emulator.messaging.wire import E164
+from emulator.queries import (
+    CALLBACK_STATES,
+    CALLBACK_TYPES,
+    DIRECTIONS,
+    CallbackFilter,
+    ClockIsRealtime,
+    MessageFilter,
+    message_json,
+    scenario_json,
+)
 from emulator.scenarios.format import ScenarioError, load_scenario_text
 from emulator.service import InboundRequest
 from emulator.state.media import parse_inbound_media
-from emulator.state.models import Attempt, Callback, Message
 from emulator.web.errors import ControlError
 
 # Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
@@ -22,10 +30,6 @@ MAX_WAIT = 60.0
 # Longest single clock advance: ten years of virtual time is more than any test needs and
 # keeps every timestamp printable.
 MAX_ADVANCE = 10 * 366 * 86400.0
-
-DIRECTIONS = ("in", "out")
-CALLBACK_STATES = ("pending", "delivered", "exhausted", "skipped", "cancelled")
-CALLBACK_TYPES = ("message-sending", "message-sent", "message-delivered", "message-failed", "message-received")
 
 
 def _query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -86,114 +90,26 @@ class LongPoll:
             found = find()
             return len(found) >= self.count
 
-        met = await request.app[SERVICE].changes.wait_until(enough, self.wait)
+        met = await request.app[QUERIES].wait_until(enough, self.wait)
         return found, met
 
 
-def _t(t: float | None) -> str | None:
-    return None if t is None else isoformat(t)
-
-
-def attempt_json(a: Attempt) -> dict[str, Any]:
-    return {
-        "time": _t(a.time),
-        "statusCode": a.status,
-        "error": a.error,
-        "durationMs": a.duration_ms,
-        "authorization": a.authorization,
-        "number": a.number,
-        "duplicate": a.duplicate,
-    }
-
-
-def callback_json(c: Callback, event: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "accountId": c.account_id,
-        "messageId": c.message_id,
-        "applicationId": c.application_id,
-        "type": c.type,
-        "recipient": c.recipient,
-        "url": c.url,
-        "state": c.state,
-        "plannedAt": _t(c.planned_at),
-        "nextAttemptAt": _t(c.next_attempt_at),
-        "heldBy": c.held_by,
-        "attempts": [attempt_json(a) for a in c.attempts],
-        "event": event,
-    }
-
-
-def message_json(m: Message) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "accountId": m.account_id,
-        "applicationId": m.application_id,
-        "direction": m.direction,
-        "kind": m.kind,
-        "from": m.from_,
-        "to": list(m.to),
-        "owner": m.owner,
-        "time": _t(m.time),
-        "text": m.text,
-        "media": list(m.media),
-        "tag": m.tag,
-        "priority": m.priority,
-        "expiration": m.expiration,
-        "segmentCount": m.segment_count,
-        "encoding": m.encoding,
-        "recipients": [
-            {
-                "to": r.to,
-                "status": r.status,
-                "errorCode": r.error_code,
-                "description": r.description,
-                "carrierName": r.carrier_name,
-                "updatedAt": _t(r.updated_at),
-            }
-            for r in m.recipients.values()
-        ],
-    }
-
-
 async def health(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    return web.json_response(
-        {
-            "status": "ok",
-            "clock": "manual" if service.clock.manual else "realtime",
-            "now": _t(service.clock.now()),
-            "scenario": service.scenario.name,
-            "pendingCallbacks": service.callbacks.pending(),
-        }
-    )
+    return web.json_response(request.app[QUERIES].health())
 
 
 MESSAGE_FILTERS = ("accountId", "direction", "from", "to", "tag")
-
-
-def find_messages(service: Any, q: dict[str, str]) -> list[Message]:
-    out = []
-    for m in service.store.messages(q.get("accountId")):
-        if "direction" in q and m.direction != q["direction"]:
-            continue
-        if "from" in q and m.from_ != q["from"]:
-            continue
-        if "to" in q and q["to"] not in m.to:
-            continue
-        if "tag" in q and m.tag != q["tag"]:
-            continue
-        out.append(m)
-    out.sort(key=lambda m: m.time)
-    return out
 
 
 async def list_messages(request: web.Request) -> web.Response:
     q = _query(request, (*MESSAGE_FILTERS, "wait", "count"))
     _choice(q, "direction", DIRECTIONS)
     poll = LongPoll(q)
-    service = request.app[SERVICE]
-    found, met = await poll.run(request, lambda: find_messages(service, q))
+    queries = request.app[QUERIES]
+    where = MessageFilter(
+        account_id=q.get("accountId"), direction=q.get("direction"), from_=q.get("from"), to=q.get("to"), tag=q.get("tag")
+    )
+    found, met = await poll.run(request, lambda: queries.find_messages(where))
     body: dict[str, Any] = {"messages": [message_json(m) for m in found]}
     if met is not None:
         body["conditionMet"] = met
@@ -202,38 +118,16 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def get_message(request: web.Request) -> web.Response:
     q = _query(request, ("accountId",))
-    service = request.app[SERVICE]
+    queries = request.app[QUERIES]
     message_id = request.match_info["messageId"]
-    message = service.store.get_message(message_id)
-    if message is None or ("accountId" in q and message.account_id != q["accountId"]):
+    message = queries.message(message_id, q.get("accountId"))
+    if message is None:
         where = f" in account {q['accountId']!r}" if "accountId" in q else ""
         raise ControlError(404, f"no message with id {message_id!r}{where}")
-    body = message_json(message)
-    callbacks = service.store.callbacks_for_message(message.id)
-    callbacks.sort(key=lambda c: (c.planned_at, c.order))
-    body["callbacks"] = [callback_json(c, service.event(c)) for c in callbacks]
-    return web.json_response(body)
+    return web.json_response(queries.message_detail(message))
 
 
 CALLBACK_FILTERS = ("accountId", "messageId", "type", "state", "recipient")
-
-
-def find_callbacks(service: Any, q: dict[str, str]) -> list[Callback]:
-    found: list[Callback]
-    if "messageId" in q:
-        found = service.store.callbacks_for_message(q["messageId"])
-        if "accountId" in q:
-            found = [c for c in found if c.account_id == q["accountId"]]
-    else:
-        found = list(service.store.callbacks(q.get("accountId")))
-    if "type" in q:
-        found = [c for c in found if c.type == q["type"]]
-    if "state" in q:
-        found = [c for c in found if c.state == q["state"]]
-    if "recipient" in q:
-        found = [c for c in found if c.recipient == q["recipient"]]
-    found.sort(key=lambda c: (c.planned_at, c.order))
-    return found
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -241,9 +135,16 @@ async def list_callbacks(request: web.Request) -> web.Response:
     _choice(q, "type", CALLBACK_TYPES)
     _choice(q, "state", CALLBACK_STATES)
     poll = LongPoll(q)
-    service = request.app[SERVICE]
-    found, met = await poll.run(request, lambda: find_callbacks(service, q))
-    body: dict[str, Any] = {"callbacks": [callback_json(c, service.event(c)) for c in found]}
+    queries = request.app[QUERIES]
+    where = CallbackFilter(
+        account_id=q.get("accountId"),
+        message_id=q.get("messageId"),
+        type=q.get("type"),
+        state=q.get("state"),
+        recipient=q.get("recipient"),
+    )
+    found, met = await poll.run(request, lambda: queries.find_callbacks(where))
+    body: dict[str, Any] = {"callbacks": [queries.callback_json(c) for c in found]}
     if met is not None:
         body["conditionMet"] = met
     return web.json_response(body)
@@ -302,27 +203,16 @@ async def inbound(request: web.Request) -> web.Response:
     return web.json_response({"messages": [message_json(m) for m in messages]}, status=201)
 
 
-def _clock_json(request: web.Request) -> dict[str, Any]:
-    service = request.app[SERVICE]
-    clock = service.clock
-    return {
-        "mode": "manual" if clock.manual else "realtime",
-        "now": _t(clock.now()),
-        "epoch": clock.now(),
-        "timeScale": getattr(clock, "scale", None),
-        "nextDue": _t(service.scheduler.next_due()),
-        "pending": service.scheduler.pending(),
-    }
-
-
 async def get_clock(request: web.Request) -> web.Response:
-    return web.json_response(_clock_json(request))
+    return web.json_response(request.app[QUERIES].clock_state())
 
 
 async def advance_clock(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    if not isinstance(service.clock, ManualClock):
-        raise ControlError(409, "the clock is realtime; start with --clock manual to advance it")
+    queries = request.app[QUERIES]
+    try:
+        queries.check_manual()
+    except ClockIsRealtime:
+        raise ControlError(409, "the clock is realtime; start with --clock manual to advance it") from None
     body = await _json_body(request)
     unknown = sorted(set(body) - {"seconds"})
     if unknown:
@@ -330,8 +220,7 @@ async def advance_clock(request: web.Request) -> web.Response:
     seconds = body.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_ADVANCE:
         raise ControlError(400, f"'seconds' must be a number from 0 to {MAX_ADVANCE:.0f} (ten years)")
-    await service.scheduler.advance(float(seconds))
-    return web.json_response(_clock_json(request))
+    return web.json_response(await queries.advance(float(seconds)))
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -339,22 +228,11 @@ async def reset(request: web.Request) -> web.Response:
     account_id = q.get("accountId")
     if account_id == "":
         raise ControlError(400, "accountId is empty; leave it out to reset every account")
-    service = request.app[SERVICE]
-    messages = sum(1 for _ in service.store.messages(account_id))
-    dropped = service.reset(account_id)
-    return web.json_response(
-        {
-            "reset": account_id or "all",
-            "messages": messages,
-            "callbacks": len(dropped),
-            "cancelled": sum(1 for c in dropped if c.state == "pending"),
-        }
-    )
+    return web.json_response(request.app[QUERIES].reset(account_id))
 
 
 async def get_scenario(request: web.Request) -> web.Response:
-    scenario = request.app[SERVICE].scenario
-    return web.json_response(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return web.json_response(scenario_json(request.app[QUERIES].scenario()))
 
 
 async def put_scenario(request: web.Request) -> web.Response:
@@ -372,7 +250,7 @@ async def put_scenario(request: web.Request) -> web.Response:
             [{"path": path, "message": msg} for path, msg in exc.problems],
         ) from None
     request.app[SERVICE].replace_scenario(scenario)
-    return web.json_response(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return web.json_response(scenario_json(scenario))
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -13,7 +13,8 @@ from importlib import resources
 import yaml
 from aiohttp import web
 
-from emulator.keys import SERVICE
+from emulator.keys import QUERIES, SERVICE
+from emulator.queries import scenario_json
 from emulator.web.errors import ControlError
 
 # The page builds its DOM with textContent only; the policy is a second line of defence
@@ -57,12 +58,11 @@ async def asset(request: web.Request) -> web.Response:
 
 async def changes(request: web.Request) -> web.Response:
     """The emulator's change counter: the page re-reads the lists only when it moved."""
-    return web.json_response({"version": request.app[SERVICE].changes.version}, headers={"Cache-Control": "no-store"})
+    return web.json_response({"version": request.app[QUERIES].version}, headers={"Cache-Control": "no-store"})
 
 
 async def scenario_yaml(request: web.Request) -> web.Response:
-    scenario = request.app[SERVICE].scenario
-    data = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = scenario_json(request.app[QUERIES].scenario())
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     return web.Response(text=text, content_type="application/yaml", charset="utf-8", headers={"Cache-Control": "no-cache"})
 

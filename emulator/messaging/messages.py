@@ -59,7 +59,7 @@ async def list_messages(request: web.Request) -> web.Response:
             403, "forbidden", "Access Denied: message storage is off for this account, so messages cannot be listed"
         )
     try:
-        service.faults.admit_list(account_id)
+        service.admit_list(account_id)
     except SendRejected as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         raise BandwidthError(exc.status, exc.type, exc.description, headers=headers) from None

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Direction = Literal["out", "in"]
+Direction = Literal["in", "out"]
 # Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
 RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]
 CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
+# The events of a message's life, as callbacks name them (docs/callbacks.md).
+CallbackType = Literal["message-sending", "message-sent", "message-delivered", "message-failed", "message-received"]
+MessageKind = Literal["sms", "mms", "group"]
 
 
 @dataclass(slots=True)
@@ -47,7 +50,7 @@ class Message:
     recipients: dict[str, RecipientStatus] = field(default_factory=dict)
 
     @property
-    def kind(self) -> Literal["sms", "mms", "group"]:
+    def kind(self) -> MessageKind:
         if len(self.to) > 1:
             return "group"
         return "mms" if self.media else "sms"

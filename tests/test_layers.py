@@ -1,0 +1,105 @@
+"""The HTTP layer stays thin: handlers never reach the store, the scheduler or the clock.
+
+Every module that serves HTTP (imports ``aiohttp.web``), apart from the composition roots
+and the test tools, talks to the domain through the service's own methods and
+:mod:`emulator.queries` only. This test reads their source, so a new handler module is
+covered as soon as it exists.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "emulator"
+
+# Where the parts are wired together, and the tools for tests that run servers of their own.
+COMPOSITION = {"app.py", "cli.py", "keys.py"}
+TOOLS = ("testing",)
+
+# Modules only the domain side may import.
+FORBIDDEN_MODULES = (
+    "emulator.state.store",
+    "emulator.state.persistence",
+    "emulator.state.changes",
+    "emulator.delivery",
+)
+# The service's parts that hold state or time; a handler asks the service instead.
+FORBIDDEN_ATTRIBUTES = {"store", "scheduler", "clock", "callbacks", "dispatcher", "changes", "traffic", "faults", "ids"}
+
+
+def http_modules(root: Path = PACKAGE) -> list[Path]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if str(relative) in COMPOSITION or relative.parts[0] in TOOLS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "aiohttp" and any(a.name == "web" for a in node.names):
+                found.append(path)
+                break
+    return found
+
+
+def violations(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    problems = []
+    module_names: set[str] = set()  # `from emulator.control import ui`: ui.changes is a function
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module + "." + a.name for a in node.names] if node.module == "emulator.delivery" else [node.module]
+            for name in names:
+                if any(name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES):
+                    problems.append(f"line {node.lineno}: imports {name}")
+            for alias in node.names:
+                module_names.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if any(alias.name == m or alias.name.startswith(m + ".") for m in FORBIDDEN_MODULES):
+                    problems.append(f"line {node.lineno}: imports {alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
+            if isinstance(node.value, ast.Name) and node.value.id in module_names:
+                continue
+            problems.append(f"line {node.lineno}: reaches .{node.attr}")
+    return problems
+
+
+def test_the_http_layer_is_found() -> None:
+    names = {str(p.relative_to(PACKAGE)) for p in http_modules()}
+    assert {
+        "messaging/messages.py",
+        "messaging/media.py",
+        "control/api.py",
+        "control/ui.py",
+        "web/auth.py",
+        "web/errors.py",
+        "web/routes.py",
+    } <= names
+
+
+@pytest.mark.parametrize("path", http_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_handlers_do_not_reach_into_the_domain(path: Path) -> None:
+    assert violations(path) == [], f"{path.relative_to(PACKAGE)} goes past the service: use emulator.queries"
+
+
+def test_the_check_catches_a_handler_that_reaches_in(tmp_path: Path) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text(
+        "from aiohttp import web\n"
+        "from emulator.delivery.clock import isoformat\n"
+        "from emulator.keys import SERVICE\n"
+        "from emulator.control import ui\n"
+        "async def h(request):\n"
+        "    service = request.app[SERVICE]\n"
+        "    ui.changes\n"
+        "    return [m for m in service.store.messages()], service.scheduler.pending()\n"
+    )
+    assert sorted(violations(handler)) == [
+        "line 2: imports emulator.delivery.clock",
+        "line 8: reaches .scheduler",
+        "line 8: reaches .store",
+    ]
