@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench soak clean node-deps
+.PHONY: run test test-fast check bench soak clean node-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit-test loop: everything but the slow tiers (markers in pyproject.toml), on two workers.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not (browser or node or wheel or soak or slow)" $(PYTEST_ARGS)
 
 # Types (mypy, strict, with the pydantic plugin) and lint (ruff); configured in pyproject.toml.
 check: $(STAMP)

@@ -319,6 +319,7 @@ def test_remote_emulator_is_shared_by_account(inner, monkeypatch):
         assert [m["id"] for m in shared.messages(all_accounts=True)] == [neighbour["id"]]
 
 
+@pytest.mark.slow
 def test_xdist_workers_each_get_their_own_emulator_and_account(inner):
     pytest.importorskip("xdist")
     inner.makepyfile(

@@ -42,6 +42,7 @@ def _body(i: int) -> tuple[dict[str, Any], dict[str, str]]:
     return {"applicationId": "app-load", "from": "+15554443333", "to": to, "text": f"load {i}"}, expected
 
 
+@pytest.mark.soak
 async def test_5000_concurrent_sends_each_recipient_gets_exactly_one_terminal_callback(
     make_client: Any, receiver: Receiver
 ) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 SPEC = (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "bandwidth-openapi.yml").resolve()
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 SEED = 20261122

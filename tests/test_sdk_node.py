@@ -22,6 +22,8 @@ from support import Receiver
 from emulator.app import create_app
 from emulator.config import Settings
 
+pytestmark = pytest.mark.node
+
 NODE_DIR = Path(__file__).parent / "node"
 ACCOUNT = "9900000"
 

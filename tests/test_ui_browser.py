@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.browser
+
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 CHROMIUM = os.environ.get("BWE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BWE_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -22,6 +22,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+pytestmark = pytest.mark.wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["test_howto_send_and_assert_delivery.py", "test_howto_magic_failure.py", "test_howto_retrying_webhook.py",
             "test_howto_group_quirk.py"]  # fmt: skip
