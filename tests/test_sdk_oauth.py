@@ -34,7 +34,7 @@ class Emulator:
     app: web.Application
 
     def config(self, **auth: str) -> Configuration:
-        # sdk-notes: the operations hard-code Bandwidth's host unless told to ignore it.
+        # The SDK's operations hard-code Bandwidth's host unless told to ignore it.
         return Configuration(host=f"{self.base_url}/api/v2", ignore_operation_servers=True, **auth)
 
     async def advance(self, seconds: float) -> None:
