@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +21,13 @@ from emulator.delivery import http1
 USER_AGENT = "BandwidthAPI/v2"
 CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT_CONCURRENCY = 100
+# POSTs in flight to one receiver (one URL without its query): a webhook that hangs holds at
+# most this many of the DEFAULT_CONCURRENCY slots, so other receivers' callbacks still go
+# out at once (docs/callbacks.md, 'Time, scale and shutdown').
+PER_RECEIVER = 16
+# How much of an answer's body is read before the rest is given up on (docs/callbacks.md,
+# 'What counts as delivered'); the same bound as the HTTP/1.1 fast path's.
+MAX_BODY = http1.MAX_BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +77,65 @@ def _error_text(exc: BaseException) -> str:
     raise exc
 
 
-@lru_cache(maxsize=64)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
+# The attempt's own deadline (asyncio.timeout, around connect, send and the whole answer) is
+# the limit; aiohttp's would round a limit above 5 s up to a whole second of loop time.
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None)
+
+
+@lru_cache(maxsize=4096)
+def receiver_of(url: str) -> str:
+    """The receiver a URL names, for fairness: the URL without its query or fragment."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+class _Lane:
+    __slots__ = ("limit", "users")
+
+    def __init__(self, size: int) -> None:
+        self.limit = asyncio.Semaphore(size)
+        self.users = 0
+
+
+async def _read_prefix(response: aiohttp.ClientResponse) -> bool:
+    """Read at most MAX_BODY bytes of the body; True when the whole body was read."""
+    read = 0
+    while read <= MAX_BODY:
+        chunk = await response.content.read(MAX_BODY + 1 - read)
+        if not chunk:
+            return True
+        read += len(chunk)
+    return False
 
 
 class Dispatcher:
-    """One shared client session; at most ``concurrency`` POSTs in flight at a time."""
+    """One shared client session; at most ``concurrency`` POSTs in flight at a time, and at
+    most ``per_receiver`` of them to any one receiver."""
 
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, per_receiver: int = PER_RECEIVER) -> None:
         self._concurrency = concurrency
+        self._per_receiver = min(per_receiver, concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._pool = http1.Pool(max_idle=concurrency)
         # The timeout must measure the webhook, not the wait for a free slot: acquire first.
+        # A POST takes its receiver's slot before a global one, so the callbacks queued behind
+        # a hanging receiver wait in its lane without holding slots other receivers need.
         self._limit = asyncio.Semaphore(concurrency)
+        self._lanes: dict[str, _Lane] = {}
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, url: str) -> AsyncIterator[None]:
+        key = receiver_of(url)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane(self._per_receiver)
+        lane.users += 1
+        try:
+            async with lane.limit, self._limit:
+                yield
+        finally:
+            lane.users -= 1
+            if lane.users == 0:
+                del self._lanes[key]
 
     async def start(self) -> None:
         if self._session is None:
@@ -99,32 +153,30 @@ class Dispatcher:
             self._session = None
 
     async def post(self, url: str, body: bytes, *, timeout: float, authorization: str | None = None) -> Outcome:
-        """One POST of an already encoded event array; never raises for network trouble."""
+        """One POST of an already encoded event array; never raises for network trouble.
+
+        ``timeout`` bounds the whole attempt, from connecting to the end of the answer; at
+        most MAX_BODY bytes of the answer's body are read."""
+        async with self._slot(url):
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(timeout):
+                    status, challenged = await self._post(url, body, authorization)
+            except Exception as exc:
+                return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
+            return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
+
+    async def _post(self, url: str, body: bytes, authorization: str | None) -> tuple[int, bool]:
         fast = http1.target(url, USER_AGENT, CONTENT_TYPE)
         if fast is not None:
-            async with self._limit:
-                started = time.perf_counter()
-                try:
-                    async with asyncio.timeout(timeout):
-                        status, challenged = await self._pool.post(fast, body, authorization)
-                except Exception as exc:
-                    return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
-                return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
+            return await self._pool.post(fast, body, authorization)
         if self._session is None:
             await self.start()
         session = self._session
         assert session is not None
         headers = {"Authorization": authorization} if authorization else None
-        async with self._limit:
-            started = time.perf_counter()
-            try:
-                # Never follow redirects: whether a 3xx counts is the application's `redirects` setting.
-                async with session.post(
-                    url, data=body, headers=headers, allow_redirects=False, timeout=_timeout(timeout)
-                ) as response:
-                    await response.read()
-                    status = response.status
-                    challenged = status == 401 and "WWW-Authenticate" in response.headers
-            except Exception as exc:
-                return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
-            return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
+        # Never follow redirects: whether a 3xx counts is the application's `redirects` setting.
+        async with session.post(url, data=body, headers=headers, allow_redirects=False, timeout=_NO_TIMEOUT) as response:
+            if not await _read_prefix(response):
+                response.close()  # the rest of a body nobody reads: drop the connection instead
+            return response.status, response.status == 401 and "WWW-Authenticate" in response.headers

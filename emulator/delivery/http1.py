@@ -20,6 +20,10 @@ from functools import lru_cache
 from yarl import URL
 
 MAX_HEAD = 64 * 1024
+# How much of an answer's body is read (and dropped) before the rest is given up on: nobody
+# reads a webhook's body, and a huge or endless one must cost nothing (docs/callbacks.md,
+# 'What counts as delivered').
+MAX_BODY = 64 * 1024
 
 
 class Disconnected(ConnectionError):
@@ -65,7 +69,13 @@ def target(url: str, user_agent: str, content_type: str) -> Target | None:
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP connection carrying one request at a time."""
+    """One TCP connection carrying one request at a time.
+
+    The answer is parsed as it arrives, each byte looked at once, and only the head is kept:
+    body bytes are counted and dropped. A body longer than :data:`MAX_BODY` is not read
+    further: the status is the outcome and the connection is closed (docs/callbacks.md,
+    'What counts as delivered').
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -74,6 +84,15 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.received = False
         self._eof = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._scanned = 0  # how far the head has been searched for its end
+        self._head: tuple[int, bool, bool] | None = None  # (status, challenged, keep_alive) once read
+        self._mode = ""  # body framing: "length", "chunked" or "close"
+        self._remaining = 0  # body bytes still due ("length"), or of the current chunk ("chunked")
+        self._chunk_state = "size"  # "size" line, "data", "crlf" after data, "trailer" lines
+        self._body_read = 0
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -82,6 +101,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        if self.waiter is None or self.waiter.done():
+            return  # nothing asked: an unsolicited answer is dropped, not kept
         self.buffer += data
         self._parse()
 
@@ -103,6 +124,7 @@ class _Connection(asyncio.Protocol):
         """Send one request; the future gives (status, challenged, keep_alive)."""
         assert self.transport is not None
         self.buffer.clear()
+        self._reset()
         self.received = False
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
@@ -125,24 +147,44 @@ class _Connection(asyncio.Protocol):
             return
         if result is not None:
             self.waiter = None
+            self.buffer.clear()
             waiter.set_result(result)
 
     def _parse_response(self) -> tuple[int, bool, bool] | None:
+        if self._head is None and not self._parse_head():
+            return None
+        head = self._head
+        assert head is not None
+        if self._body_done():
+            return head
+        if self._body_read > MAX_BODY:
+            # Enough of a body nobody reads: the status stands, the rest is not waited for.
+            self.close()
+            return head[0], head[1], False
+        if self._eof:
+            if self._mode == "close":
+                return head[0], head[1], False
+            raise BadResponse("truncated body")
+        return None
+
+    def _parse_head(self) -> bool:
         buf = self.buffer
         while True:
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
             if end < 0:
                 if len(buf) > MAX_HEAD:
                     raise BadResponse("response head too large")
-                return None
+                self._scanned = len(buf)
+                return False
             lines = bytes(buf[:end]).split(b"\r\n")
             parts = lines[0].split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
                 raise BadResponse(f"bad status line {lines[0][:80]!r}")
             status = int(parts[1])
+            del buf[: end + 4]
+            self._scanned = 0
             if 100 <= status < 200 and status != 101:
-                del buf[: end + 4]  # an interim answer (100 Continue): the real one follows
-                continue
+                continue  # an interim answer (100 Continue): the real one follows
             break
         headers: dict[bytes, bytes] = {}
         for line in lines[1:]:
@@ -152,49 +194,74 @@ class _Connection(asyncio.Protocol):
             headers[name.strip().lower()] = value.strip()
         keep_alive = parts[0] == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
         challenged = status == 401 and b"www-authenticate" in headers
-        body = end + 4
-        if status in (204, 304):
-            return status, challenged, keep_alive
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            done = self._chunked_end(body)
-            if done is None:
-                if self._eof:
-                    raise BadResponse("truncated chunked body")
-                return None
-            return status, challenged, keep_alive
+        self._head = (status, challenged, keep_alive)
         length = headers.get(b"content-length")
-        if length is not None:
+        if status in (204, 304):
+            self._mode, self._remaining = "length", 0
+        elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            self._mode = "chunked"
+        elif length is not None:
             if not length.isdigit():
                 raise BadResponse("bad Content-Length")
-            if len(buf) - body < int(length):
-                return None
-            return status, challenged, keep_alive
-        # No length: the body runs until the server closes the connection.
-        return (status, challenged, False) if self._eof else None
+            self._mode, self._remaining = "length", int(length)
+        else:
+            self._mode = "close"  # no length: the body runs until the server closes the connection
+        return True
 
-    def _chunked_end(self, pos: int) -> int | None:
+    def _body_done(self) -> bool:
+        """Consume the body bytes in the buffer; True once the whole body is in."""
         buf = self.buffer
-        while True:
-            line_end = buf.find(b"\r\n", pos)
-            if line_end < 0:
-                return None
-            try:
-                size = int(bytes(buf[pos:line_end]).split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadResponse("bad chunk size") from None
-            pos = line_end + 2
-            if size == 0:
-                # Optional trailers, then an empty line.
-                while True:
-                    line_end = buf.find(b"\r\n", pos)
-                    if line_end < 0:
-                        return None
-                    if line_end == pos:
-                        return pos + 2
-                    pos = line_end + 2
-            if len(buf) < pos + size + 2:
-                return None
-            pos += size + 2
+        if self._mode == "length":
+            taken = min(len(buf), self._remaining)
+            self._remaining -= taken
+            self._body_read += len(buf)
+            buf.clear()
+            return self._remaining == 0
+        if self._mode == "close":
+            self._body_read += len(buf)
+            buf.clear()
+            return False
+        return self._chunked_done()
+
+    def _chunked_done(self) -> bool:
+        buf = self.buffer
+        pos = 0
+        try:
+            while pos < len(buf):
+                state = self._chunk_state
+                if state == "data":
+                    taken = min(len(buf) - pos, self._remaining)
+                    self._remaining -= taken
+                    self._body_read += taken
+                    pos += taken
+                    if self._remaining == 0:
+                        self._chunk_state = "crlf"
+                    continue
+                line_end = buf.find(b"\r\n", pos)
+                if line_end < 0:
+                    if len(buf) - pos > MAX_HEAD:
+                        raise BadResponse("chunk line too long")
+                    return False
+                line = bytes(buf[pos:line_end])
+                pos = line_end + 2
+                if state == "crlf":
+                    if line:
+                        raise BadResponse("bad chunk end")
+                    self._chunk_state = "size"
+                elif state == "size":
+                    try:
+                        size = int(line.split(b";", 1)[0].strip(), 16)
+                    except ValueError:
+                        raise BadResponse("bad chunk size") from None
+                    if size < 0:
+                        raise BadResponse("bad chunk size")
+                    self._remaining = size
+                    self._chunk_state = "data" if size else "trailer"
+                elif not line:  # the empty line after the trailers: the end of the body
+                    return True
+            return False
+        finally:
+            del buf[:pos]
 
 
 class Pool:
