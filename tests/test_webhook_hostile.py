@@ -1,7 +1,7 @@
 """Webhooks that misbehave on purpose, on 127.0.0.1: a huge or endless answer, headers or a
 body dripped byte by byte. Whatever they do, an attempt reads a bounded prefix of the answer,
 ends at its time limit, and the emulator's event loop keeps running (docs/callbacks.md,
-'What counts as delivered'). Both transports: the HTTP/1.1 fast path and aiohttp's client
+'Timeout'). Both transports: the HTTP/1.1 fast path and aiohttp's client
 (taken for a URL with credentials in it)."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from emulator.delivery.clock import Clock, isoformat
-from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization
+from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization, receiver_of
 from emulator.delivery.scheduler import Entry, Scheduler
 from emulator.scenarios.format import Application
 from emulator.state.models import Attempt, Callback
@@ -41,6 +41,11 @@ class CallbackJob:
         self.body: bytes | None = None
         # The planned time has been reached: the event has happened (and may be held).
         self.started = False
+
+    @property
+    def lane(self) -> str:
+        """Who receives this callback, so that the scheduler can take turns between receivers."""
+        return receiver_of(self.callback.url or "")
 
     async def run(self, due: float) -> None:
         try:

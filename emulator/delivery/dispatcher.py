@@ -26,7 +26,7 @@ DEFAULT_CONCURRENCY = 100
 # out at once (docs/callbacks.md, 'Time, scale and shutdown').
 PER_RECEIVER = 16
 # How much of an answer's body is read before the rest is given up on (docs/callbacks.md,
-# 'What counts as delivered'); the same bound as the HTTP/1.1 fast path's.
+# 'Timeout'); the same bound as the HTTP/1.1 fast path's.
 MAX_BODY = http1.MAX_BODY
 
 

@@ -22,7 +22,7 @@ from yarl import URL
 MAX_HEAD = 64 * 1024
 # How much of an answer's body is read (and dropped) before the rest is given up on: nobody
 # reads a webhook's body, and a huge or endless one must cost nothing (docs/callbacks.md,
-# 'What counts as delivered').
+# 'Timeout').
 MAX_BODY = 64 * 1024
 
 
@@ -74,7 +74,7 @@ class _Connection(asyncio.Protocol):
     The answer is parsed as it arrives, each byte looked at once, and only the head is kept:
     body bytes are counted and dropped. A body longer than :data:`MAX_BODY` is not read
     further: the status is the outcome and the connection is closed (docs/callbacks.md,
-    'What counts as delivered').
+    'Timeout').
     """
 
     def __init__(self) -> None:

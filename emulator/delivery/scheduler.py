@@ -32,6 +32,16 @@ class Job(Protocol):
 Entry = list[Any]
 
 
+def _interleaved(batch: list[Job]) -> list[Job]:
+    """The jobs round-robin by their ``lane`` (a receiver), each lane in its own order."""
+    lanes: dict[object, list[Job]] = {}
+    for job in batch:
+        lanes.setdefault(getattr(job, "lane", None), []).append(job)
+    if len(lanes) == 1:
+        return batch
+    return [job for row in itertools.zip_longest(*lanes.values()) for job in row if job is not None]
+
+
 class Scheduler:
     def __init__(self, clock: Clock, concurrency: int = 256) -> None:
         self.clock = clock
@@ -116,11 +126,13 @@ class Scheduler:
         return due, batch
 
     async def _run_batch(self, batch: list[Job], due: float) -> None:
-        """Run jobs due at one instant with at most ``concurrency`` of them at a time."""
+        """Run jobs due at one instant with at most ``concurrency`` of them at a time, taken
+        round-robin across receivers: a receiver with many callbacks due (and hanging) cannot
+        keep the workers from another's (docs/callbacks.md, 'Time, scale and shutdown')."""
         if len(batch) == 1:
             await self._fire(batch[0], due)
             return
-        jobs = iter(batch)
+        jobs = iter(_interleaved(batch))
 
         async def worker() -> None:
             for job in jobs:
@@ -151,12 +163,9 @@ class Scheduler:
             self._loop_task = asyncio.create_task(self._run_realtime(), name="scheduler")
 
     async def _run_realtime(self) -> None:
-        limit = asyncio.Semaphore(self._concurrency)
-
-        async def fire(job: Job, due: float) -> None:
-            async with limit:
-                await self._fire(job, due)
-
+        # No bound here: a job waiting for its receiver's turn must not hold a slot that
+        # another receiver's job needs. The dispatcher bounds the POSTs, per receiver and in all.
+        fire = self._fire
         while True:
             now = self.clock.now()
             while (popped := self._pop_due(now)) is not None:
