@@ -103,6 +103,10 @@ class MessagingService:
             app = self._applications[application_id] = self.scenario.application(application_id, self.callback_url)
         return app
 
+    def now(self) -> float:
+        """The current virtual time (for handlers, which never hold the clock)."""
+        return self.clock.now()
+
     def replace_scenario(self, scenario: Scenario) -> None:
         self.scenario = scenario
         if scenario.seed is not None:

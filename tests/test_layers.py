@@ -47,25 +47,31 @@ def http_modules(root: Path = PACKAGE) -> list[Path]:
 def violations(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     problems = []
-    module_names: set[str] = set()  # `from emulator.control import ui`: ui.changes is a function
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module + "." + a.name for a in node.names] if node.module == "emulator.delivery" else [node.module]
             for name in names:
                 if any(name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES):
                     problems.append(f"line {node.lineno}: imports {name}")
-            for alias in node.names:
-                module_names.add(alias.asname or alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if any(alias.name == m or alias.name.startswith(m + ".") for m in FORBIDDEN_MODULES):
                     problems.append(f"line {node.lineno}: imports {alias.name}")
+    # The service: request.app[SERVICE], and every name bound to it.
+    services = {"service"}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
-            if isinstance(node.value, ast.Name) and node.value.id in module_names:
-                continue
+        if isinstance(node, ast.Assign) and _is_service(node.value, services):
+            services.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES and _is_service(node.value, services):
             problems.append(f"line {node.lineno}: reaches .{node.attr}")
     return problems
+
+
+def _is_service(node: ast.expr, names: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in names
+    return isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name) and node.slice.id == "SERVICE"
 
 
 def test_the_http_layer_is_found() -> None:
@@ -95,11 +101,13 @@ def test_the_check_catches_a_handler_that_reaches_in(tmp_path: Path) -> None:
         "from emulator.control import ui\n"
         "async def h(request):\n"
         "    service = request.app[SERVICE]\n"
-        "    ui.changes\n"
+        "    ui.changes, request.app[SERVICE].clock.now()\n"
+        "    token.clock\n"  # another object's attribute of the same name is no business of this test
         "    return [m for m in service.store.messages()], service.scheduler.pending()\n"
     )
     assert sorted(violations(handler)) == [
         "line 2: imports emulator.delivery.clock",
-        "line 8: reaches .scheduler",
-        "line 8: reaches .store",
+        "line 7: reaches .clock",
+        "line 9: reaches .scheduler",
+        "line 9: reaches .store",
     ]

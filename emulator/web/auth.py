@@ -169,7 +169,7 @@ def authenticate(request: web.Request, account_id: str) -> str:
     token = parse_bearer(header)
     if token is not None:
         # Not memoised like Basic verdicts: a token's validity changes with time.
-        issued = request.app[TOKENS].lookup(token, service.clock.now())
+        issued = request.app[TOKENS].lookup(token, service.now())
         denied = check_token_access(service.scenario, account_id, token, issued)
         if denied == 403:
             raise forbidden()

@@ -81,7 +81,7 @@ async def issue_token(request: web.Request) -> web.Response:
 
     lifetime = token_lifetime(scenario, client_id, client_secret)
     token = request.app[TOKENS].issue(
-        client_id, client_secret, lifetime, scenario.oauth.token_clock, request.app[SERVICE].clock.now()
+        client_id, client_secret, lifetime, scenario.oauth.token_clock, request.app[SERVICE].now()
     )
     # expires_in is whole seconds; the SDK adds it to its own wall clock (python-sdk configuration.py).
     body = {"access_token": token, "token_type": "Bearer", "expires_in": max(1, int(lifetime))}
