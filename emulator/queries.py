@@ -58,6 +58,7 @@ def callback_json(c: Callback, event: dict[str, Any] | None) -> dict[str, Any]:
         "plannedAt": _t(c.planned_at),
         "nextAttemptAt": _t(c.next_attempt_at),
         "heldBy": c.held_by,
+        "channel": c.channel,
         "attempts": [attempt_json(a) for a in c.attempts],
         "event": event,
     }
@@ -70,6 +71,8 @@ def message_json(m: Message) -> dict[str, Any]:
         "applicationId": m.application_id,
         "direction": m.direction,
         "kind": m.kind,
+        "messageType": m.message_type,
+        "channel": m.channel,
         "from": m.from_,
         "to": list(m.to),
         "owner": m.owner,
@@ -92,6 +95,8 @@ def message_json(m: Message) -> dict[str, Any]:
             }
             for r in m.recipients.values()
         ],
+        # Multi-channel messages (docs/multichannel.md): channel list, attempts, read time, answers.
+        "multichannel": m.multichannel,
     }
 
 

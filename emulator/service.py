@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.delivery.callbacks import CallbackEngine
-from emulator.delivery.clock import Clock
+from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher
 from emulator.delivery.scheduler import Scheduler
 from emulator.messaging.listing import ListPage, ListQuery, list_messages
 from emulator.messaging.preflight import failed_plan, send_failure
 from emulator.messaging.segments import count_segments
 from emulator.messaging.wire import FieldError, callback_event, parse_send_request
+from emulator.multichannel.wire import callback_event as multichannel_event
 from emulator.scenarios.faults import FaultInjector
 from emulator.scenarios.format import Application, Scenario
 from emulator.scenarios.planner import default_description, plan
@@ -275,6 +276,7 @@ class MessagingService:
         description: str,
         error_code: int | None = None,
         carrier_name: str | None = None,
+        channel: str | None = None,
     ) -> Callback:
         callback = Callback(
             # Unique as its message id is: a message plans each (order) only once.
@@ -290,6 +292,7 @@ class MessagingService:
             error_code=error_code,
             carrier_name=carrier_name,
             order=order,
+            channel=channel,
         )
         self.store.add_callback(callback)
         self.callbacks.enqueue(callback, due)
@@ -301,6 +304,8 @@ class MessagingService:
         message = self.store.get_message(callback.message_id)
         if message is None:
             return None
+        if message.multichannel is not None:
+            return multichannel_event(message, callback)
         return callback_event(
             message,
             type=callback.type,
@@ -314,6 +319,10 @@ class MessagingService:
     def _apply_event(self, callback: Callback) -> None:
         message = self.store.get_message(callback.message_id)
         if message is None:
+            return
+        if callback.type == "message-read" and message.multichannel is not None:
+            # The handset read it (RBM): the list API has no status for that, the control API shows it.
+            message.multichannel.setdefault("readAt", isoformat(callback.planned_at))
             return
         status = message.recipients.get(callback.recipient)
         new = EVENT_STATUS.get(callback.type)

@@ -63,7 +63,9 @@ Duration = Annotated[
     ),
 ]
 
-StatusEvent = Literal["message-sending", "message-sent", "message-delivered", "message-failed"]
+StatusEvent = Literal["message-sending", "message-sent", "message-delivered", "message-failed", "message-read"]
+# The channels of the multi-channel API (docs/multichannel.md).
+Channel = Literal["RBM", "SMS", "MMS"]
 
 
 class Model(BaseModel):
@@ -152,7 +154,11 @@ class Application(Model):
         return schedule
 
     def credentials_for(self, event_type: str) -> Credentials | None:
-        if event_type == "message-received" and self.inbound_callback_credentials is not None:
+        # Inbound events, RBM answers included, go to the inbound URL with the inbound credentials.
+        if (
+            event_type in ("message-received", "suggestion-response", "requested-location-response")
+            and self.inbound_callback_credentials is not None
+        ):
             return self.inbound_callback_credentials
         return self.callback_credentials
 
@@ -203,6 +209,13 @@ class Defaults(Model):
         description="MMS and group: message-sending after 0.5 s, message-delivered after 2 s.",
     )
     inbound_delay: Duration = Field(0.0, description="Delay between a simulated inbound message and its callback.")
+
+    @model_validator(mode="after")
+    def _no_read_receipts(self) -> Defaults:
+        for key in ("sms", "mms"):
+            if any(step.event == "message-read" for step in getattr(self, key)):
+                raise ValueError(f"{key}: message-read is an RBM event; script it under rcs.events or a rule with channel: RBM")
+        return self
 
 
 # -- matching -----------------------------------------------------------------------------
@@ -276,6 +289,16 @@ class Match(Model):
     )
     application_id: NumberPattern | None = Field(None, description="The applicationId of the send.")
     account_id: NumberPattern | None = Field(None, description="The accountId in the URL.")
+    channel: Annotated[list[Channel], BeforeValidator(_one_or_many, json_schema_input_type=Channel | list[Channel])] | None = Field(
+        None,
+        description=(
+            "The channel a message goes out on: RBM, SMS or MMS; one or a list. A multi-channel message is matched "
+            "once per channel it tries; a plain send is SMS (sms) or MMS (mms, group)."
+        ),
+    )
+
+    def rbm_only(self) -> bool:
+        return self.channel == ["RBM"]
 
 
 class Rule(Model):
@@ -299,6 +322,10 @@ class Rule(Model):
         False, description="message-sending and then nothing: the carrier never returns a delivery receipt."
     )
     carrier_name: str | None = Field(None, description="carrierName on every event of this rule that sets none.")
+    read_after: Duration | None = Field(
+        None,
+        description="RBM (match.channel: RBM): the handset reads the message this long after it is delivered (message-read).",
+    )
 
     @field_validator("error_code")
     @classmethod
@@ -322,6 +349,9 @@ class Rule(Model):
             raise ValueError(f"a rule needs exactly one outcome: events, errorCode or noReceipt (got {', '.join(given) or 'none'})")
         if self.events is not None and not self.events:
             raise ValueError("events must list at least one event (use noReceipt for a message that never gets one)")
+        reads = self.read_after is not None or any(s.event == "message-read" for s in self.events or ())
+        if reads and not self.match.rbm_only():
+            raise ValueError("message-read and readAfter are RBM only: give the rule match.channel: RBM")
         return self
 
 
@@ -429,13 +459,64 @@ class InboundTraffic(Model):
         return self
 
 
+class Location(Model):
+    """A handset's location, as RBM reports it (strings holding decimal degrees)."""
+
+    latitude: float = Field(ge=-90, le=90, description="Degrees north, -90 to 90.")
+    longitude: float = Field(ge=-180, le=180, description="Degrees east, -180 to 180.")
+
+
 class AutoReply(Model):
-    """When an outbound message to X matches, X texts back after a delay."""
+    """When an outbound message to X matches, X texts back after a delay.
+
+    For RBM messages (match.channel: RBM) the handset can instead tap a suggestion or share
+    its location (docs/multichannel.md, 'Handset replies').
+    """
 
     match: Match = Field(default_factory=Match, description="Which outbound messages get a reply; to is the handset that replies.")
     reply: str | None = Field(None, description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.")
     media: list[str] = Field(default_factory=list, description="Media URLs attached to the reply.")
     after: Duration = Field(5.0, description="Delay between the outbound message and the reply.")
+    tap: str | None = Field(
+        None,
+        description="RBM: tap the suggestion with this text (suggestion-response; requested-location-response for a location request).",
+    )
+    location: Location | None = Field(None, description="RBM: share this location (requested-location-response).")
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> AutoReply:
+        given = [k for k in ("reply", "tap", "location") if getattr(self, k) is not None]
+        if self.media:
+            given.append("media")
+        if (self.tap is not None or self.location is not None) and not self.match.rbm_only():
+            raise ValueError("tap and location answer RBM messages: give the entry match.channel: RBM")
+        if self.tap is not None and len(given) > 1 and given != ["tap", "location"]:
+            raise ValueError(f"tap goes alone (or with location for a location request), not with {', '.join(given)}")
+        if self.location is not None and self.tap is None and len(given) > 1:
+            raise ValueError(f"location goes alone, not with {', '.join(g for g in given if g != 'location')}")
+        return self
+
+
+class Rcs(Model):
+    """Which handsets take RBM, and what happens to RBM messages (docs/multichannel.md)."""
+
+    capable: bool = Field(True, description="Whether a number not listed below is RCS-capable (default: every number is).")
+    numbers: list[NumberPattern] = Field(default_factory=list, description="RCS-capable numbers: exact numbers or patterns.")
+    not_capable: list[NumberPattern] = Field(
+        default_factory=list, description="Numbers that are never RCS-capable: RBM falls back to the next channel at once."
+    )
+    events: list[EventStep] = Field(
+        default_factory=lambda: [EventStep(event="message-delivered", after=1.0)],
+        description="The RBM event sequence when no rule matches: message-delivered after 1 s.",
+    )
+    read_after: Duration | None = Field(
+        None, description="The handset reads every delivered RBM message this long after delivery (message-read); default: never."
+    )
+    receipt_timeout: Duration = Field(
+        300.0,
+        gt=0,
+        description="An RBM attempt without a delivery receipt expires after this long and the next channel is tried.",
+    )
 
 
 class Scenario(Model):
@@ -483,6 +564,7 @@ class Scenario(Model):
     auto_replies: list[AutoReply] = Field(
         default_factory=list, description="Handsets that text back when you message them; the first matching entry answers."
     )
+    rcs: Rcs = Field(default_factory=Rcs, description="RCS capability of handsets and RBM outcomes (multi-channel API).")
 
     @field_validator("applications")
     @classmethod

@@ -27,6 +27,8 @@ class Subject:
     text: str
     tag: str | None
     kind: str
+    # The multi-channel API's channel (RBM, SMS, MMS); None: a plain send, SMS or MMS by kind.
+    channel: str | None = None
 
     @classmethod
     def of(cls, message: Message) -> Subject:
@@ -38,6 +40,7 @@ class Subject:
             text=message.text,
             tag=message.tag,
             kind=message.kind,
+            channel=message.channel,
         )
 
 
@@ -83,6 +86,10 @@ def matches(match: Match, subject: Subject, recipient: str | None = None) -> boo
         return False
     if match.kind is not None and subject.kind not in match.kind:
         return False
+    if match.channel is not None:
+        channel = subject.channel or ("SMS" if subject.kind == "sms" else "MMS")
+        if channel not in match.channel:
+            return False
     if match.application_id is not None and not pattern_matches(match.application_id, subject.application_id):
         return False
     return not (match.account_id is not None and not pattern_matches(match.account_id, subject.account_id))

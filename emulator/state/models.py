@@ -7,14 +7,23 @@ what the store keeps and the control API shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Direction = Literal["in", "out"]
 # Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
 RecipientState = Literal["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]
 CallbackState = Literal["pending", "delivered", "exhausted", "skipped", "cancelled"]
 # The events of a message's life, as callbacks name them (docs/callbacks.md).
-CallbackType = Literal["message-sending", "message-sent", "message-delivered", "message-failed", "message-received"]
+CallbackType = Literal[
+    "message-sending",
+    "message-sent",
+    "message-delivered",
+    "message-failed",
+    "message-read",
+    "message-received",
+    "suggestion-response",
+    "requested-location-response",
+]
 MessageKind = Literal["sms", "mms", "group"]
 
 
@@ -48,6 +57,12 @@ class Message:
     expiration: str | None = None
     encoding: str = "GSM-7"
     recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+    # Messages of the multi-channel API (docs/multichannel.md): the channel it went out on
+    # (or came in on) - RBM, SMS or MMS - and its details as JSON: the request's channel
+    # list, every channel attempt of the fallback, the read time; for a handset's RBM
+    # answer, its content, suggestion response or location. None for plain messaging.
+    channel: str | None = None
+    multichannel: dict[str, Any] | None = None
 
     @property
     def kind(self) -> MessageKind:
@@ -56,7 +71,9 @@ class Message:
         return "mms" if self.media else "sms"
 
     @property
-    def message_type(self) -> Literal["sms", "mms"]:
+    def message_type(self) -> Literal["sms", "mms", "rcs"]:
+        if self.channel == "RBM":  # messageType rcs (docs/multichannel.md, 'Listing')
+            return "rcs"
         # A group message goes out as MMS whatever its content (docs/bandwidth-behaviour.md, 'Sending').
         return "sms" if self.kind == "sms" else "mms"
 
@@ -107,3 +124,5 @@ class Callback:
     order: int = 0
     # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
     held_by: str | None = None
+    # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
+    channel: str | None = None

@@ -8,6 +8,8 @@ from emulator.control import api as control
 from emulator.control import ui
 from emulator.messaging import media, messages
 from emulator.web import oauth
+from emulator.multichannel import control as handset
+from emulator.multichannel import handlers as multichannel
 from emulator.web.errors import CONTROL, guarded, unmatched
 
 API = "/api/v2/users/{accountId}"
@@ -19,6 +21,9 @@ def setup_routes(app: web.Application) -> None:
     routes = [
         # Bandwidth Messaging v2
         web.post(f"{API}/messages", messages.create_message),
+        # Multi-channel (RBM with SMS/MMS fallback): its own error envelope, 405 included.
+        web.post(f"{API}/messages/multiChannel", multichannel.create_multi_channel_message),
+        web.route("*", f"{API}/messages/multiChannel", multichannel.method_not_allowed),
         web.get(f"{API}/messages", messages.list_messages),
         web.get(f"{API}/media", media.list_media),
         web.get(f"{API}/media/" + MEDIA_ID, media.get_media),
@@ -30,6 +35,8 @@ def setup_routes(app: web.Application) -> None:
         web.get(f"{CONTROL}/health", control.health),
         web.get(f"{CONTROL}/messages", control.list_messages),
         web.get(f"{CONTROL}/messages/{{messageId}}", control.get_message),
+        web.post(f"{CONTROL}/messages/{{messageId}}/reply", handset.reply),
+        web.post(f"{CONTROL}/messages/{{messageId}}/read", handset.read),
         web.get(f"{CONTROL}/callbacks", control.list_callbacks),
         web.post(f"{CONTROL}/inbound", control.inbound),
         web.get(f"{CONTROL}/clock", control.get_clock),
