@@ -136,7 +136,10 @@ def card(title: str, *suggestions: MultiChannelAction) -> RbmCardContent:
 async def test_text_with_suggestions_is_delivered_and_read_over_rbm(emulator: Emulator):
     request = MultiChannelMessageRequest(
         to=HANDSET,
-        channel_list=[rbm(RbmMessageContentText(text="Your table is ready", suggestions=[reply("Confirm", "Y29uZmlybQ==")])), sms("Your table is ready")],
+        channel_list=[
+            rbm(RbmMessageContentText(text="Your table is ready", suggestions=[reply("Confirm", "Y29uZmlybQ==")])),
+            sms("Your table is ready"),
+        ],
         tag="table-42",
     )
     answer = await emulator.send(request)
@@ -207,7 +210,8 @@ async def test_handset_answers_parse_as_sdk_inbound_callbacks(emulator: Emulator
     await emulator.advance(2)
     message_id = answer.data.id
     await emulator.control("POST", f"/messages/{message_id}/reply", json={"suggestion": "Confirm"})
-    await emulator.control("POST", f"/messages/{message_id}/reply", json={"suggestion": "Share", "location": {"latitude": "51.5", "longitude": "-0.12"}})
+    shared = {"suggestion": "Share", "location": {"latitude": "51.5", "longitude": "-0.12"}}
+    await emulator.control("POST", f"/messages/{message_id}/reply", json=shared)
     await emulator.control("POST", f"/messages/{message_id}/reply", json={"text": "See you soon"})
     await emulator.advance(1)
     inbound = [e for e in emulator.parsed() if isinstance(e, InboundCallback)]
