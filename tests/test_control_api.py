@@ -183,7 +183,7 @@ async def test_callback_filters(client, receiver):
     "query, words",
     [
         ({"state": "done"}, "state='done' is not one of pending, delivered, exhausted, skipped, cancelled"),
-        ({"type": "message-read"}, "type='message-read' is not one of"),
+        ({"type": "message-unread"}, "type='message-unread' is not one of"),
         ({"message_id": "x"}, "accepts accountId, messageId, type, state, recipient, wait, count"),
     ],
 )

@@ -80,6 +80,11 @@ SCHEMAS: dict[str, Any] = {
             "applicationId": {"type": "string"},
             "direction": {"enum": ["in", "out"]},
             "kind": {"enum": ["sms", "mms", "group"]},
+            "messageType": {"enum": ["sms", "mms", "rcs"], "description": "As the list API reports it: rcs for RBM."},
+            "channel": {
+                "enum": ["RBM", "SMS", "MMS", None],
+                "description": "Multi-channel messages: the channel it went out (or came in) on; null for plain sends.",
+            },
             "from": {"type": "string"},
             "to": {"type": "array", "items": {"type": "string"}},
             "owner": {"type": "string"},
@@ -92,6 +97,15 @@ SCHEMAS: dict[str, Any] = {
             "segmentCount": {"type": "integer"},
             "encoding": {"type": "string"},
             "recipients": {"type": "array", "items": _ref("Recipient")},
+            "multichannel": {
+                "type": ["object", "null"],
+                "description": (
+                    "Multi-channel messages (docs/multichannel.md): outbound, `channelList` as accepted and "
+                    "`attempts` (each channel tried, with its outcome: delivered, sent, failed, not-capable, "
+                    "expired), `readAt` once read; inbound RBM answers: `content`, `suggestionResponse` or "
+                    "`locationResponse` as in the callback."
+                ),
+            },
         },
     },
     "MessageWithCallbacks": {
@@ -124,8 +138,20 @@ SCHEMAS: dict[str, Any] = {
             "accountId": {"type": "string"},
             "messageId": {"type": "string"},
             "applicationId": {"type": "string"},
-            "type": {"enum": ["message-sending", "message-sent", "message-delivered", "message-failed", "message-received"]},
+            "type": {
+                "enum": [
+                    "message-sending",
+                    "message-sent",
+                    "message-delivered",
+                    "message-failed",
+                    "message-read",
+                    "message-received",
+                    "suggestion-response",
+                    "requested-location-response",
+                ]
+            },
             "recipient": {"type": "string"},
+            "channel": {"enum": ["RBM", "SMS", "MMS", None], "description": "Multi-channel messages: the channel the event is about."},
             "url": {"type": ["string", "null"], "description": "null: the application has no callback URL (state skipped)."},
             "state": {"enum": ["pending", "delivered", "exhausted", "skipped", "cancelled"]},
             "plannedAt": TIME,
@@ -184,6 +210,25 @@ SCHEMAS: dict[str, Any] = {
             },
             "applicationId": {"type": "string", "description": "Default: the application owning the number, else the last conversation's."},
             "accountId": {"type": "string", "description": "Default: the last conversation's account, else the default account."},
+        },
+    },
+    "HandsetReply": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "One answer: a suggestion (by its text or postbackData), a location, or a text.",
+        "properties": {
+            "suggestion": {"type": "string", "description": "Tap the suggestion shown with this text."},
+            "postbackData": {"type": "string", "description": "Tap the suggestion with this postbackData."},
+            "location": {
+                "type": "object",
+                "required": ["latitude", "longitude"],
+                "properties": {
+                    "latitude": {"type": ["string", "number"]},
+                    "longitude": {"type": ["string", "number"]},
+                },
+                "description": "Share this location (alone, or with a REQUEST_LOCATION suggestion).",
+            },
+            "text": {"type": "string", "description": "Type this text (message-received over RBM)."},
         },
     },
     "Clock": {
@@ -257,6 +302,38 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("MessageWithCallbacks"), "The message"),
                     "404": _error("No such message (in that account)"),
+                },
+            }
+        },
+        "/_emulator/messages/{messageId}/reply": {
+            "post": {
+                "summary": (
+                    "The handset answers an RBM message: taps a suggestion (suggestion-response, or "
+                    "requested-location-response for a location request), shares its location, or types a text"
+                ),
+                "parameters": [{"name": "messageId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("HandsetReply")}}},
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "properties": {"messages": {"type": "array", "items": _ref("Message")}}},
+                        "The inbound RBM message, its callback to the inbound webhook planned",
+                    ),
+                    "400": _error("An invalid body, or no such suggestion on the message (the description lists them)"),
+                    "404": _error("No such message"),
+                    "409": _error("Not an outbound multi-channel message that went out over RBM"),
+                },
+            }
+        },
+        "/_emulator/messages/{messageId}/read": {
+            "post": {
+                "summary": "The handset reads an RBM message now: a message-read status callback",
+                "parameters": [{"name": "messageId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "properties": {"callback": _ref("Callback")}}, "The message-read callback, planned now"
+                    ),
+                    "404": _error("No such message"),
+                    "409": _error("Not an RBM message, or already read"),
                 },
             }
         },
