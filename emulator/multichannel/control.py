@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from emulator.control.api import _json_body
-from emulator.queries import callback_json, message_json
 from emulator.keys import SERVICE
 from emulator.multichannel import service as multichannel
+from emulator.queries import callback_json, message_json
 from emulator.web.errors import ControlError
 
 

@@ -7,9 +7,9 @@ from aiohttp import web
 from emulator.control import api as control
 from emulator.control import ui
 from emulator.messaging import media, messages
-from emulator.web import oauth
 from emulator.multichannel import control as handset
 from emulator.multichannel import handlers as multichannel
+from emulator.web import oauth
 from emulator.web.errors import CONTROL, guarded, unmatched
 
 API = "/api/v2/users/{accountId}"
