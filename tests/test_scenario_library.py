@@ -55,6 +55,8 @@ def test_library_is_complete():
         "inbound-conversation.yaml",
         "rate-limited.yaml",
         "messaging-2.0-early.yaml",
+        "rbm-fallback.yaml",
+        "rbm-conversation.yaml",
     }
     assert {p.name for p in SCENARIOS.glob("*.yaml")} == expected
     readme = (SCENARIOS / "README.md").read_text()
@@ -414,3 +416,79 @@ def test_cli_refuses_to_serve_an_invalid_scenario(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"{bad}: faults[0].status: Input should be 429, 500 or 503"
     assert result.stdout == ""
+
+
+# -- RBM (docs/multichannel.md) -------------------------------------------------------------
+
+MULTICHANNEL = f"/api/v2/users/{ACCOUNT}/messages/multiChannel"
+
+
+def rbm_then_sms(to: str, text: str = "hi", suggestions: list[dict[str, Any]] | None = None, app: str = "app") -> dict[str, Any]:
+    rbm: dict[str, Any] = {"text": text}
+    if suggestions:
+        rbm["suggestions"] = suggestions
+    return {
+        "to": to,
+        "channelList": [
+            {"from": "BandwidthRBM", "applicationId": app, "channel": "RBM", "content": rbm},
+            {"from": OURS, "applicationId": app, "channel": "SMS", "content": {"text": text}},
+        ],
+    }
+
+
+async def send_multichannel(client, payload: dict[str, Any]) -> str:
+    resp = await client.post(MULTICHANNEL, json=payload, headers=AUTH)
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["data"]["id"])
+
+
+async def test_rbm_fallback(make_client, receiver):
+    client = await make_client(scenario("rbm-fallback.yaml"))
+    handsets = ["+15557770001", "+15557771001", "+15557772001", "+15557773001", "+15557774001", "+15551230001"]
+    ids = {to: await send_multichannel(client, rbm_then_sms(to)) for to in handsets}
+    await advance(client, 59)
+    assert not [e for e in receiver.events if e["to"] == "+15557773001" and e["type"] != "message-sent"]
+    await advance(client, 60)
+    seen: dict[str, list[tuple[str, str, Any]]] = {}
+    for event in receiver.events:
+        if event["type"] != "message-sent":
+            seen.setdefault(event["to"], []).append((event["type"], event["message"]["channel"], event.get("errorCode")))
+    assert seen == {
+        "+15557770001": [("message-delivered", "RBM", None), ("message-read", "RBM", None)],
+        "+15557771001": [("message-delivered", "SMS", None)],
+        "+15557772001": [("message-delivered", "SMS", None)],
+        "+15557773001": [("message-delivered", "SMS", None)],
+        "+15557774001": [("message-failed", "SMS", 4770)],
+        "+15551230001": [("message-delivered", "SMS", None)],
+    }
+    resp = await client.get(f"/_emulator/messages/{ids['+15557772001']}")
+    attempts = (await resp.json())["multichannel"]["attempts"]
+    assert [(a["channel"], a["outcome"], a.get("errorCode")) for a in attempts] == [("RBM", "failed", 4750), ("SMS", "delivered", None)]
+
+
+async def test_rbm_conversation(make_client, receiver):
+    client = await make_client(scenario("rbm-conversation.yaml"))
+    confirm = [{"type": "REPLY", "text": "Confirm", "postbackData": "eWVz"}]
+    share = [{"type": "REQUEST_LOCATION", "text": "Share location", "postbackData": "bG9j"}]
+    table = await send_multichannel(client, rbm_then_sms("+15557770001", "Your table is ready", confirm, "my-rbm-app"))
+    where = await send_multichannel(client, rbm_then_sms("+15557770002", "Where are you?", share, "my-rbm-app"))
+    other = await send_multichannel(client, rbm_then_sms("+15557770003", "Hello", None, "my-rbm-app"))
+    fallback = await send_multichannel(client, rbm_then_sms("+15550201234", "Hello", None, "my-rbm-app"))
+    await advance(client, 60)
+    answers = {
+        e["message"]["from"]: (e["type"], e["message"].get("channel"), e["message"]["text"])
+        for e in receiver.events
+        if e["message"]["direction"] == "in"
+    }
+    assert answers == {
+        "+15557770001": ("suggestion-response", "RBM", "Confirm"),
+        "+15557770002": ("requested-location-response", "RBM", ""),
+        "+15557770003": ("message-received", "RBM", "Thanks!"),
+        "+15550201234": ("message-received", None, "OK"),
+    }
+    tapped = next(e for e in receiver.events if e["type"] == "suggestion-response")
+    assert tapped["message"]["suggestionResponse"]["pairedMessageId"] == table
+    located = next(e for e in receiver.events if e["type"] == "requested-location-response")
+    assert located["message"]["locationResponse"] == {"latitude": "51.5007", "longitude": "-0.1246"}
+    reads = {e["message"]["id"] for e in receiver.events if e["type"] == "message-read"}
+    assert reads == {table, where, other} and fallback not in reads

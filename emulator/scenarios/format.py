@@ -488,6 +488,8 @@ class AutoReply(Model):
         given = [k for k in ("reply", "tap", "location") if getattr(self, k) is not None]
         if self.media:
             given.append("media")
+        if self.media and self.match.rbm_only():
+            raise ValueError("media replies are not emulated over RBM: give reply, tap or location")
         if (self.tap is not None or self.location is not None) and not self.match.rbm_only():
             raise ValueError("tap and location answer RBM messages: give the entry match.channel: RBM")
         if self.tap is not None and len(given) > 1 and given != ["tap", "location"]:

@@ -8,6 +8,7 @@ Generated numbers and texts come from Faker driven by the service's seeded rando
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ from emulator.delivery.scheduler import Scheduler
 from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
 from emulator.scenarios.rules import Subject, matching_recipients
 from emulator.state.models import Message
+
+log = logging.getLogger("emulator.traffic")
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -135,6 +138,9 @@ class Traffic:
     def _plan_reply(self, auto: AutoReply, message: Message, handset: str) -> None:
         from emulator.service import InboundRequest
 
+        if message.channel == "RBM":
+            self._plan_rbm_reply(auto, message)
+            return
         if auto.reply is None:
             text = self.sentence()
         else:
@@ -152,6 +158,29 @@ class Traffic:
         def run(at: float) -> None:
             pending.remove(job)
             self.service.inbound(request)
+
+        job = _Job(run)
+        pending.append(job)
+        self.scheduler.schedule(message.time + auto.after, job)
+
+    def _plan_rbm_reply(self, auto: AutoReply, message: Message) -> None:
+        """The handset answers over RBM: taps a suggestion, shares its location or types
+        (docs/multichannel.md, 'Handset replies')."""
+        from emulator.multichannel import service as multichannel
+
+        location = (str(auto.location.latitude), str(auto.location.longitude)) if auto.location else None
+        text = None
+        if auto.tap is None and location is None:
+            text = self.sentence() if auto.reply is None else auto.reply.replace("{text}", message.text)
+        pending = self._reply_jobs.setdefault(message.account_id, [])
+
+        def run(at: float) -> None:
+            pending.remove(job)
+            try:
+                multichannel.reply(self.service, message.id, suggestion=auto.tap, location=location, text=text)
+            except multichannel.HandsetError as exc:
+                # The scenario names a suggestion this message does not offer: nothing to tap.
+                log.warning("auto-reply to %s not sent: %s", message.id, exc.message)
 
         job = _Job(run)
         pending.append(job)

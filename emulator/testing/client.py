@@ -183,6 +183,65 @@ class AsyncClient:
             body["applicationId"] = application_id
         return (await self.request("POST", "/_emulator/inbound", json_body=body))["messages"]
 
+    async def send_multichannel(
+        self,
+        *,
+        to: str,
+        channels: list[dict[str, Any]],
+        tag: str | None = None,
+        priority: str | None = None,
+        expiration: str | None = None,
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /api/v2/users/{accountId}/messages/multiChannel`` (docs/multichannel.md); the
+        202's ``data``. ``channels`` are ``channelList`` entries; one without ``applicationId``
+        gets the client's."""
+        channel_list = [{"applicationId": self.application_id, **channel} for channel in channels]
+        body: dict[str, Any] = {"to": to, "channelList": channel_list}
+        for key, value in (("tag", tag), ("priority", priority), ("expiration", expiration)):
+            if value is not None:
+                body[key] = value
+        path = f"/api/v2/users/{account_id or self.account_id}/messages/multiChannel"
+        return (await self.request("POST", path, json_body=body, auth=True))["data"]
+
+    # -- the handset's side of RBM ----------------------------------------------------------
+
+    async def tap_suggestion(
+        self,
+        message_id: str,
+        text: str | None = None,
+        *,
+        postback_data: str | None = None,
+        location: tuple[float | str, float | str] | None = None,
+    ) -> dict[str, Any]:
+        """The handset taps the suggestion shown with ``text`` (or carrying ``postback_data``) on an
+        RBM message: ``suggestion-response``, or ``requested-location-response`` with ``location``
+        for a location request. The inbound message created."""
+        body: dict[str, Any] = {}
+        if text is not None:
+            body["suggestion"] = text
+        if postback_data is not None:
+            body["postbackData"] = postback_data
+        if location is not None:
+            body["location"] = {"latitude": location[0], "longitude": location[1]}
+        return await self._reply(message_id, body)
+
+    async def share_location(self, message_id: str, latitude: float | str, longitude: float | str) -> dict[str, Any]:
+        """The handset shares its location in answer to an RBM message (``requested-location-response``)."""
+        return await self._reply(message_id, {"location": {"latitude": latitude, "longitude": longitude}})
+
+    async def reply_rbm(self, message_id: str, text: str) -> dict[str, Any]:
+        """The handset types ``text`` in answer to an RBM message (``message-received`` over RBM)."""
+        return await self._reply(message_id, {"text": text})
+
+    async def read_message(self, message_id: str) -> dict[str, Any]:
+        """The handset reads an RBM message now (``message-read``); the callback planned."""
+        return (await self.request("POST", f"/_emulator/messages/{message_id}/read"))["callback"]
+
+    async def _reply(self, message_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.request("POST", f"/_emulator/messages/{message_id}/reply", json_body=body)
+        return answer["messages"][0]
+
     # -- the control API ------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
@@ -457,6 +516,7 @@ def _blocking(name: str) -> Any:
 SYNC_METHODS = (
     "request", "send", "inbound", "health", "messages", "message", "callbacks", "wait_for_callbacks",
     "wait_for_messages", "clock", "advance", "reset", "scenario", "set_scenario", "openapi",
+    "send_multichannel", "tap_suggestion", "share_location", "reply_rbm", "read_message",
 )  # fmt: skip
 for _name in SYNC_METHODS:
     setattr(Client, _name, _blocking(_name))
