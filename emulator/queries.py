@@ -166,6 +166,8 @@ class Queries:
             "now": _t(service.clock.now()),
             "scenario": service.scenario.name,
             "pendingCallbacks": service.callbacks.pending(),
+            # Bugs of the emulator's own that it survived (docs/testing.md, 'Internal errors').
+            "internalErrors": service.internal_errors.summary(),
         }
 
     # -- messages and callbacks ----------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from emulator.delivery.callbacks import CallbackEngine
 from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher
+from emulator.delivery.internal_errors import InternalErrors
 from emulator.delivery.scheduler import Scheduler
 from emulator.messaging.listing import ListPage, ListQuery, list_messages
 from emulator.messaging.preflight import failed_plan, send_failure
@@ -76,6 +77,9 @@ class MessagingService:
         )
         self.changes = Changes()
         self.callbacks.on_change = self.changes.bump
+        # Bugs survived, for /_emulator/health (docs/testing.md, 'Internal errors').
+        self.internal_errors = InternalErrors(lambda: isoformat(self.clock.now()))
+        self.scheduler.internal_errors = self.callbacks.internal_errors = self.internal_errors
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self._applications_of: Scenario | None = None

@@ -349,3 +349,28 @@ def test_xdist_workers_each_get_their_own_emulator_and_account(inner):
     assert len(seen) == len(by_worker) == 2  # one emulator per worker, used by all its tests
     assert by_worker["gw0"][1] == "9910000" and by_worker["gw1"][1] == "9910001"
     assert by_worker["gw0"][0] != by_worker["gw1"][0]
+
+
+def test_an_internal_error_of_the_emulator_fails_the_test_at_teardown(inner):
+    inner.makepyfile(
+        """
+        def test_hits_a_bug(bandwidth_emulator, bandwidth_emulator_session, monkeypatch):
+            service = bandwidth_emulator_session.background.emulator.service
+
+            async def broken(*args, **kwargs):
+                raise RuntimeError("boom")
+
+            monkeypatch.setattr(service.dispatcher, "post", broken)
+            bandwidth_emulator.send(to="+15552221111", from_="+15554443333", text="hi")
+            bandwidth_emulator.advance(1)
+
+        def test_next_one_is_clean(bandwidth_emulator):
+            bandwidth_emulator.send(to="+15552221111", from_="+15554443333", text="hi")
+            bandwidth_emulator.advance(1)
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_hits_a_bug*", "*1 internal error(s) during this test*", "*RuntimeError: boom*"]
+    )

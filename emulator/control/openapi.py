@@ -57,6 +57,24 @@ SCHEMAS: dict[str, Any] = {
             "now": TIME,
             "scenario": {"type": "string"},
             "pendingCallbacks": {"type": "integer"},
+            "internalErrors": {
+                "type": "object",
+                "description": "Bugs of the emulator's own that it survived: how many, and the last 20.",
+                "properties": {
+                    "count": {"type": "integer"},
+                    "recent": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "time": NULLABLE_TIME,
+                                "where": {"type": "string"},
+                                "error": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
         },
     },
     "Recipient": {

@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization, receiver_of
+from emulator.delivery.internal_errors import InternalErrors, describe
 from emulator.delivery.scheduler import Entry, Scheduler
 from emulator.scenarios.format import Application
 from emulator.state.models import Attempt, Callback
@@ -30,7 +31,7 @@ log = logging.getLogger("emulator.delivery.callbacks")
 class CallbackJob:
     """The scheduler's handle on one pending callback; reused for every retry."""
 
-    __slots__ = ("body", "callback", "cancelled", "engine", "entry", "started")
+    __slots__ = ("body", "callback", "cancelled", "engine", "entry", "number", "started")
 
     def __init__(self, engine: CallbackEngine, callback: Callback) -> None:
         self.engine = engine
@@ -41,6 +42,8 @@ class CallbackJob:
         self.body: bytes | None = None
         # The planned time has been reached: the event has happened (and may be held).
         self.started = False
+        # The number of the attempt being made, once it is under way.
+        self.number = 0
 
     @property
     def lane(self) -> str:
@@ -108,6 +111,7 @@ class CallbackEngine:
         # ordering=hold: held callbacks by message id.
         self._held: dict[str, list[Callback]] = {}
         self.on_change: Callable[[], None] = lambda: None  # wakes long-polls (emulator.state.changes)
+        self.internal_errors = InternalErrors()
 
     # -- observers ------------------------------------------------------------------------
 
@@ -174,8 +178,37 @@ class CallbackEngine:
     # -- delivery -------------------------------------------------------------------------
 
     async def fire(self, job: CallbackJob, due: float) -> None:
-        callback = job.callback
         job.entry = None
+        job.number = 0
+        try:
+            await self._fire(job, due)
+        except Exception as exc:  # a bug of ours: the callback must not stay pending with nothing planned
+            self._failed_to_attempt(job, exc)
+
+    def _failed_to_attempt(self, job: CallbackJob, exc: Exception) -> None:
+        """Journal an attempt that could not be made as a failed one, and go on with the retry
+        schedule (docs/callbacks.md, 'Delivery rules'); the error shows in /_emulator/health."""
+        callback = job.callback
+        log.error("callback %s (%s to %s): internal error", callback.id, callback.type, callback.url, exc_info=exc)
+        self.internal_errors.record(f"callback {callback.id}", exc)
+        if job.cancelled or callback.state != "pending" or job.entry is not None or callback.held_by:
+            return  # cancelled, ended or planned again before the error: nothing more to do
+        if self._jobs.get(callback.id) is not job:
+            return
+        number = job.number or (callback.attempts[-1].number + 1 if callback.attempts else 1)
+        callback.attempts.append(Attempt(self.clock.now(), None, f"internal error: {describe(exc)}", 0.0, number=number))
+        try:
+            app = self.application(callback.application_id)
+        except Exception:
+            app = Application(id=callback.application_id)
+        following = next_attempt_time(callback, app, self.clock.now())
+        if following is None:
+            self._finish(job, "exhausted")
+        else:
+            self.enqueue(callback, following)
+
+    async def _fire(self, job: CallbackJob, due: float) -> None:
+        callback = job.callback
         if callback.state != "pending":
             self._jobs.pop(callback.id, None)
             return
@@ -196,7 +229,7 @@ class CallbackEngine:
                 self._finish(job, "cancelled")
                 return
             job.body = json.dumps([event], separators=(",", ":")).encode()
-        number = callback.attempts[-1].number + 1 if callback.attempts else 1
+        number = job.number = callback.attempts[-1].number + 1 if callback.attempts else 1
         outcome = await self._deliver(job, app, number, duplicate=False)
         if job.cancelled:
             return

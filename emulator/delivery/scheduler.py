@@ -15,6 +15,7 @@ import logging
 from typing import Any, Protocol
 
 from emulator.delivery.clock import Clock, ManualClock
+from emulator.delivery.internal_errors import InternalErrors
 
 log = logging.getLogger("emulator.delivery.scheduler")
 
@@ -52,6 +53,7 @@ class Scheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._live = 0  # entries neither fired nor cancelled through cancel()
+        self.internal_errors = InternalErrors()  # shared with the service's (/_emulator/health)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -104,8 +106,9 @@ class Scheduler:
             return
         try:
             await job.run(due)
-        except Exception:  # a failing job must never stop the timer
+        except Exception as exc:  # a failing job must never stop the timer
             log.exception("scheduled job failed")
+            self.internal_errors.record("scheduled job", exc)
 
     def _pop_due(self, limit: float) -> tuple[float, list[Job]] | None:
         """Pop every live job sharing the earliest due time, if that time is <= limit."""

@@ -155,6 +155,7 @@ def bandwidth_emulator(
     session = bandwidth_emulator_session
     client = session.client
     client.reset()
+    errors_before = _internal_errors(client)["count"]
     scenario_source, source_name = _requested_scenario(request)
     if scenario_source is not None:
         try:
@@ -169,3 +170,19 @@ def bandwidth_emulator(
         if client.scenario() != session.default_scenario:
             client.set_scenario(session.default_scenario)
         callback_receiver.clear()
+    # Like pytest-httpserver's check_handler_errors: a bug the emulator survived during the
+    # test fails it, at teardown (docs/testing.md, 'Internal errors').
+    errors = _internal_errors(client)
+    if errors["count"] > errors_before:
+        new = errors["recent"][-(errors["count"] - errors_before) :]
+        lines = "\n".join(f"  {e['where']}: {e['error']}" for e in new)
+        pytest.fail(
+            f"the emulator had {errors['count'] - errors_before} internal error(s) during this test"
+            f" (tracebacks in its log):\n{lines}",
+            pytrace=False,
+        )
+
+
+def _internal_errors(client: Client) -> dict[str, Any]:
+    found = client.health().get("internalErrors")
+    return found if isinstance(found, dict) else {"count": 0, "recent": []}

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.keys import SERVICE
 from emulator.messaging.wire import FieldError
 
 log = logging.getLogger("emulator.api")
@@ -167,8 +168,11 @@ def guarded(handler: Handler) -> Handler:
             return _too_large(exc.text)
         except web.HTTPException:
             raise
-        except Exception:  # a bug of ours must still answer in Bandwidth's shape
+        except Exception as exc:  # a bug of ours must still answer in Bandwidth's shape
             log.exception("unhandled error on %s %s", request.method, request.path)
+            service = request.app.get(SERVICE)
+            if service is not None:
+                service.internal_errors.record(f"{request.method} {request.path}", exc)
             return internal_error()
 
     return guard
