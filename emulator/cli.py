@@ -166,10 +166,11 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
 async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     from emulator.app import create_app
     from emulator.keys import SERVICE
+    from emulator.web.server import EmulatorRunner
 
     gc.callbacks.append(_freeze_survivors)
     app = create_app(settings, scenario=scenario)
-    runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
+    runner = EmulatorRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -207,12 +207,18 @@ class MessagingService:
         media = tuple(request.media or ())
         segments = count_segments(request.text, mms=bool(media) or len(request.to) > 1)
         messages = []
+        # One pass over the store for all recipients, not one per recipient.
+        conversations = (
+            self._last_outbound_from(recipients)
+            if request.application_id is None or request.account_id is None
+            else {}
+        )
         for number in recipients:
             app_for_number = self.scenario.application_for_number(number)
             application_id = request.application_id or (app_for_number.id if app_for_number else None)
             account_id = request.account_id
             if application_id is None or account_id is None:
-                conversation = self._last_outbound_from(number)
+                conversation = conversations.get(number)
                 if conversation is not None:
                     application_id = application_id or conversation.application_id
                     account_id = account_id or conversation.account_id
@@ -252,11 +258,15 @@ class MessagingService:
         self.changes.bump()
         return messages
 
-    def _last_outbound_from(self, number: str) -> Message | None:
-        latest = None
+    def _last_outbound_from(self, numbers: list[str]) -> dict[str, Message]:
+        """The latest outbound message sent from each of ``numbers`` (the conversation)."""
+        wanted = set(numbers)
+        latest: dict[str, Message] = {}
         for message in self.store.messages():
-            if message.direction == "out" and message.from_ == number and (latest is None or message.time >= latest.time):
-                latest = message
+            if message.direction == "out" and message.from_ in wanted:
+                known = latest.get(message.from_)
+                if known is None or message.time >= known.time:
+                    latest[message.from_] = message
         return latest
 
     def admit_list(self, account_id: str) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from emulator.control.openapi import OPENAPI
 from emulator.keys import QUERIES, SERVICE
-from emulator.messaging.wire import E164
+from emulator.messaging.wire import E164, MAX_RECIPIENTS
 from emulator.queries import (
     CALLBACK_STATES,
     CALLBACK_TYPES,
@@ -23,6 +22,7 @@ from emulator.queries import (
 from emulator.scenarios.format import ScenarioError, load_scenario_text
 from emulator.service import InboundRequest
 from emulator.state.media import parse_inbound_media
+from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import ControlError
 
 # Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
@@ -155,9 +155,9 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ControlError(400, "the body is not valid JSON") from None
+        body = load_json(raw)
+    except BodyError as exc:
+        raise ControlError(400, exc.description) from None
     if not isinstance(body, dict):
         raise ControlError(400, "the body must be a JSON object")
     return body
@@ -174,6 +174,12 @@ async def inbound(request: web.Request) -> web.Response:
         problems.append("'from' is required: the handset's number")
     if not isinstance(to, list) or not to or not all(isinstance(n, str) and E164.match(n) for n in to):
         problems.append("'to' is required: one of your numbers in E.164, or a list of them")
+    elif len(to) > MAX_RECIPIENTS:
+        # A group message has at most this many recipients, as a send does (docs/compatibility.md,
+        # "What the emulator refuses"); each owned number gets its own message listing them all.
+        problems.append(f"'to' may list at most {MAX_RECIPIENTS} numbers, as a group message may")
+    elif len(set(to)) != len(to):
+        problems.append("'to' must not list the same number twice")
     text = body.get("text", "")
     if not isinstance(text, str):
         problems.append("'text' must be a string")

@@ -43,6 +43,7 @@ SORT_FIELDS = (
 )
 
 _FULL_NUMBER = re.compile(r"^\+?\d{6,15}$")
+_OFFSET = re.compile(r"[0-9]{1,9}")
 
 
 class ListError(ValueError):
@@ -106,7 +107,9 @@ _ATTRIBUTES: dict[str, str | None] = {
 
 def rows_for(message: Message, seq: int = 0, media_size: int = 0) -> list[ListRow]:
     """The list rows of one message: one per recipient; ``media_size`` = bytes of known media."""
-    text_bytes = len(message.text.encode("utf-8"))
+    # surrogatepass: a text stored before lone surrogates were refused (or read from an older
+    # --db file) still lists, instead of failing the whole page.
+    text_bytes = len(message.text.encode("utf-8", "surrogatepass"))
     rows = []
     recipients = [message.owner] if message.direction == "in" else list(message.to)
     for to in recipients:
@@ -244,7 +247,9 @@ def decode_page_token(token: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     prefix, _, number = raw.partition(":")
-    if prefix != "offset" or not number.isdigit():
+    # ASCII digits only (str.isdigit also takes '²'), and few enough to stay below the
+    # window: a 5,000-digit number is not an offset.
+    if prefix != "offset" or not _OFFSET.fullmatch(number):
         raise ListError(f"'{token}' is not a valid pageToken: pass back a token from pageInfo")
     return int(number)
 

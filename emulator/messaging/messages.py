@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from emulator.keys import SERVICE
@@ -11,6 +9,7 @@ from emulator.messaging.listing import ListError, encode_page_token, parse_query
 from emulator.messaging.wire import FieldError, message_body
 from emulator.scenarios.faults import SendRejected
 from emulator.web.auth import authenticate
+from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import (
     BandwidthError,
     bad_request,
@@ -32,11 +31,10 @@ async def create_message(request: web.Request) -> web.Response:
     content_type = request.headers.get("Content-Type", "")
     if not _is_json(content_type):
         raise unsupported_content_type(content_type)
-    raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise validation_error([FieldError("body", "The request body is not valid JSON")]) from None
+        body = load_json(await request.read())
+    except BodyError as exc:
+        raise validation_error([FieldError(exc.field, exc.description)]) from None
     try:
         result = request.app[SERVICE].send(account_id, body)
     except SendRejected as exc:

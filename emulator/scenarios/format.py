@@ -29,6 +29,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from emulator.messaging.errorcodes import lookup
+from emulator.web.bodies import is_text
+
+# Bounds on a scenario (docs/scenarios.md, "Limits"): the largest scenario in the library is
+# a few kilobytes; these leave two orders of magnitude of room and keep loading one well
+# under a second.
+MAX_SCENARIO_BYTES = 256 * 1024
+MAX_VALUES = 50_000
+MAX_DEPTH = 32
+# Recipients of one group message, as Bandwidth bounds a send (emulator.messaging.wire).
+MAX_GROUP = 10
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -456,6 +466,9 @@ class InboundTraffic(Model):
             raise ValueError("start and count go with every")
         if not self.to:
             raise ValueError("to must name at least one of your numbers")
+        if len(self.to) > MAX_GROUP or len(set(self.to)) != len(self.to):
+            # As POST /_emulator/inbound: a group message has at most 10 distinct recipients.
+            raise ValueError(f"to must list at most {MAX_GROUP} distinct numbers, as a group message may")
         return self
 
 
@@ -684,22 +697,60 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(source, problems) from None
 
 
+def _check_loaded(data: Any, source: str) -> None:
+    """Refuse what YAML can build but a scenario cannot hold: nesting deeper than any
+    scenario key, lone UTF-16 surrogates (``"\\ud800"``, not Unicode text), and more values
+    than a scenario of the documented size can have (aliases can repeat one list
+    exponentially: "billion laughs"). Iterative, so nothing here can exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ScenarioError(source, [("", f"too many values: a scenario holds at most {MAX_VALUES:,} (YAML aliases count each time they are used)")])
+        if isinstance(item, str):
+            if not is_text(item):
+                raise ScenarioError(source, [("", f"the text {item[:40]!r} contains a lone UTF-16 surrogate, which is not a Unicode character")])
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise ScenarioError(source, [("", f"nested more than {MAX_DEPTH} levels deep")])
+            children = [v for kv in item.items() for v in kv] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
 def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
+    if len(text) > MAX_SCENARIO_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(source, [("", f"too large: a scenario is at most {MAX_SCENARIO_BYTES:,} bytes")])
     try:
         data = yaml.safe_load(text)  # JSON is YAML too
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except RecursionError:
+        raise ScenarioError(source, [("", f"not valid YAML: nested more than {MAX_DEPTH} levels deep")]) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML parsed the text but could not build a value: a date such as 2024-13-45,
+        # "!!int abc", an integer of thousands of digits.
+        raise ScenarioError(source, [("", f"not valid YAML: a value cannot be built: {exc}")]) from None
+    _check_loaded(data, source)
     return parse_scenario(data, source)
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_SCENARIO_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(str(path), [("", f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(str(path), [("", f"too large: a scenario is at most {MAX_SCENARIO_BYTES:,} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), [("", f"not UTF-8 text (byte {exc.start})")]) from None
     return load_scenario_text(text, str(path))
 
 

@@ -23,6 +23,7 @@ from emulator.keys import SERVICE
 from emulator.scenarios.format import Scenario, load_scenario_file, load_scenario_text, parse_scenario
 from emulator.service import MessagingService
 from emulator.testing.client import AsyncClient, Client, LoopThread
+from emulator.web.server import EmulatorRunner
 
 ScenarioSource = Scenario | dict[str, Any] | str | Path | None
 
@@ -74,7 +75,7 @@ class Emulator(AsyncClient):
     async def start(self) -> str:
         """Serve; returns the base URL (``http://127.0.0.1:PORT``)."""
         self.app = create_app(self.settings, scenario=self._scenario)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = EmulatorRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()

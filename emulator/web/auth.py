@@ -7,7 +7,6 @@ tokens are checked is in docs/scenarios.md, 'Accounts and credentials' and 'OAut
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Callable
 
@@ -26,7 +25,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and a value that is not ASCII
         return None
     username, sep, password = decoded.partition(":")
     if not sep or not username:

@@ -1,0 +1,271 @@
+"""Input the emulator refuses at the door, in Bandwidth's error shape, never with a 500:
+lone surrogates, nesting deep enough to exhaust the stack, tokens and headers Python cannot
+read, scenario YAML that PyYAML cannot build, requests aiohttp's parser refuses, inbound
+messages to more numbers than a group holds (docs/compatibility.md, "What the emulator refuses")."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from support import ACCOUNT, AUTH
+
+from emulator.app import create_app
+from emulator.cli import main
+from emulator.config import Settings
+from emulator.keys import SERVICE
+from emulator.state.models import Message, RecipientStatus
+from emulator.testing.runner import Emulator
+
+SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
+JSON = {**AUTH, "Content-Type": "application/json"}
+SURROGATE = "\ud800"
+
+
+async def send_raw(client: TestClient, raw: str | bytes) -> Any:
+    return await client.post(f"/api/v2/users/{ACCOUNT}/messages", data=raw, headers=JSON)
+
+
+# -- 6. lone surrogates --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("text", SURROGATE),
+        ("text", "ok \udfff then"),
+        ("tag", SURROGATE),
+        ("applicationId", "app" + SURROGATE),
+        ("media", ["https://example.com/" + SURROGATE]),
+        ("from", "+1555" + SURROGATE),
+        ("to", ["+1555" + SURROGATE]),
+        ("somethingUnknown", SURROGATE),
+    ],
+)
+async def test_a_lone_surrogate_in_any_send_field_is_a_400_naming_it(client: TestClient, field: str, value: Any) -> None:
+    # json.dumps writes the surrogate as the escape \ud800, as a JavaScript client would.
+    resp = await send_raw(client, json.dumps({**SMS, field: value}))
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["type"] == "request-validation"
+    assert [e["fieldName"] for e in body["fieldErrors"]] == [field]
+    # Nothing was stored, and the account still lists.
+    listing = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    assert listing.status == 200
+    assert (await listing.json())["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from": "+15557778888", "to": "+15554443333", "text": SURROGATE},
+        {"from": "+1555777" + SURROGATE, "to": "+15554443333", "text": "hi"},
+        {"from": "+15557778888", "to": "+15554443333", "media": ["https://example.com/" + SURROGATE]},
+        {"from": "+15557778888", "to": "+15554443333", "media": [{"content": "aGk=", "filename": "a" + SURROGATE}]},
+        {"from": "+15557778888", "to": "+15554443333", "text": "hi", "accountId": SURROGATE},
+    ],
+)
+async def test_a_lone_surrogate_in_an_inbound_message_is_a_400(client: TestClient, body: dict[str, Any]) -> None:
+    resp = await client.post("/_emulator/inbound", data=json.dumps(body))
+    assert resp.status == 400
+    answer = await resp.json()
+    assert answer["type"] == "invalid-request" and "surrogate" in answer["description"]
+    assert (await (await client.get("/_emulator/messages")).json())["messages"] == []
+
+
+def _stored(text: str, tag: str | None = None) -> Message:
+    return Message(
+        id="m-stored",
+        account_id=ACCOUNT,
+        application_id="app-1",
+        direction="out",
+        from_="+15554443333",
+        to=("+15552221111",),
+        owner="+15554443333",
+        time=1_700_000_000.0,
+        segment_count=1,
+        text=text,
+        tag=tag,
+        recipients={"+15552221111": RecipientStatus(to="+15552221111")},
+    )
+
+
+async def test_listing_survives_a_stored_lone_surrogate(client: TestClient) -> None:
+    # Stored before the door was shut (or by a --db file from then): the list still answers.
+    client.server.app[SERVICE].store.add_message(_stored("a" + SURROGATE, tag=SURROGATE))
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    assert resp.status == 200
+    [row] = (await resp.json())["messages"]
+    assert row["messageId"] == "m-stored" and row["messageLength"] == 2
+    for path in ("/_emulator/messages", "/_emulator/messages/m-stored"):
+        assert (await client.get(path)).status == 200
+
+
+async def test_listing_survives_a_lone_surrogate_loaded_from_a_db_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "state.db")
+    client = TestClient(TestServer(create_app(Settings(db=db, clock="manual"))))
+    await client.start_server()
+    client.server.app[SERVICE].store.add_message(_stored(SURROGATE))
+    assert (await client.get("/_emulator/health")).status == 200  # commits the store
+    await client.close()
+
+    client = TestClient(TestServer(create_app(Settings(db=db, clock="manual"))))
+    await client.start_server()
+    try:
+        resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+        assert resp.status == 200
+        assert [m["messageId"] for m in (await resp.json())["messages"]] == ["m-stored"]
+    finally:
+        await client.close()
+
+
+# -- 7. shapes that answered 500 -----------------------------------------------------------
+
+DEEP = "[" * 50_000 + "]" * 50_000
+NESTED_40 = "[" * 40 + "]" * 40
+
+
+@pytest.mark.parametrize("raw", [DEEP, NESTED_40, json.dumps({**SMS, "tag": json.loads(NESTED_40)})])
+async def test_deeply_nested_json_on_send_is_a_400(client: TestClient, raw: str) -> None:
+    resp = await send_raw(client, raw)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["fieldErrors"][0]["fieldName"] == "body" and "nested" in body["fieldErrors"][0]["description"]
+
+
+@pytest.mark.parametrize("path", ["/_emulator/inbound", "/_emulator/clock/advance"])
+@pytest.mark.parametrize("raw", [DEEP, '{"seconds": ' + DEEP + "}", '{"text": ' + NESTED_40 + "}"])
+async def test_deeply_nested_json_on_the_control_api_is_a_400(client: TestClient, path: str, raw: str) -> None:
+    resp = await client.post(path, data=raw)
+    assert resp.status == 400
+    assert "nested" in (await resp.json())["description"]
+
+
+@pytest.mark.parametrize("header", ["Basic é", "Basic ÿÿÿÿ", "basic \xa0"])
+async def test_a_non_ascii_basic_header_is_a_401(client: TestClient, header: str) -> None:
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers={"Authorization": header})
+    assert resp.status == 401
+    assert (await resp.json())["type"] == "unauthorized"
+
+
+def _token(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("token", [_token("offset:²"), _token("offset:" + "9" * 5000), _token("offset:١٢"), "²"])
+async def test_an_odd_page_token_is_a_400(client: TestClient, token: str) -> None:
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params={"pageToken": token}, headers=AUTH)
+    assert resp.status == 400
+    assert "pageToken" in (await resp.json())["description"]
+
+
+UNBUILDABLE_YAML = {
+    "bad-date": "startTime: 2024-13-45\n",
+    "bad-int": "seed: !!int abc\n",
+    "huge-int": "seed: " + "9" * 5000 + "\n",
+    "deep": "name: " + "[" * 5000 + "]" * 5000 + "\n",
+    "deep-maps": "a: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n",
+    "surrogate": 'name: "\\ud800"\n',
+    "billion-laughs": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+    "not-utf8": b"name: \xff\xfe\n",
+}
+
+
+@pytest.mark.parametrize("name", UNBUILDABLE_YAML)
+async def test_unbuildable_scenario_yaml_is_a_400_on_put(client: TestClient, name: str) -> None:
+    resp = await client.put("/_emulator/scenario", data=UNBUILDABLE_YAML[name])
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["type"] == "invalid-request" and body["description"]
+
+
+@pytest.mark.parametrize("name", UNBUILDABLE_YAML)
+def test_unbuildable_scenario_yaml_gets_one_line_from_validate_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = tmp_path / f"{name}.yaml"
+    content = UNBUILDABLE_YAML[name]
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith(f"{path}: ")  # file: path: problem
+    assert main(["--scenario", str(path), "--port", "0"]) == 2  # refused before serving
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines() == [line]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x01b\r\n\r\n",
+        b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n\r\n",
+        b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    ],
+)
+async def test_requests_the_http_parser_refuses_get_a_json_400(raw: bytes) -> None:
+    async with Emulator() as emulator:
+        host, port = emulator.base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(raw)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # the connection is closed after it
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400", head
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)
+    assert error["type"] == "bad-request" and error["description"].startswith("The HTTP request could not be parsed")
+
+
+# -- 8. inbound recipients -------------------------------------------------------------------
+
+
+async def test_inbound_to_more_numbers_than_a_group_holds_is_a_400(client: TestClient) -> None:
+    numbers = [f"+1555200{n:04d}" for n in range(4000)]
+    resp = await client.post("/_emulator/inbound", json={"from": "+15557778888", "to": numbers, "text": "hi"})
+    assert resp.status == 400
+    assert "at most 10" in json.dumps(await resp.json())
+    assert (await (await client.get("/_emulator/messages")).json())["messages"] == []
+
+
+async def test_inbound_to_a_full_group_is_one_message_per_number(client: TestClient) -> None:
+    numbers = [f"+1555200{n:04d}" for n in range(10)]
+    resp = await client.post("/_emulator/inbound", json={"from": "+15557778888", "to": numbers, "text": "hi"})
+    assert resp.status == 201
+    messages = (await resp.json())["messages"]
+    assert sorted(m["owner"] for m in messages) == numbers
+    assert all(m["to"] == numbers for m in messages)
+    twice = await client.post("/_emulator/inbound", json={"from": "+15557778888", "to": [numbers[0]] * 2})
+    assert twice.status == 400
+
+
+async def test_inbound_takes_each_numbers_own_conversation(client: TestClient) -> None:
+    # The conversation lookup is one pass for every recipient; each still finds its own.
+    for n, account in ((1, "111"), (2, "222")):
+        resp = await client.post(
+            f"/api/v2/users/{account}/messages", json={**SMS, "from": f"+1555300000{n}", "applicationId": f"app-{n}"}, headers=AUTH
+        )
+        assert resp.status == 202
+    resp = await client.post(
+        "/_emulator/inbound", json={"from": "+15557778888", "to": ["+15553000001", "+15553000002"], "text": "hi"}
+    )
+    owners = {m["owner"]: (m["accountId"], m["applicationId"]) for m in (await resp.json())["messages"]}
+    assert owners == {"+15553000001": ("111", "app-1"), "+15553000002": ("222", "app-2")}
+
+
+def test_scheduled_inbound_traffic_is_bounded_like_a_group() -> None:
+    from emulator.scenarios.format import ScenarioError, parse_scenario
+
+    numbers = [f"+1555200{n:04d}" for n in range(11)]
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario({"inbound": [{"at": 5, "to": numbers}]})
+    assert exc.value.problems[0][0] == "inbound[0]"
