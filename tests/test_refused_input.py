@@ -172,7 +172,7 @@ UNBUILDABLE_YAML = {
     "deep-maps": "a: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n",
     "surrogate": 'name: "\\ud800"\n',
     "billion-laughs": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-    + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+    + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
     "not-utf8": b"name: \xff\xfe\n",
 }
 

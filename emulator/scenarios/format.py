@@ -708,10 +708,12 @@ def _check_loaded(data: Any, source: str) -> None:
         item, depth = stack.pop()
         seen += 1
         if seen > MAX_VALUES:
-            raise ScenarioError(source, [("", f"too many values: a scenario holds at most {MAX_VALUES:,} (YAML aliases count each time they are used)")])
+            problem = f"too many values: a scenario holds at most {MAX_VALUES:,} (YAML aliases count each time they are used)"
+            raise ScenarioError(source, [("", problem)])
         if isinstance(item, str):
             if not is_text(item):
-                raise ScenarioError(source, [("", f"the text {item[:40]!r} contains a lone UTF-16 surrogate, which is not a Unicode character")])
+                problem = f"the text {item[:40]!r} contains a lone UTF-16 surrogate, which is not a Unicode character"
+                raise ScenarioError(source, [("", problem)])
         elif isinstance(item, (dict, list)):
             if depth >= MAX_DEPTH:
                 raise ScenarioError(source, [("", f"nested more than {MAX_DEPTH} levels deep")])
