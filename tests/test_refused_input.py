@@ -172,7 +172,7 @@ UNBUILDABLE_YAML = {
     "deep-maps": "a: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n",
     "surrogate": 'name: "\\ud800"\n',
     "billion-laughs": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-    + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
+    + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
     "not-utf8": b"name: \xff\xfe\n",
 }
 
@@ -269,3 +269,77 @@ def test_scheduled_inbound_traffic_is_bounded_like_a_group() -> None:
     with pytest.raises(ScenarioError) as exc:
         parse_scenario({"inbound": [{"at": 5, "to": numbers}]})
     assert exc.value.problems[0][0] == "inbound[0]"
+
+
+# -- 9. scenario size and regexes ----------------------------------------------------------
+
+
+def _rules(count: int) -> str:
+    rule = '  - match: {{to: "+1555200{n:04d}", text: {{regex: "(?i)hello"}}}}\n    errorCode: 4720\n'
+    return "rules:\n" + "".join(rule.format(n=n % 10_000) for n in range(count))
+
+
+async def test_a_scenario_above_the_size_limit_is_refused_before_it_is_parsed(client: TestClient) -> None:
+    from emulator.scenarios.format import MAX_SCENARIO_BYTES
+
+    text = "description: x\n" + "# padding\n" * (MAX_SCENARIO_BYTES // 10)
+    assert len(text) > MAX_SCENARIO_BYTES
+    resp = await client.put("/_emulator/scenario", data=text)
+    assert resp.status == 413
+    assert "stays in force" in (await resp.json())["description"]
+    # Sent without a Content-Length (chunked): counted while read.
+    async def chunks() -> Any:
+        for start in range(0, len(text), 65536):
+            yield text[start : start + 65536].encode()
+
+    resp = await client.put("/_emulator/scenario", data=chunks())
+    assert resp.status == 413
+    assert (await (await client.get("/_emulator/scenario")).json())["name"] == "default"
+
+
+def test_a_scenario_file_above_the_size_limit_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(_rules(3000))
+    assert main(["validate", str(path)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}: (top level): too large")
+
+
+def test_more_than_a_thousand_rules_are_refused() -> None:
+    from emulator.scenarios.format import ScenarioError, load_scenario_text
+
+    assert len(load_scenario_text(_rules(1000)).rules) == 1000
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario_text(_rules(1001))
+    assert exc.value.problems[0][0] == "rules"
+
+
+@pytest.mark.parametrize("regex", ["(?=x)y", "(?<!x)y", r"(a)\1", "a{2000}"])
+def test_regexes_that_need_backtracking_are_refused_at_load(regex: str) -> None:
+    from emulator.scenarios.format import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario({"rules": [{"match": {"text": {"regex": regex}}, "errorCode": 4720}]})
+    path, problem = exc.value.problems[0]
+    assert path == "rules[0].match.text.regex" and "not a regular expression the emulator can run" in problem
+
+
+def test_a_backtracking_regex_matches_in_linear_time() -> None:
+    # In a child process with a deadline: Python's own engine takes longer than the age of
+    # the universe on this one, and holds the interpreter (and so any event loop) meanwhile.
+    import subprocess
+    import sys
+
+    code = """if True:
+        from emulator.scenarios.format import parse_scenario
+        from emulator.scenarios.rules import Subject, first_rule
+        scenario = parse_scenario({"rules": [{"match": {"text": {"regex": "^(a+)+$"}}, "errorCode": 4720}]})
+        subject = Subject("1", "app", "+15554443333", ("+15552221111",), "a" * 2000 + "!", None, "sms")
+        print(first_rule(scenario, subject, "+15552221111"))
+        subject = Subject("1", "app", "+15554443333", ("+15552221111",), "a" * 2000, None, "sms")
+        print(first_rule(scenario, subject, "+15552221111").error_code)
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "4720"]
+

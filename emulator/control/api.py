@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from emulator.queries import (
     message_json,
     scenario_json,
 )
-from emulator.scenarios.format import ScenarioError, load_scenario_text
+from emulator.scenarios.format import MAX_SCENARIO_BYTES, ScenarioError, load_scenario_text
 from emulator.service import InboundRequest
 from emulator.state.media import parse_inbound_media
 from emulator.web.bodies import BodyError, load_json
@@ -242,13 +243,25 @@ async def get_scenario(request: web.Request) -> web.Response:
 
 
 async def put_scenario(request: web.Request) -> web.Response:
-    raw = await request.read()
+    # Bounded before it is read (docs/scenarios.md, 'Limits'), then parsed in a thread: the
+    # API and the callbacks go on while a large scenario is checked.
+    too_large = ControlError(
+        413, f"the scenario is larger than {MAX_SCENARIO_BYTES:,} bytes; the running scenario stays in force",
+        type="request-entity-too-large",
+    )
+    if (request.content_length or 0) > MAX_SCENARIO_BYTES:
+        raise too_large
+    raw = await request.content.read(MAX_SCENARIO_BYTES + 1)
+    while len(raw) <= MAX_SCENARIO_BYTES and (more := await request.content.read(MAX_SCENARIO_BYTES + 1 - len(raw))):
+        raw += more
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise too_large
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ControlError(400, "the scenario must be UTF-8 text (YAML or JSON)") from None
     try:
-        scenario = load_scenario_text(text, "<request body>")
+        scenario = await asyncio.to_thread(load_scenario_text, text, "<request body>")
     except ScenarioError as exc:
         raise ControlError(
             400,

@@ -7,12 +7,12 @@ Pure functions, no state.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from emulator.scenarios.format import Match, Pattern, Rule, Scenario
+from emulator.scenarios.regex import regex_search
 from emulator.state.models import Message
 
 
@@ -61,8 +61,8 @@ def pattern_matches(pattern: Pattern, value: str | None) -> bool:
     if pattern.glob is not None:
         return fnmatchcase(value, pattern.glob)
     if pattern.regex is not None:
-        # re caches compiled patterns, and the scenario checked that each one compiles.
-        return re.search(pattern.regex, value) is not None
+        # RE2, linear in the text; compiled once, when the scenario was checked.
+        return regex_search(pattern.regex, value)
     if pattern.contains is not None:
         return pattern.contains in value
     return False
