@@ -177,7 +177,7 @@ async def inbound(request: web.Request) -> web.Response:
         problems.append("'to' is required: one of your numbers in E.164, or a list of them")
     elif len(to) > MAX_RECIPIENTS:
         # A group message has at most this many recipients, as a send does (docs/compatibility.md,
-        # "What the emulator refuses"); each owned number gets its own message listing them all.
+        # 'What the emulator refuses'); each owned number gets its own message listing them all.
         problems.append(f"'to' may list at most {MAX_RECIPIENTS} numbers, as a group message may")
     elif len(set(to)) != len(to):
         problems.append("'to' must not list the same number twice")

@@ -4,7 +4,7 @@ Python's ``json`` accepts two things no Bandwidth client sends and the rest of t
 cannot hold: nesting deep enough to exhaust the interpreter's stack, and lone UTF-16
 surrogates (``"\\ud800"``), which are not Unicode text and cannot be encoded as UTF-8 when a
 list, a log line or the --db file later writes them. Both are refused here, at the door, so
-nothing stored can hold them (docs/compatibility.md, "What the emulator refuses").
+nothing stored can hold them (docs/compatibility.md, 'What the emulator refuses').
 """
 
 from __future__ import annotations

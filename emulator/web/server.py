@@ -5,7 +5,7 @@ character), aiohttp answers before any route or middleware runs, with a plain-te
 from ``RequestHandler.handle_error``. aiohttp offers no hook for that answer
 (github.com/aio-libs/aiohttp/issues/3287), so the runner here serves connections with a
 ``RequestHandler`` whose ``handle_error`` answers ``{type, description}`` JSON instead, as
-every other error of the emulator does (docs/compatibility.md, "Error answers").
+every other error of the emulator does (docs/compatibility.md, 'Errors').
 """
 
 from __future__ import annotations
