@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp import web
 
 from emulator.app import create_app
+from emulator.cli import tuned_gc
 from emulator.config import Settings
 from emulator.keys import SERVICE
 
@@ -97,6 +98,12 @@ async def storm(url: str, callbacks: int) -> dict[str, float]:
 
 
 def run(mode: str, callbacks: int) -> dict[str, float]:
+    # This process stands for the CLI's, garbage collector settings included.
+    with tuned_gc():
+        return _run(mode, callbacks)
+
+
+def _run(mode: str, callbacks: int) -> dict[str, float]:
     if mode == "refused":
         return asyncio.run(storm(f"http://127.0.0.1:{_closed_port()}/callbacks", callbacks))
     sock = socket.socket()

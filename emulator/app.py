@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -93,24 +92,15 @@ def _commit_middleware(database: Database) -> Middleware:
     return commit
 
 
-# The emulator holds many long-lived records (messages, callbacks, attempts) and its delivery
-# path makes no reference cycles, yet with the default thresholds a retry storm spends a third
-# of its time in full collections that find nothing. Collect less often (bench/retry_storm.py).
-GC_THRESHOLDS = (2000, 20, 100)
-
-
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
     database = app.get(DATABASE)
     if database is not None:
-        resumed = database.attach(service)
+        resumed = database.attach(service.store, clock=service.clock, resume=service.callbacks.enqueue)
         log.info("state loaded from %s: %d callbacks pending", database.path, resumed)
-    gc_defaults = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
     await service.start()
     yield
     # The server has stopped accepting by now; say what will not be delivered.
     await service.stop(log, kept_in=database.path if database is not None else None)
     if database is not None:
         database.close()
-    gc.set_threshold(*gc_defaults)

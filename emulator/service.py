@@ -7,7 +7,6 @@ callback engine. Nothing here touches the network or the wall clock.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from emulator.delivery.callbacks import CallbackEngine
@@ -22,13 +21,13 @@ from emulator.messaging.wire import FieldError, callback_event, parse_send_reque
 from emulator.multichannel.wire import callback_event as multichannel_event
 from emulator.scenarios.faults import FaultInjector
 from emulator.scenarios.format import Application, Scenario
-from emulator.scenarios.planner import default_description, plan
+from emulator.scenarios.planner import SequenceMemo, default_description, plan
 from emulator.scenarios.rules import Subject, kind_of
 from emulator.scenarios.traffic import Traffic
 from emulator.state.changes import Changes
 from emulator.state.ids import IdFactory
 from emulator.state.media import MediaLibrary
-from emulator.state.models import Callback, Message, RecipientStatus
+from emulator.state.models import Callback, InboundRequest, Message, RecipientStatus
 from emulator.state.store import Store
 
 # The message status a callback event moves its recipient to (list-messages enums).
@@ -40,18 +39,6 @@ EVENT_STATUS = {
     "message-received": "RECEIVED",
 }
 FINAL = ("DELIVERED", "FAILED", "RECEIVED")
-
-
-@dataclass
-class InboundRequest:
-    from_: str
-    to: list[str]
-    text: str = ""
-    media: list[Any] | None = None  # URLs or media.InlineFile
-    application_id: str | None = None
-    account_id: str | None = None
-    # Where the emulator is reached, for the URLs of inbound media it stores.
-    base_url: str | None = None
 
 
 class MessagingService:
@@ -72,25 +59,40 @@ class MessagingService:
         self.store = store or Store()
         self.scheduler = scheduler or Scheduler(clock)
         self.dispatcher = dispatcher or Dispatcher()
-        self.callbacks = CallbackEngine(
-            self.store, self.scheduler, self.dispatcher, clock, self.application, self._apply_event, self.event
-        )
         self.changes = Changes()
-        self.callbacks.on_change = self.changes.bump
         # Bugs survived, for /_emulator/health (docs/testing.md, 'Internal errors').
         self.internal_errors = InternalErrors(lambda: isoformat(self.clock.now()))
-        self.scheduler.internal_errors = self.callbacks.internal_errors = self.internal_errors
+        self.scheduler.internal_errors = self.internal_errors
+        self.callbacks = CallbackEngine(
+            store=self.store,
+            scheduler=self.scheduler,
+            dispatcher=self.dispatcher,
+            clock=clock,
+            application=self.application,
+            on_event=self._apply_event,
+            event_of=self.event,
+            on_change=self.changes.bump,
+            internal_errors=self.internal_errors,
+        )
         self.scenario = scenario
         self.ids = IdFactory(scenario.seed)
         self._applications_of: Scenario | None = None
         self._applications_url: str | None = None
         self._applications: dict[str, Application] = {}
+        self._sequences = SequenceMemo()
         self.media = MediaLibrary(self.store, clock, lambda: self.scenario.media_size_limit)
         # Where the emulator is served, once known: the URLs of inbound media it stores use
         # it when the inbound message did not come through an HTTP request.
         self.base_url: str | None = None
         self.faults = FaultInjector(lambda: self.scenario, lambda: self.ids.rng)
-        self.traffic = Traffic(self)
+        self.traffic = Traffic(
+            scheduler=self.scheduler,
+            clock=clock,
+            scenario=lambda: self.scenario,
+            rng=lambda: self.ids.rng,
+            inbound=self.inbound,
+            rbm_reply=self._rbm_reply,
+        )
         self.traffic.start(scenario)
 
     # -- scenario -------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class MessagingService:
         )
         self.store.add_message(message)
         app = self.application(request.application_id)
-        planned_events = plan(message, app, self.scenario)
+        planned_events = plan(message, app, self.scenario, self._sequences)
         failure = send_failure(message, request.expiration_at, planned_events, self.media, queued)
         if failure is not None:
             planned_events = failed_plan(message, *failure)
@@ -257,6 +259,12 @@ class MessagingService:
             messages.append(message)
         self.changes.bump()
         return messages
+
+    def _rbm_reply(self, message_id: str, **what: Any) -> Message:
+        # Imported here: the multi-channel domain builds on this service.
+        from emulator.multichannel import service as multichannel
+
+        return multichannel.reply(self, message_id, **what)
 
     def _last_outbound_from(self, numbers: list[str]) -> dict[str, Message]:
         """The latest outbound message sent from each of ``numbers`` (the conversation)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulator.scenarios.format import Application, Scenario, parse_scenario
-from emulator.scenarios.planner import plan
+from emulator.scenarios.planner import SequenceMemo, plan
 from emulator.state.models import Message, RecipientStatus
 
 APP = Application(id="app")
@@ -119,3 +119,16 @@ def test_legacy_group_quirk_applies_to_rule_failures_with_invalid_number_codes()
     legacy = {"rules": [{"match": {"to": "+15551230002"}, "errorCode": 5600}], "groupInvalidNumber": "legacy"}
     other = plan(group, APP, parse_scenario(legacy))
     assert [e.type for e in other if e.recipient == "+15551230002"] == ["message-sending", "message-failed"]
+
+
+def test_a_memo_keeps_default_sequences_without_changing_the_plan() -> None:
+    memo = SequenceMemo()
+    scenario = Scenario()
+    for to in (["+15551230001"], ["+15551230001", "+15551230002"]):
+        assert plan(message(to), APP, scenario, memo) == plan(message(to), APP, scenario)
+    first = memo.default_sequence("sms", APP, scenario)
+    assert memo.default_sequence("sms", APP, scenario) is first
+    # Another scenario (or application) is another entry, never the first one's sequence.
+    slow = parse_scenario({"defaults": {"sms": [{"event": "message-delivered", "after": 9}]}})
+    assert seq(plan(message(["+15551230001"]), APP, slow, memo)) == [("+15551230001", "message-delivered", 9.0, None)]
+    assert SequenceMemo().default_sequence("sms", APP, scenario) is not first

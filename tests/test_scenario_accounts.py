@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from emulator.scenarios.format import parse_scenario
-from emulator.web.auth import check_access
+from emulator.web.auth import FORBIDDEN, UNAUTHORIZED, Authenticator, Verdict, check_access
 
 BODY = {"applicationId": "app", "from": "+15554443333", "to": ["+15551230001"], "text": "hi"}
 
@@ -75,3 +75,17 @@ async def test_credentials_follow_a_scenario_replaced_at_runtime(make_client):
     resp = await client.put("/_emulator/scenario", json=SCENARIO)
     assert resp.status == 200, await resp.text()
     assert (await post(client, "1111111", "anyone", "x")).status == 401
+
+
+def test_verdicts_say_who_was_let_in_or_why_not():
+    scenario = parse_scenario(SCENARIO)
+    auth = Authenticator()
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    assert auth.verdict(scenario, basic("alice", "a-secret"), "1111111") == Verdict(username="alice")
+    assert auth.verdict(scenario, basic("alice", "a-secret"), "2222222") is FORBIDDEN
+    assert auth.verdict(scenario, basic("alice", "wrong"), "1111111") is UNAUTHORIZED
+    assert auth.verdict(scenario, "Bearer x", "1111111") is UNAUTHORIZED
+    assert auth.verdict(scenario, basic("anyone", "x"), "4444444") == Verdict(username="anyone")

@@ -21,8 +21,8 @@ from emulator.queries import (
     scenario_json,
 )
 from emulator.scenarios.format import MAX_SCENARIO_BYTES, ScenarioError, load_scenario_text
-from emulator.service import InboundRequest
 from emulator.state.media import parse_inbound_media
+from emulator.state.models import InboundRequest
 from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import ControlError
 

@@ -89,8 +89,17 @@ def _authorization(username: str, password: str) -> str:
 
 
 class CallbackEngine:
+    """Delivers the callbacks the service plans.
+
+    ``application`` resolves an application id to its settings; ``on_event`` is told when a
+    callback's event happens (at its planned time, whether or not it gets through);
+    ``event_of`` builds the event's JSON element, None once its message is gone; ``on_change``
+    is told after every attempt (it wakes long-polls).
+    """
+
     def __init__(
         self,
+        *,
         store: Store,
         scheduler: Scheduler,
         dispatcher: Dispatcher,
@@ -98,6 +107,8 @@ class CallbackEngine:
         application: Callable[[str], Application],
         on_event: Callable[[Callback], None],
         event_of: Callable[[Callback], dict[str, Any] | None],
+        on_change: Callable[[], None] = lambda: None,
+        internal_errors: InternalErrors | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -110,8 +121,8 @@ class CallbackEngine:
         self._jobs: dict[str, CallbackJob] = {}
         # ordering=hold: held callbacks by message id.
         self._held: dict[str, list[Callback]] = {}
-        self.on_change: Callable[[], None] = lambda: None  # wakes long-polls (emulator.state.changes)
-        self.internal_errors = InternalErrors()
+        self.on_change = on_change
+        self.internal_errors = internal_errors or InternalErrors()
 
     # -- observers ------------------------------------------------------------------------
 

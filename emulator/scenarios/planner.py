@@ -114,48 +114,63 @@ def _resolve(steps: list[EventStep], kind: str) -> tuple[Resolved, ...]:
     return tuple(out)
 
 
-# The event sequence of a recipient that no rule and no magic number singles out (nearly
-# every message), per (scenario, application, kind). Both are frozen models, so it is worked
-# out once; keyed by identity, and the entry holds them so that their ids stay theirs.
-_DEFAULT_SEQUENCES: dict[tuple[int, int, str], tuple[Scenario, Application, tuple[Resolved, ...]]] = {}
-_DEFAULT_SEQUENCES_MAX = 64
+class SequenceMemo:
+    """The event sequence of a recipient that no rule and no magic number singles out (nearly
+    every message), worked out once per (scenario, application, kind).
+
+    Both are frozen models; entries are keyed by identity and hold them, so that their ids
+    stay theirs. One memo belongs to one service (emulator.service), never to the process.
+    """
+
+    MAX_ENTRIES = 64
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int, str], tuple[Scenario, Application, tuple[Resolved, ...]]] = {}
+
+    def default_sequence(self, kind: str, app: Application, scenario: Scenario) -> tuple[Resolved, ...]:
+        key = (id(scenario), id(app), kind)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is scenario and hit[1] is app:
+            return hit[2]
+        steps = _default_sequence(kind, app, scenario)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (scenario, app, steps)
+        return steps
 
 
 def _default_sequence(kind: str, app: Application, scenario: Scenario) -> tuple[Resolved, ...]:
-    key = (id(scenario), id(app), kind)
-    hit = _DEFAULT_SEQUENCES.get(key)
-    if hit is not None and hit[0] is scenario and hit[1] is app:
-        return hit[2]
-    steps = _resolve(_application_switches(_default_steps(kind, scenario), kind, app), kind)
-    if len(_DEFAULT_SEQUENCES) >= _DEFAULT_SEQUENCES_MAX:
-        _DEFAULT_SEQUENCES.clear()
-    _DEFAULT_SEQUENCES[key] = (scenario, app, steps)
-    return steps
+    return _resolve(_application_switches(_default_steps(kind, scenario), kind, app), kind)
 
 
-def steps_for(message: Message, recipient: str, app: Application, scenario: Scenario) -> tuple[Resolved, ...]:
+def steps_for(
+    message: Message, recipient: str, app: Application, scenario: Scenario, memo: SequenceMemo | None = None
+) -> tuple[Resolved, ...]:
     """The event sequence for one recipient, in time order: first matching rule, else magic
-    number, else defaults."""
+    number, else defaults (from ``memo`` when given)."""
     kind = message.kind
     rule = first_rule(scenario, Subject.of(message), recipient) if scenario.rules else None
     if rule is not None:
         return _resolve(_application_switches(_rule_steps(rule, kind, scenario), kind, app), kind)
     code = magic_error_code(recipient) if scenario.magic_numbers else None
     if code is None:
-        return _default_sequence(kind, app, scenario)
+        return memo.default_sequence(kind, app, scenario) if memo is not None else _default_sequence(kind, app, scenario)
     return _resolve(_application_switches(_failing(_default_steps(kind, scenario), code), kind, app), kind)
 
 
-def plan(message: Message, app: Application, scenario: Scenario) -> list[PlannedEvent]:
-    """Every recipient's events, in time order."""
+def plan(
+    message: Message, app: Application, scenario: Scenario, memo: SequenceMemo | None = None
+) -> list[PlannedEvent]:
+    """Every recipient's events, in time order. ``memo`` keeps the default sequences between
+    calls; the result is the same without it."""
     if len(message.to) == 1:
         # One recipient: its sequence is already in time order, and no group quirk applies.
         recipient = message.to[0]
-        return [PlannedEvent(recipient, *step) for step in steps_for(message, recipient, app, scenario)]
+        return [PlannedEvent(recipient, *step) for step in steps_for(message, recipient, app, scenario, memo)]
     events: list[PlannedEvent] = []
     invalid_in_group: list[PlannedEvent] = []
     for recipient in message.to:
-        for step in steps_for(message, recipient, app, scenario):
+        for step in steps_for(message, recipient, app, scenario, memo):
             event = PlannedEvent(recipient, *step)
             events.append(event)
             if event.error_code in INVALID_RECIPIENT_CODES:  # more than one recipient: a group

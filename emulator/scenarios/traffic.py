@@ -13,17 +13,16 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from emulator.delivery.clock import Clock
 from emulator.delivery.scheduler import Scheduler
 from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
 from emulator.scenarios.rules import Subject, matching_recipients
-from emulator.state.models import Message
+from emulator.state.models import InboundRequest, Message
 
 log = logging.getLogger("emulator.traffic")
 
 if TYPE_CHECKING:
     from faker import Faker
-
-    from emulator.service import MessagingService
 
 
 class _Job:
@@ -38,19 +37,34 @@ class _Job:
 
 
 class Traffic:
-    def __init__(self, service: MessagingService) -> None:
-        self.service = service
+    """Plans inbound messages on the scheduler and hands them, when due, to ``inbound``
+    (the service's), or, for replies to RBM messages, to ``rbm_reply``. ``scenario`` and ``rng`` are asked each time: both change when a
+    scenario is replaced."""
+
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        clock: Clock,
+        scenario: Callable[[], Scenario],
+        rng: Callable[[], random.Random],
+        inbound: Callable[[InboundRequest], list[Message]],
+        rbm_reply: Callable[..., object],
+    ) -> None:
+        self.scheduler = scheduler
+        self.clock = clock
+        self._scenario = scenario
+        self._rng = rng
+        self._inbound = inbound
+        # The handset's answer to an RBM message (emulator.multichannel.service.reply).
+        self._rbm_reply = rbm_reply
         self._faker: Faker | None = None
         self._schedule_jobs: list[_Job] = []
         self._reply_jobs: dict[str, list[_Job]] = {}  # account -> pending replies
 
     @property
-    def scheduler(self) -> Scheduler:
-        return self.service.scheduler
-
-    @property
     def rng(self) -> random.Random:
-        return self.service.ids.rng
+        return self._rng()
 
     # -- generated content ----------------------------------------------------------------
 
@@ -78,7 +92,7 @@ class Traffic:
     def start(self, scenario: Scenario) -> None:
         """Plan the scenario's inbound traffic from now on, replacing any earlier plan."""
         self.stop()
-        now = self.service.clock.now()
+        now = self.clock.now()
         for entry in scenario.inbound:
             if entry.at is not None:
                 for offset in entry.at:
@@ -107,8 +121,6 @@ class Traffic:
         self.scheduler.schedule(due, job)
 
     def _arrive(self, entry: InboundTraffic) -> list[Message]:
-        from emulator.service import InboundRequest
-
         request = InboundRequest(
             from_=entry.from_ or self.phone_number(),
             to=list(entry.to),
@@ -117,13 +129,13 @@ class Traffic:
             application_id=entry.application_id,
             account_id=entry.account_id,
         )
-        return self.service.inbound(request)
+        return self._inbound(request)
 
     # -- auto-replies ---------------------------------------------------------------------
 
     def after_send(self, message: Message) -> None:
         """Plan the replies of the handsets an outbound message reaches, if any entry matches."""
-        auto_replies = self.service.scenario.auto_replies
+        auto_replies = self._scenario().auto_replies
         if not auto_replies:
             return
         replied: set[str] = set()
@@ -136,8 +148,6 @@ class Traffic:
                 self._plan_reply(auto, message, handset)
 
     def _plan_reply(self, auto: AutoReply, message: Message, handset: str) -> None:
-        from emulator.service import InboundRequest
-
         if message.channel == "RBM":
             self._plan_rbm_reply(auto, message)
             return
@@ -157,7 +167,7 @@ class Traffic:
 
         def run(at: float) -> None:
             pending.remove(job)
-            self.service.inbound(request)
+            self._inbound(request)
 
         job = _Job(run)
         pending.append(job)
@@ -177,7 +187,7 @@ class Traffic:
         def run(at: float) -> None:
             pending.remove(job)
             try:
-                multichannel.reply(self.service, message.id, suggestion=auto.tap, location=location, text=text)
+                self._rbm_reply(message.id, suggestion=auto.tap, location=location, text=text)
             except multichannel.HandsetError as exc:
                 # The scenario names a suggestion this message does not offer: nothing to tap.
                 log.warning("auto-reply to %s not sent: %s", message.id, exc.message)

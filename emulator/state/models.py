@@ -126,3 +126,18 @@ class Callback:
     held_by: str | None = None
     # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
     channel: str | None = None
+
+
+@dataclass
+class InboundRequest:
+    """A handset texting one or more of our numbers (the control API's inbound, scheduled
+    traffic, auto-replies): what the service turns into received messages."""
+
+    from_: str
+    to: list[str]
+    text: str = ""
+    media: list[Any] | None = None  # URLs or media.InlineFile
+    application_id: str | None = None
+    account_id: str | None = None
+    # Where the emulator is reached, for the URLs of inbound media it stores.
+    base_url: str | None = None

@@ -25,15 +25,13 @@ import dataclasses
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emulator.delivery.clock import keeps_own_time
+from emulator.delivery.clock import Clock, keeps_own_time
 from emulator.state.models import Attempt, Callback, Message, RecipientStatus
 from emulator.state.store import MediaItem, Store
-
-if TYPE_CHECKING:
-    from emulator.service import MessagingService
 
 log = logging.getLogger("emulator.state.persistence")
 
@@ -152,7 +150,7 @@ class Database:
             raise DatabaseError(f"{self.path}: {exc}") from None
         self._in_transaction = False
         self._commit_scheduled = False
-        self._service: MessagingService | None = None
+        self._clock: Clock | None = None
         self._saved_clock: float | None = None
         self._group: asyncio.Future[None] | None = None
 
@@ -213,9 +211,9 @@ class Database:
                 self._conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
 
     def commit(self) -> None:
-        if self._service is not None and keeps_own_time(self._service.clock):
+        if self._clock is not None and keeps_own_time(self._clock):
             # A manual or scaled clock's time is state too: after a restart it continues from here.
-            now = self._service.clock.now()
+            now = self._clock.now()
             if now != self._saved_clock:
                 self._begin_quiet()
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?)", (repr(now),))
@@ -274,26 +272,27 @@ class Database:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def attach(self, service: MessagingService) -> int:
-        """Restore the service's state from the file, then mirror every later change into it.
+    def attach(self, store: Store, *, clock: Clock, resume: Callable[[Callback, float], None]) -> int:
+        """Restore ``store`` from the file, then mirror every later change into it.
 
-        Pending callbacks are rescheduled at their next attempt time, keeping the attempts
-        already made, so the retry schedule continues where it stopped. Returns how many.
+        Each pending callback is handed to ``resume`` with its next attempt time, keeping the
+        attempts already made, so the retry schedule continues where it stopped. ``clock``'s
+        time is saved with every commit when it is its own (manual or scaled). Returns how
+        many callbacks were pending.
         """
-        store = service.store
         pending = self.load_into(store)
         for callback in pending:
             due = callback.next_attempt_at if callback.next_attempt_at is not None else callback.planned_at
-            service.callbacks.enqueue(callback, due)
+            resume(callback, due)
         # A seeded id sequence starts over after a restart; the service skips the ids already
         # taken, so the ids stay repeatable for the same history and never collide.
         store.observer = self
-        self._service = service
+        self._clock = clock
         return len(pending)
 
     def close(self) -> None:
         try:
             self.commit()
         finally:
-            self._service = None
+            self._clock = None
             self._conn.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from aiohttp import web
 
@@ -110,6 +112,19 @@ def parse_bearer(header: str) -> str | None:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What an Authorization header earns on one account: the caller's username when access
+    is granted, else the status of the refusal."""
+
+    username: str | None = None
+    denied: Literal[401, 403] | None = None
+
+
+UNAUTHORIZED = Verdict(denied=401)
+FORBIDDEN = Verdict(denied=403)
+
+
 class Authenticator:
     """Answers "may these credentials use this account?", remembering each verdict.
 
@@ -123,10 +138,9 @@ class Authenticator:
 
     def __init__(self) -> None:
         self._scenario: Scenario | None = None
-        self._verdicts: dict[tuple[str, str], str | int] = {}
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
 
-    def verdict(self, scenario: Scenario, header: str, account_id: str) -> str | int:
-        """The username when access is granted, else 401 or 403."""
+    def verdict(self, scenario: Scenario, header: str, account_id: str) -> Verdict:
         if scenario is not self._scenario:
             self._scenario = scenario
             self._verdicts.clear()
@@ -140,12 +154,17 @@ class Authenticator:
         return verdict
 
     @staticmethod
-    def _decide(scenario: Scenario, header: str, account_id: str) -> str | int:
+    def _decide(scenario: Scenario, header: str, account_id: str) -> Verdict:
         credentials = parse_basic(header)
         if credentials is None:
-            return 401
+            return UNAUTHORIZED
         username, password = credentials
-        return check_access(scenario, account_id, username, password) or username
+        denied = check_access(scenario, account_id, username, password)
+        if denied == 403:
+            return FORBIDDEN
+        if denied is not None:
+            return UNAUTHORIZED
+        return Verdict(username=username)
 
 
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
@@ -176,8 +195,8 @@ def authenticate(request: web.Request, account_id: str) -> str:
             raise _bearer_unauthorized()
         return issued.client_id if issued is not None else ""
     verdict = request.app[AUTHENTICATOR].verdict(service.scenario, header, account_id)
-    if verdict == 403:
+    if verdict.username is not None:
+        return verdict.username
+    if verdict.denied == 403:
         raise forbidden()
-    if verdict == 401:
-        raise unauthorized()
-    return verdict  # type: ignore[return-value]
+    raise unauthorized()
