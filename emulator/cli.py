@@ -52,6 +52,15 @@ def _port(value: str) -> int:
     return number
 
 
+def _callback_url(value: str) -> str:
+    from emulator.delivery.urls import callback_url_problem
+
+    problem = callback_url_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a callback URL: it {problem}")
+    return value
+
+
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1; env BWE_HOST)")
     parser.add_argument(
@@ -61,6 +70,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--callback-url",
         metavar="URL",
+        type=_callback_url,
         default=_env("CALLBACK_URL"),
         help="where callbacks go for any application the scenario does not name, or names without callback URLs (env BWE_CALLBACK_URL)",
     )

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from emulator.delivery.urls import check_callback_url
 from emulator.messaging.errorcodes import lookup
 from emulator.scenarios.regex import compile_regex
 from emulator.web.bodies import is_text
@@ -153,6 +154,12 @@ class Application(Model):
     duplicates: int = Field(
         0, ge=0, le=10, description="Deliver each delivered event this many extra times (at-least-once)."
     )
+
+    @field_validator("status_callback_url", "inbound_callback_url")
+    @classmethod
+    def _callback_url(cls, url: str | None) -> str | None:
+        # Refused at load rather than retried for 24 hours (docs/compatibility.md, 'What the emulator refuses').
+        return url if url is None else check_callback_url(url)
 
     @field_validator("retry_schedule")
     @classmethod

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from emulator.app import create_app
 from emulator.config import DEFAULT_ACCOUNT, Settings
+from emulator.delivery.urls import check_callback_url
 from emulator.keys import SERVICE
 from emulator.scenarios.format import Scenario, load_scenario_file, load_scenario_text, parse_scenario
 from emulator.service import MessagingService
@@ -99,7 +100,9 @@ class Emulator(AsyncClient):
 
     def set_callback_url(self, url: str | None) -> None:
         """Where callbacks go for applications the scenario does not name, or names without
-        callback URLs (``--callback-url``)."""
+        callback URLs (``--callback-url``). ValueError for a URL that cannot be one."""
+        if url is not None:
+            check_callback_url(url)
         self.settings.callback_url = url
         self.service.callback_url = url
 
