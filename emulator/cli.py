@@ -72,7 +72,10 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         type=_callback_url,
         default=_env("CALLBACK_URL"),
-        help="where callbacks go for any application the scenario does not name, or names without callback URLs: an absolute http:// or https:// URL (env BWE_CALLBACK_URL)",
+        help=(
+            "where callbacks go for any application the scenario does not name, or names without callback URLs: "
+            "an absolute http:// or https:// URL (env BWE_CALLBACK_URL)"
+        ),
     )
     parser.add_argument(
         "--clock",
