@@ -1,5 +1,6 @@
 """Bandwidth's official Node SDKs (bandwidth-sdk 8.x and the legacy @bandwidth/messaging,
-which validates responses at runtime) against a running emulator: send, list and media.
+which validates responses at runtime) against a running emulator: send, list and media, and
+a multi-channel RBM send with SMS fallback through bandwidth-sdk's MultiChannelApi.
 
 Needs node and npm; the SDKs are installed into tests/node/node_modules (git-ignored) on
 first use, or by ``make node-deps``. Skipped, with the reason, when node or npm is absent
@@ -88,3 +89,32 @@ async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, recei
     assert out["delete"]["status"] == 204
     assert out["deleteAgain"]["status"] == 404 and out["deleteAgain"]["data"]["type"] == "not-found"
     assert [e["type"] for e in receiver.events] == ["message-delivered"]
+
+
+async def test_node_sdk_sends_rbm_with_fallback_and_gets_the_suggestion_response(
+    node_sdk: str, base_url: str, receiver: Receiver
+):
+    process = await asyncio.create_subprocess_exec(
+        node_sdk, str(NODE_DIR / "multichannel_check.js"), base_url, ACCOUNT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    out = json.loads(stdout)
+
+    assert out["create"]["status"] == 202
+    data = out["create"]["data"]["data"]
+    assert data["tag"] == "node-rbm" and [c["owner"] for c in data["channelList"]] == ["BandwidthRBM", "+15554443333"]
+    assert data["channelList"][0]["content"]["cardContent"]["title"] == "Table for two"
+
+    assert out["invalid"]["status"] == 400
+    assert [e["source"]["field"] for e in out["invalid"]["data"]["errors"]] == ["channelList"]
+
+    events = {e["type"]: e for e in receiver.events}
+    assert set(events) == {"message-delivered", "suggestion-response"}
+    assert events["message-delivered"]["message"]["channel"] == "RBM"
+    assert events["suggestion-response"]["message"]["suggestionResponse"] == {
+        "text": "Confirm",
+        "postbackData": "Y29uZmlybQ==",
+        "pairedMessageId": data["id"],
+    }
