@@ -575,3 +575,81 @@ def test_page_shows_everything_under_each_shipped_scenario(page, start_emulator,
         wait(page, lambda d, key=key: css(d, f'.conversation.selected[data-key="{key}"]'), "conversation not selected")
         shown.update(b.get_attribute("data-message-id") for b in css(page, "#thread .bubble"))
     assert shown == expected
+
+
+def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhook, shots):
+    """RBM content shows as a handset shows it; tapping a chip reaches the app's inbound webhook."""
+    emu = start_emulator()
+    load(page, emu)
+    agent, app = "BandwidthRBM", "ui-app"
+    confirm = {"type": "REPLY", "text": "Confirm", "postbackData": "Y29uZmlybQ=="}
+    call = {"type": "DIAL_PHONE", "text": "Call us", "postbackData": "Y2FsbA==", "phoneNumber": OURS}
+    card = {
+        "orientation": "VERTICAL",
+        "cardContent": {"title": "Table for two", "description": "Tonight at 8 pm", "suggestions": [confirm]},
+        "suggestions": [call],
+    }
+    carousel = {
+        "cardWidth": "SMALL",
+        "cardContents": [{"title": "Pasta <b>al forno</b>"}, {"title": "Pizza", "description": "Margherita"}],
+    }
+
+    def send(content: dict[str, Any], to: str = HANDSET) -> str:
+        body = {
+            "to": to,
+            "channelList": [
+                {"from": agent, "applicationId": app, "channel": "RBM", "content": content},
+                {"from": OURS, "applicationId": app, "channel": "SMS", "content": {"text": "Table for two tonight"}},
+            ],
+        }
+        return str(emu.request("POST", f"/api/v2/users/{ACCOUNT}/messages/multiChannel", body, auth=True)["data"]["id"])
+
+    card_id = send(card)
+    carousel_id = send(carousel)
+    fallback_id = send(card, to="+15550201234")  # never RCS-capable: the SMS goes out
+    emu.request("POST", "/_emulator/clock/advance", {"seconds": 5})
+
+    wait(page, lambda d: css(d, f"{bubble_css(card_id)} .rbm-card"), "the card did not appear")
+    card_bubble = bubble_css(card_id)
+    assert css(page, f"{card_bubble} .rbm-title")[0].text == "Table for two"
+    assert css(page, f"{card_bubble} .rbm-description")[0].text == "Tonight at 8 pm"
+    assert [e.text for e in css(page, f"{card_bubble} .suggestion")] == ["Confirm", "Call us · call"]
+    assert css(page, f"{card_bubble} .chip.channel")[0].text == "via RBM"
+    carousel_bubble = bubble_css(carousel_id)
+    assert [e.text for e in css(page, f"{carousel_bubble} .rbm-carousel .rbm-title")] == ["Pasta <b>al forno</b>", "Pizza"]
+    assert not css(page, f"{carousel_bubble} .rbm-title b")
+
+    # The handset reads it, then taps "Confirm".
+    click(page, f"{card_bubble} .mark-read")
+    wait(page, lambda d: css(d, f"{card_bubble} .chip.read"), "no read receipt shown")
+    click(page, f'{card_bubble} .suggestion[data-suggestion="Confirm"]')
+    wait(page, lambda d: any("Confirm" in e.text for e in css(d, ".bubble[data-direction='in'] .rbm-answer")), "tap not shown")
+    emu.request("POST", "/_emulator/clock/advance", {"seconds": 1})
+    wait(page, lambda d: any(e["type"] == "suggestion-response" for e in webhook.events), "no suggestion-response")
+    tapped = next(e for e in webhook.events if e["type"] == "suggestion-response")
+    assert tapped["message"]["suggestionResponse"] == {"text": "Confirm", "postbackData": "Y29uZmlybQ==", "pairedMessageId": card_id}
+    assert tapped["to"] == agent and tapped["message"]["from"] == HANDSET
+    assert any(e["type"] == "message-read" and e["message"]["id"] == card_id for e in webhook.events)
+
+    # Typing and sharing a location from the handset's RBM form.
+    page.find_element("id", "rbm-reply-text").send_keys("See you at 8")
+    click(page, "#rbm-reply-send")
+    click(page, "#rbm-share-location")
+    wait(page, lambda d: any("Shared location" in e.text for e in css(d, ".rbm-answer")), "location not shown")
+    emu.request("POST", "/_emulator/clock/advance", {"seconds": 1})
+    wait(page, lambda d: any(e["type"] == "requested-location-response" for e in webhook.events), "no location callback")
+    typed = [e for e in webhook.events if e["type"] == "message-received"]
+    assert [(e["message"]["text"], e["message"]["channel"]) for e in typed] == [("See you at 8", "RBM")]
+    located = next(e for e in webhook.events if e["type"] == "requested-location-response")
+    assert located["message"]["locationResponse"] == {"latitude": "37.7749", "longitude": "-122.4194"}
+
+    # The fallback shows as the SMS it became, with where it fell back from.
+    click(page, "#conversation-list .conversation:not(.selected)")
+    wait(page, lambda d: css(d, f"{bubble_css(fallback_id)} .chip.channel"), "the fallback message did not appear")
+    chip = css(page, f"{bubble_css(fallback_id)} .chip.channel")[0].text
+    assert chip == "via SMS (fallback from RBM)"
+    assert not css(page, f"{bubble_css(fallback_id)} .suggestion")
+    click(page, "#conversation-list .conversation:not(.selected)")
+    wait(page, lambda d: css(d, f"{card_bubble} .rbm-card"), "back to the RBM conversation")
+    page.execute_script("document.activeElement.blur()")
+    shots(page, "rbm-conversation.png")

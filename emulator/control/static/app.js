@@ -13,6 +13,7 @@ const state = {
   clock: null,
   scenario: null,
   selected: null, // conversation key the user chose
+  rbmTarget: null, // the RBM message the handset's answer form replies to
   open: new Set(), // message ids whose timeline is expanded
   dataSig: "",
   version: null, // the emulator's change counter when the lists were fetched
@@ -363,6 +364,120 @@ function timeline(message, callbacks) {
   );
 }
 
+// -- RBM (docs/multichannel.md): rich content as a handset shows it, and the handset's taps --
+
+// The channelList entry that went out: the message's own channel and sender.
+function sentChannel(m) {
+  const list = (m.multichannel && m.multichannel.channelList) || [];
+  return list.find((c) => c.channel === m.channel && c.from === m.from) || null;
+}
+
+// A file of RBM content: a thumbnail when the emulator stores it, else a link (the page's
+// policy loads no image from elsewhere, as for MMS media).
+function rbmFile(file, height) {
+  return h("div", { class: `rbm-media${height ? " h-" + height.toLowerCase() : ""}` }, mediaItem(file.fileUrl));
+}
+
+function suggestionChips(m, suggestions, canTap) {
+  if (!suggestions || !suggestions.length) return null;
+  // What a chip does besides answering, as the handset's label says it.
+  const kind = { DIAL_PHONE: "call", SHOW_LOCATION: "map", CREATE_CALENDAR_EVENT: "calendar", OPEN_URL: "link", REQUEST_LOCATION: "share location" };
+  return h(
+    "div",
+    { class: "suggestions" },
+    suggestions.map((sg) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "suggestion",
+          disabled: !canTap,
+          title: canTap ? `tap: the handset answers with postbackData ${sg.postbackData}` : "the message is not delivered",
+          dataset: { suggestion: sg.text, type: sg.type },
+          onclick: () => action(() => api("POST", `/messages/${encodeURIComponent(m.id)}/reply`, { suggestion: sg.text })),
+        },
+        sg.text,
+        kind[sg.type] ? h("span", { class: "suggestion-kind" }, ` · ${kind[sg.type]}`) : null,
+      ),
+    ),
+  );
+}
+
+function rbmCard(m, card, canTap, extraClass) {
+  return h(
+    "div",
+    { class: `rbm-card${extraClass ? " " + extraClass : ""}` },
+    card.media ? rbmFile(card.media, card.media.height) : null,
+    card.title ? h("div", { class: "rbm-title" }, card.title) : null,
+    card.description ? h("div", { class: "rbm-description" }, card.description) : null,
+    suggestionChips(m, card.suggestions, canTap),
+  );
+}
+
+function rbmContent(m) {
+  const entry = sentChannel(m);
+  if (!entry) return null;
+  const c = entry.content || {};
+  const canTap = m.recipients.some((r) => r.status === "DELIVERED");
+  let body;
+  if (c.cardContents) {
+    body = h(
+      "div",
+      { class: `rbm-carousel w-${(c.cardWidth || "medium").toLowerCase()}` },
+      c.cardContents.map((card) => rbmCard(m, card, canTap)),
+    );
+  } else if (c.cardContent) {
+    const layout = c.orientation === "HORIZONTAL" ? `horizontal thumb-${(c.thumbnailImageAlignment || "left").toLowerCase()}` : "vertical";
+    body = rbmCard(m, c.cardContent, canTap, layout);
+  } else if (c.media) {
+    body = h("div", { class: "media-list" }, c.media.map((f) => rbmFile(f)));
+  } else {
+    body = h("p", { class: "text" }, c.text || "");
+  }
+  return h("div", { class: "rbm", dataset: { channel: "RBM" } }, body, suggestionChips(m, c.suggestions, canTap));
+}
+
+// What the handset sent back over RBM: a tapped suggestion, a location, or a text.
+function rbmAnswer(m) {
+  const d = m.multichannel || {};
+  if (d.suggestionResponse) {
+    return h("p", { class: "text rbm-answer" }, "Tapped “", d.suggestionResponse.text, "”");
+  }
+  if (d.locationResponse) {
+    return h("p", { class: "text rbm-answer" }, "Shared location ", d.locationResponse.latitude, ", ", d.locationResponse.longitude);
+  }
+  return null;
+}
+
+function channelChips(m) {
+  if (!m.channel) return null;
+  const attempts = (m.multichannel && m.multichannel.attempts) || [];
+  const skipped = attempts.filter((a) => a.outcome !== "delivered" && a.outcome !== "sent" && attempts.at(-1) !== a);
+  const title = attempts.map((a) => `${a.channel}: ${a.outcome}${a.errorCode ? " " + a.errorCode : ""}`).join(", ");
+  const readAt = m.multichannel && m.multichannel.readAt;
+  return [
+    h(
+      "span",
+      { class: "chip channel", title: title || undefined, dataset: { channel: m.channel } },
+      `via ${m.channel}`,
+      skipped.length ? ` (fallback from ${skipped.map((a) => a.channel).join(", ")})` : "",
+    ),
+    readAt ? h("span", { class: "chip read", title: fmtDateTime(readAt) }, `Read ${fmtTime(readAt)}`) : null,
+    m.direction === "out" && m.channel === "RBM" && !readAt && m.recipients.some((r) => r.status === "DELIVERED")
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "mark-read",
+            title: "the handset reads it: message-read",
+            onclick: () => action(() => api("POST", `/messages/${encodeURIComponent(m.id)}/read`)),
+          },
+          "Mark read",
+        )
+      : null,
+  ];
+}
+
 function bubble(m, callbacks) {
   const outbound = m.direction === "out";
   const exhausted = callbacks.filter((c) => c.state === "exhausted").length;
@@ -388,16 +503,21 @@ function bubble(m, callbacks) {
       dataset: { messageId: m.id, direction: m.direction },
     },
     h("div", { class: "bubble-from muted" }, outbound ? `${m.from} → ${m.to.join(", ")}` : `${m.from} → ${m.owner}`),
-    m.text ? h("p", { class: "text" }, m.text) : null,
-    m.media.length ? h("div", { class: "media-list" }, m.media.map(mediaItem)) : null,
+    ...(m.channel === "RBM" && m.direction === "out"
+      ? [rbmContent(m)]
+      : [
+          rbmAnswer(m) || (m.text ? h("p", { class: "text" }, m.text) : null),
+          m.media.length ? h("div", { class: "media-list" }, m.media.map(mediaItem)) : null,
+        ]),
     h(
       "div",
       { class: "bubble-meta" },
       h("time", { datetime: m.time, title: fmtDateTime(m.time) }, fmtTime(m.time)),
-      h("span", {}, m.kind.toUpperCase()),
+      h("span", {}, m.channel === "RBM" ? "RCS" : m.kind.toUpperCase()),
       h("span", { class: "segments" }, `${m.segmentCount} segment${m.segmentCount === 1 ? "" : "s"}`),
       h("span", { class: "muted" }, m.encoding),
       m.tag !== null && m.tag !== undefined ? h("span", { class: "chip tag" }, "tag: ", m.tag) : null,
+      channelChips(m),
       h("span", { class: "muted id" }, m.id),
     ),
     h(
@@ -424,6 +544,8 @@ function renderThread(conv, byMessage) {
   if (!conv) {
     $("thread-title").textContent = "No conversation selected";
     thread.replaceChildren();
+    state.rbmTarget = null;
+    $("rbm-reply").hidden = true;
     return;
   }
   $("thread-title").replaceChildren(
@@ -433,6 +555,10 @@ function renderThread(conv, byMessage) {
     h("span", { class: "muted" }, ` · account ${conv.accountId}`),
   );
   thread.replaceChildren(...conv.messages.map((m) => bubble(m, byMessage.get(m.id) || [])));
+  // The RBM answer form targets the conversation's last message that went out over RBM.
+  const lastRbm = conv.messages.findLast((m) => m.direction === "out" && m.channel === "RBM");
+  state.rbmTarget = lastRbm ? lastRbm.id : null;
+  $("rbm-reply").hidden = !lastRbm;
   if (nearBottom) thread.scrollTop = thread.scrollHeight;
 }
 
@@ -642,6 +768,20 @@ function init() {
       if (first) state.selected = conversationOf(first).key;
     });
   });
+
+  const rbmReply = (body) =>
+    action(async () => {
+      if (!state.rbmTarget) throw new Error("no RBM message in this conversation");
+      await api("POST", `/messages/${encodeURIComponent(state.rbmTarget)}/reply`, body);
+    });
+  $("rbm-reply").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = $("rbm-reply-text").value;
+    rbmReply({ text }).then(() => ($("rbm-reply-text").value = ""));
+  });
+  $("rbm-share-location").addEventListener("click", () =>
+    rbmReply({ location: { latitude: $("rbm-latitude").value.trim(), longitude: $("rbm-longitude").value.trim() } }),
+  );
 
   const dialog = $("scenario-dialog");
   $("scenario-name").addEventListener("click", () =>
