@@ -17,6 +17,7 @@ from emulator.service import MessagingService
 from emulator.state.persistence import Database
 from emulator.web.auth import AUTHENTICATOR, Authenticator
 from emulator.web.errors import internal_error
+from emulator.web.exposure import EXPOSURE, Exposure
 from emulator.web.routes import setup_routes
 from emulator.web.tokens import TOKENS, TokenStore
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     app[SERVICE] = service
     app[QUERIES] = Queries(service)
     app[AUTHENTICATOR] = Authenticator()
+    app[EXPOSURE] = Exposure.build(settings.host, settings.allowed_hosts, settings.control_token)
     app[TOKENS] = TokenStore()
     setup_routes(app)
     app.on_shutdown.append(_wake_long_polls)

@@ -99,6 +99,20 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"), help="log format on stderr (env BWE_LOG_FORMAT)"
     )
+    parser.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        default=_env("ALLOWED_HOSTS"),
+        help="Host names to answer besides localhost, IP addresses and --host, comma-separated; "
+        ".example.test allows subdomains, * any name (docs/security.md; env BWE_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        default=_env("CONTROL_TOKEN"),
+        help="require this token for the control API and the web page: 'Authorization: Bearer TOKEN', "
+        "or open the page once as /?token=TOKEN (docs/security.md; env BWE_CONTROL_TOKEN)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +170,8 @@ def setup_logging(fmt: str) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
+        allowed_hosts=tuple(h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()),
+        control_token=args.control_token or None,
         host=args.host,
         port=int(args.port),
         scenario=args.scenario,
@@ -203,6 +219,7 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
 async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     from emulator.app import create_app
     from emulator.keys import SERVICE
+    from emulator.web.exposure import is_loopback
     from emulator.web.server import EmulatorRunner
 
     app = create_app(settings, scenario=scenario)
@@ -216,6 +233,12 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     app[SERVICE].base_url = f"http://{host}:{port}"  # for the URLs of stored inbound media
     print(f"bandwidth-emulator serving http://{host}:{port} (Bandwidth API at http://{host}:{port}/api/v2)", flush=True)
+    if not settings.control_token and not is_loopback(settings.host):
+        logging.getLogger("emulator").warning(
+            "listening on %s without --control-token: anyone who can reach this port can drive the control API "
+            "(docs/security.md)",
+            settings.host,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

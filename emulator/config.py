@@ -20,3 +20,7 @@ class Settings:
     log_format: Literal["text", "json"] = "text"
     # Account used for simulated inbound messages that name none and match no conversation.
     default_account: str = DEFAULT_ACCOUNT
+    # docs/security.md: Host names allowed besides localhost, IP addresses and --host; and
+    # the token the control API and the web page then need (None: no token).
+    allowed_hosts: tuple[str, ...] = ()
+    control_token: str | None = None

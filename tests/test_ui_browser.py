@@ -653,3 +653,67 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     wait(page, lambda d: css(d, f"{card_bubble} .rbm-card"), "back to the RBM conversation")
     page.execute_script("document.activeElement.blur()")
     shots(page, "rbm-conversation.png")
+
+# -- another origin (docs/security.md) ---------------------------------------------------------
+
+
+class AttackerPage:
+    """A page on another origin (127.0.0.1, another port) that tries to drive the emulator the
+    ways a browser allows without asking it: fetch with mode no-cors and a text/plain body
+    (no CORS preflight), and a text/plain form post into an iframe."""
+
+    def __init__(self, emulator_url: str) -> None:
+        form_name = json.dumps('{"from":"+15552221111","to":"+15554443333","text":"FORM","x":"')
+        page = f"""<!doctype html><html><head><title>loading</title></head><body>
+<iframe name="sink" id="sink"></iframe>
+<form id="form" method="POST" enctype="text/plain" target="sink" action="{emulator_url}/_emulator/inbound">
+<input type="hidden" id="field" value='"}}'></form>
+<script>
+const emulator = {json.dumps(emulator_url)};
+document.getElementById("field").name = {form_name};
+Promise.allSettled([
+  fetch(emulator + "/_emulator/inbound", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}},
+    body: JSON.stringify({{from: "+15552221111", to: "+15554443333", text: "STOP"}})}}),
+  fetch(emulator + "/_emulator/clock/advance", {{method: "POST", mode: "no-cors",
+    headers: {{"Content-Type": "text/plain"}}, body: '{{"seconds": 3600}}'}}),
+]).then(() => {{
+  document.title = "fetched";
+  document.getElementById("sink").onload = () => {{ document.title = "done"; }};
+  document.getElementById("form").submit();
+}});
+</script></body></html>""".encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_page_on_another_origin_cannot_inject_an_inbound_message_or_move_the_clock(driver, start_emulator):
+    emulator = start_emulator()
+    clock = emulator.request("GET", "/_emulator/clock")
+    attacker = AttackerPage(emulator.base_url)
+    try:
+        driver.get(attacker.url)
+        # Every attempt has had its answer: the fetches settled, then the form's answer loaded.
+        wait(driver, lambda d: d.title == "done", "the attacker page did not finish its attempts")
+    finally:
+        driver.get("about:blank")
+        attacker.close()
+    assert emulator.request("GET", "/_emulator/messages")["messages"] == []
+    assert emulator.request("GET", "/_emulator/clock")["now"] == clock["now"]

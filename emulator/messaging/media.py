@@ -14,6 +14,7 @@ from emulator.keys import SERVICE
 from emulator.state.media import BadContinuationToken, MediaTooLarge, media_url
 from emulator.web.auth import authenticate
 from emulator.web.errors import BandwidthError, bad_request, not_found, require_acceptable
+from emulator.web.exposure import stored_media_headers
 
 # type/subtype, optionally with parameters (RFC 9110 token characters).
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$")
@@ -57,7 +58,7 @@ async def get_media(request: web.Request) -> web.Response:
     # The Python SDK asks with Accept: application/json and still expects the bytes
     # (docs/bandwidth-behaviour.md, 'The official SDKs'), so JSON is acceptable here, as are the file's own type and octets.
     require_acceptable(request, (item.content_type.split(";")[0].strip(), "application/octet-stream", *JSON))
-    headers = {"Content-Type": item.content_type}
+    headers = {"Content-Type": item.content_type, **stored_media_headers(item.content_type, media_id)}
     if item.cache_control:
         headers["Cache-Control"] = item.cache_control
     return web.Response(body=item.content, headers=headers)

@@ -77,8 +77,11 @@ class AsyncClient:
         username: str = "user",
         password: str = "pass",
         timeout: float = 90.0,
+        control_token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Sent on control API calls when the emulator requires it (docs/security.md).
+        self._control = {"Authorization": f"Bearer {control_token}"} if control_token else {}
         self.account_id = account_id
         self.application_id = application_id
         self._credentials = (username, password)
@@ -124,7 +127,7 @@ class AsyncClient:
             params=query,
             json=json_body,
             data=data,
-            headers={**(headers or {}), **(self._auth if auth else {})},
+            headers={**(headers or {}), **(self._auth if auth else self._control)},
         ) as response:
             raw = await response.read()
             try:

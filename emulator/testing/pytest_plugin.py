@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="use the emulator at this base URL instead of starting one in-process (env BWE_TEST_URL)",
     )
     group.addoption(
+        "--bandwidth-control-token",
+        default=os.environ.get("BWE_CONTROL_TOKEN"),
+        help="the control token of the emulator at --bandwidth-emulator-url, if it has one (docs/security.md; env BWE_CONTROL_TOKEN)",
+    )
+    group.addoption(
         "--bandwidth-scenario",
         default=None,
         help="scenario file for the in-process emulator (default: the ini option bandwidth_scenario, else built-in)",
@@ -78,6 +83,7 @@ class EmulatorSession:
         from emulator.testing.runner import load_scenario
 
         self.remote_url: str | None = config.getoption("bandwidth_emulator_url")
+        self.control_token: str | None = config.getoption("bandwidth_control_token") or None
         scenario = config.getoption("bandwidth_scenario") or config.getini("bandwidth_scenario") or None
         self.scenario = load_scenario(scenario, Path(config.rootpath)) if scenario and not self.remote_url else None
         self.receiver = CallbackReceiver()
@@ -90,7 +96,9 @@ class EmulatorSession:
 
         if self.remote_url:
             self.loop = LoopThread("bandwidth-emulator-client")
-            self.client = Client(self.remote_url, loop=self.loop, account_id=worker_account())
+            self.client = Client(
+                self.remote_url, loop=self.loop, account_id=worker_account(), control_token=self.control_token
+            )
         else:
             self.background = BackgroundEmulator(self.scenario, clock="manual", account_id=worker_account())
             self.client = self.background.start()

@@ -58,10 +58,13 @@ class Emulator(AsyncClient):
         host: str = "127.0.0.1",
         port: int = 0,
         account_id: str = DEFAULT_ACCOUNT,
+        control_token: str | None = None,
         **client_options: Any,
     ) -> None:
-        super().__init__("", account_id=account_id, **client_options)
-        self.settings = Settings(host=host, port=port, clock=clock, callback_url=callback_url, time_scale=time_scale)
+        super().__init__("", account_id=account_id, control_token=control_token, **client_options)
+        self.settings = Settings(
+            host=host, port=port, clock=clock, callback_url=callback_url, time_scale=time_scale, control_token=control_token
+        )
         self._scenario = load_scenario(scenario)
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
@@ -131,7 +134,9 @@ class BackgroundEmulator:
         self.loop = LoopThread("bandwidth-emulator")
         self.emulator = Emulator(self._scenario, **self._options)
         url = self.loop.run(self.emulator.start())
-        self.client = Client(url, loop=self.loop, account_id=self.emulator.account_id)
+        self.client = Client(
+            url, loop=self.loop, account_id=self.emulator.account_id, control_token=self.emulator.settings.control_token
+        )
         return self.client
 
     def run(self, coro: Any) -> Any:

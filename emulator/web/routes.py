@@ -11,6 +11,7 @@ from emulator.multichannel import control as handset
 from emulator.multichannel import handlers as multichannel
 from emulator.web import oauth
 from emulator.web.errors import CONTROL, guarded, unmatched
+from emulator.web.exposure import checked
 
 API = "/api/v2/users/{accountId}"
 # Any characters, newlines too: media ids hold '/', raw or %2F-encoded (docs/bandwidth-behaviour.md, 'Media').
@@ -55,4 +56,4 @@ def setup_routes(app: web.Application) -> None:
         # Last: whatever no route above takes (404, or 405 when the path exists).
         web.route("*", "/{tail:.*}", unmatched),
     ]
-    app.router.add_routes(web.route(r.method, r.path, guarded(r.handler), **r.kwargs) for r in routes)
+    app.router.add_routes(web.route(r.method, r.path, guarded(checked(r.handler)), **r.kwargs) for r in routes)
