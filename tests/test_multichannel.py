@@ -415,3 +415,49 @@ def test_scenario_rbm_keys_are_validated(data: dict[str, Any], words: str):
     with pytest.raises(ScenarioError) as info:
         parse_scenario(data)
     assert words in str(info.value)
+
+
+# -- shared machinery: OAuth2, --db --------------------------------------------------------------
+
+
+async def test_oauth2_bearer_tokens_work_and_wrong_ones_are_401_in_the_envelope(make_client, receiver: Receiver):
+    oauth_only = {"accounts": [{"id": ACCOUNT, "accessTokens": ["ci-token"]}], **scenario(receiver)}
+    client = await make_client(oauth_only)
+    ok = await client.post(URL, json=body(), headers={"Authorization": "Bearer ci-token"})
+    assert ok.status == 202, await ok.text()
+    for headers in ({"Authorization": "Bearer wrong"}, AUTH):
+        refused = await client.post(URL, json=body(), headers=headers)
+        answer = await refused.json()
+        assert refused.status == 401 and answer["errors"][0]["type"] == "unauthorized" and answer["data"] is None
+
+
+async def test_multichannel_messages_and_callbacks_survive_a_restart(tmp_path, receiver: Receiver):
+    from aiohttp.test_utils import TestServer
+
+    from emulator.app import create_app
+    from emulator.config import Settings
+
+    async def start() -> TestClient:
+        app = create_app(Settings(db=str(tmp_path / "state.db"), clock="manual", callback_url=receiver.url))
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        return client
+
+    client = await start()
+    rbm_id = await sent(client, RBM_TEXT, SMS)
+    fallback_id = await sent(client, RBM_TEXT, SMS, to="+15550201234")
+    before = {m: await message(client, m) for m in (rbm_id, fallback_id)}
+    await client.close()
+
+    client = await start()
+    try:
+        assert {m: await message(client, m) for m in (rbm_id, fallback_id)} == before
+        await advance(client, 5)
+        channels = {e["message"]["id"]: e["message"]["channel"] for e in receiver.events}
+        assert channels == {rbm_id: "RBM", fallback_id: "SMS"}
+        status, _ = await control(client, "POST", f"/messages/{rbm_id}/reply", json={"suggestion": "Confirm"})
+        assert status == 201
+        await advance(client, 1)
+        assert receiver.events[-1]["message"]["suggestionResponse"]["pairedMessageId"] == rbm_id
+    finally:
+        await client.close()

@@ -20,7 +20,10 @@ from bandwidth.models import (
     Callback,
     CreateMultiChannelMessageResponse,
     InboundCallback,
+    MmsMessageContent,
+    MmsMessageContentFile,
     MultiChannelAction,
+    MultiChannelChannelListMMSObject,
     MultiChannelChannelListRBMObject,
     MultiChannelChannelListRBMObjectAllOfContent,
     MultiChannelChannelListRequestObject,
@@ -196,6 +199,30 @@ async def test_fallback_to_sms(emulator: Emulator, handset: str, rbm_outcome: st
     shown = await emulator.control("GET", f"/messages/{answer.data.id}")
     assert shown["channel"] == "SMS" and shown["messageType"] == "sms"
     assert [(a["channel"], a["outcome"]) for a in shown["multichannel"]["attempts"]] == [("RBM", rbm_outcome), ("SMS", "delivered")]
+
+
+async def test_failed_and_mms_sending_callbacks_parse(emulator: Emulator):
+    mms = MultiChannelChannelListRequestObject(
+        MultiChannelChannelListMMSObject(
+            var_from=OUR_NUMBER,
+            application_id=APP_ID,
+            channel=MultiChannelMessageChannelEnum.MMS,
+            content=MmsMessageContent(text="Menu", media=[MmsMessageContentFile(file_url="https://example.com/menu.png")]),
+        )
+    )
+    text = rbm(RbmMessageContentText(text="x"))
+    fails = await emulator.send(MultiChannelMessageRequest(to="+15550104720", channel_list=[text, sms("x")]))
+    falls = await emulator.send(MultiChannelMessageRequest(to="+15550201234", channel_list=[text, mms]))
+    await emulator.advance(10)
+    by_message: dict[str, list[tuple[str, str, Any]]] = {}
+    for event in emulator.parsed():
+        by_message.setdefault(event.message.id, []).append((event.type.value, event.message.channel.value, event.error_code))
+    assert by_message[fails.data.id] == [("message-sent", "SMS", None), ("message-failed", "SMS", 4720)]
+    assert by_message[falls.data.id] == [
+        ("message-sending", "MMS", None),
+        ("message-sent", "MMS", None),
+        ("message-delivered", "MMS", None),
+    ]
 
 
 async def test_handset_answers_parse_as_sdk_inbound_callbacks(emulator: Emulator):

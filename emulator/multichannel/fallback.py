@@ -23,7 +23,14 @@ from typing import NamedTuple
 from emulator.messaging.errorcodes import callback_description, lookup
 from emulator.multichannel.wire import ChannelItem, media_urls, summary_text
 from emulator.scenarios.format import Application, EventStep, Scenario
-from emulator.scenarios.planner import PlannedEvent, Resolved, _application_switches, _failing, steps_for
+from emulator.scenarios.planner import (
+    PlannedEvent,
+    Resolved,
+    _application_switches,
+    _failing,
+    magic_error_code,
+    steps_for,
+)
 from emulator.scenarios.rules import Subject, first_rule, pattern_matches
 from emulator.state.models import Message
 
@@ -104,11 +111,12 @@ def _rbm_steps(message: Message, recipient: str, app: Application, scenario: Sce
         if rule.carrier_name is not None:
             steps = [s if s.carrier_name else s.model_copy(update={"carrier_name": rule.carrier_name}) for s in steps]
     else:
+        # +1555010EEEE fails on every channel; +1555021EEEE only its RBM attempt.
         magic = RBM_FAILS.match(recipient) if scenario.magic_numbers else None
-        if magic and lookup(int(magic.group(1))) is not None:
-            steps = _failing(list(scenario.rcs.events), int(magic.group(1)))
-        else:
-            steps = list(scenario.rcs.events)
+        code = magic_error_code(recipient) if scenario.magic_numbers else None
+        if code is None and magic and lookup(int(magic.group(1))) is not None:
+            code = int(magic.group(1))
+        steps = _failing(list(scenario.rcs.events), code) if code is not None else list(scenario.rcs.events)
     delivered = [s.after for s in steps if s.event == "message-delivered"]
     if read_after is not None and delivered and not any(s.event == "message-read" for s in steps):
         steps.append(EventStep(event="message-read", after=delivered[0] + read_after))
