@@ -103,8 +103,8 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--allowed-hosts",
         metavar="NAMES",
         default=_env("ALLOWED_HOSTS"),
-        help="Host names to answer besides localhost, IP addresses and --host, comma-separated; "
-        ".example.test allows subdomains, * any name (docs/security.md; env BWE_ALLOWED_HOSTS)",
+        help="Host names with dots to answer besides *.localhost, IP addresses and --host (names without a dot "
+        "always are), comma-separated; .example.test allows subdomains, * any name (docs/security.md; env BWE_ALLOWED_HOSTS)",
     )
     parser.add_argument(
         "--control-token",

@@ -124,6 +124,21 @@ async def test_listing_survives_a_lone_surrogate_loaded_from_a_db_file(tmp_path:
         await client.close()
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (json.dumps({"to": "+15552223333", "tag": SURROGATE, "channelList": []}), "tag"),
+        (json.dumps({"to": "+15552223333", "channelList": [{"channel": "SMS", "content": {"text": SURROGATE}}]}), "channelList"),
+        ("[" * 50_000 + "]" * 50_000, None),
+    ],
+)
+async def test_the_multichannel_send_refuses_the_same_bodies(client: TestClient, raw: str, field: str | None) -> None:
+    resp = await client.post(f"/api/v2/users/{ACCOUNT}/messages/multiChannel", data=raw, headers=JSON)
+    assert resp.status == 400
+    [error] = (await resp.json())["errors"]
+    assert error["type"] == "request-validation" and error["source"].get("field") == field
+
+
 # -- 7. shapes that answered 500 -----------------------------------------------------------
 
 DEEP = "[" * 50_000 + "]" * 50_000

@@ -32,10 +32,11 @@ def test_host_names_are_read_without_their_port(header: str, name: str) -> None:
 @pytest.mark.parametrize(
     ("exposure", "allowed", "refused"),
     [
-        (Exposure.build("127.0.0.1"), ["localhost:1", "app.localhost", "127.0.0.1:8080", "[::1]:8080", "10.0.0.7", None],
+        (Exposure.build("127.0.0.1"), ["localhost:1", "app.localhost", "127.0.0.1:8080", "[::1]:8080", "10.0.0.7", None,
+                                       "bandwidth:8080", "emulator"],
          ["evil.example", "evil.example:8080", "localhost.evil.example", "127.0.0.1.nip.io"]),
         (Exposure.build("0.0.0.0", ["emulator", ".example.test"]), ["emulator:8080", "example.test", "a.example.test"],
-         ["emulator2", "example.test.evil"]),
+         ["emulator.evil", "example.test.evil"]),
         (Exposure.build("devbox.lan"), ["devbox.lan:8080"], ["other.lan"]),
         (Exposure.build("0.0.0.0", ["*"]), ["anything.example"], []),
     ],
@@ -60,9 +61,9 @@ async def test_an_unknown_host_is_refused_on_every_path(client: TestClient) -> N
 
 
 async def test_allowed_hosts_open_other_names(make_client: Any) -> None:
-    client = await make_client(allowed_hosts=("emulator",))
-    assert (await client.get("/_emulator/health", headers={"Host": "emulator:8080"})).status == 200
-    assert (await client.get("/_emulator/health", headers={"Host": "other:8080"})).status == 403
+    client = await make_client(allowed_hosts=("emulator.internal",))
+    assert (await client.get("/_emulator/health", headers={"Host": "emulator.internal:8080"})).status == 200
+    assert (await client.get("/_emulator/health", headers={"Host": "other.internal:8080"})).status == 403
 
 
 # -- cross-origin state changes ------------------------------------------------------------

@@ -7,7 +7,6 @@ Every answer of this route, errors included, is in the multi-channel envelope
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from emulator.multichannel import service as multichannel
 from emulator.multichannel.wire import SourceError, error_envelope, response_body
 from emulator.scenarios.faults import SendRejected
 from emulator.web.auth import authenticate
+from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import BandwidthError, require_acceptable
 
 log = logging.getLogger("emulator.api")
@@ -70,11 +70,11 @@ async def _create(request: web.Request) -> web.Response:
                 )
             ],
         )
-    raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _answer(400, [SourceError("The request body is not valid JSON")])
+        # Refuses over-deep nesting and lone surrogates too (docs/compatibility.md, 'What the emulator refuses').
+        body = load_json(await request.read())
+    except BodyError as exc:
+        return _answer(400, [SourceError(exc.description, field=None if exc.field == "body" else exc.field)])
     try:
         result = multichannel.send(request.app[SERVICE], account_id, body)
     except SendRejected as exc:

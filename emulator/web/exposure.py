@@ -1,8 +1,8 @@
 """Who may drive the emulator: the checks a careful local dev server makes (docs/security.md).
 
 * ``Host``: only names that cannot be DNS-rebound to the emulator by a web page: localhost
-  (and ``*.localhost``), any IP address, the name it was bound to, and the names given with
-  ``--allowed-hosts``. A page on ``attacker.example`` whose name was re-pointed at 127.0.0.1
+  (and ``*.localhost``), names without a dot (Docker service names), any IP address, the
+  name it was bound to, and the names given with ``--allowed-hosts``. A page on ``attacker.example`` whose name was re-pointed at 127.0.0.1
   sends ``Host: attacker.example`` and is refused (as Vite's ``server.allowedHosts`` does).
 * Cross-origin state changes: a request that is not GET, HEAD or OPTIONS and that a browser
   marks as coming from another origin (``Sec-Fetch-Site: cross-site|same-site``, or an
@@ -90,7 +90,9 @@ class Exposure:
         if host is None or self.any_host:
             return True  # no Host: not a browser (they always send one), so not a rebinding page
         name = host_name(host)
-        if name == "localhost" or name.endswith(".localhost") or _is_ip(name) or name in self.allowed_hosts:
+        # A name without a dot (a Docker Compose service, a container) is not in public DNS,
+        # so no page on the web can have it as its origin and rebind it.
+        if "." not in name or name.endswith(".localhost") or _is_ip(name) or name in self.allowed_hosts:
             return True
         # A leading dot allows the name and its subdomains (".example.test"), as Vite's.
         return any(a.startswith(".") and (name == a[1:] or name.endswith(a)) for a in self.allowed_hosts)

@@ -22,15 +22,19 @@ class BandwidthRequestHandler(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        # aiohttp's own: logs, and refuses when part of an answer already left.
-        plain = super().handle_error(request, status, exc, message)
         if status >= 500:
+            # aiohttp's own: logs the traceback, and refuses when part of an answer already left.
+            super().handle_error(request, status, exc, message)
             body = {"type": "internal-server-error", "description": "Something went wrong. Please try again."}
         else:
-            # The parser's message says what was wrong (e.g. "Invalid header value char").
-            detail = (message or "").strip().replace("\r", " ").replace("\n", " ")[:200]
+            if request.writer.output_size > 0:
+                raise ConnectionError("an answer was already sent on this connection")
+            # The client's mistake, said in the answer; a traceback per bad request in the
+            # emulator's log would only bury what matters.
+            detail = " ".join((message or "").split())[:200]
+            self.logger.debug("unparseable request from %s: %s", request.remote, detail)
             body = {"type": "bad-request", "description": f"The HTTP request could not be parsed: {detail or 'bad request'}"}
-        response = web.json_response(body, status=plain.status, content_type="application/json")
+        response = web.json_response(body, status=status, content_type="application/json")
         response.force_close()
         return response
 
