@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import aiohttp
@@ -246,8 +247,22 @@ async def test_sync_client_works_inside_an_async_test():
         background.stop()
 
 
-def test_sync_methods_keep_their_signatures_and_docs():
-    import inspect
+def _public_methods(cls: type) -> dict[str, object]:
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and inspect.isfunction(member)
+    }
 
-    assert "message_id" in inspect.signature(Client.callbacks).parameters
-    assert Client.advance.__doc__ == AsyncClient.advance.__doc__
+
+def test_the_blocking_client_has_every_method_of_the_async_one_with_its_signature():
+    blocking = _public_methods(Client)
+    asynchronous = {name: f for name, f in _public_methods(AsyncClient).items() if inspect.iscoroutinefunction(f)}
+    assert sorted(set(asynchronous) - set(blocking)) == []
+    for name, method in asynchronous.items():
+        mine = blocking[name]
+        # Real methods of their own, not wrappers made at import.
+        assert not hasattr(mine, "__wrapped__"), name
+        assert not inspect.iscoroutinefunction(mine), name
+        assert inspect.signature(mine) == inspect.signature(method), name
+        assert inspect.getdoc(mine) == inspect.getdoc(method), name

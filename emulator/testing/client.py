@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import threading
 from collections.abc import Callable, Coroutine
@@ -481,6 +480,281 @@ class Client:
         __tracebackhide__ = True
         return self._loop.run(coro)
 
+    # -- the same methods as AsyncClient, blocking (tests/test_client.py checks the signatures match)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        data: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = False,
+    ) -> Any:
+        """One HTTP call; the parsed JSON answer, or :class:`EmulatorError` when it is not 2xx."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.request(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                data=data,
+                headers=headers,
+                auth=auth,
+            )
+        )
+
+    # -- the Bandwidth API ----------------------------------------------------------------
+
+    def send(
+        self,
+        *,
+        to: str | list[str],
+        from_: str,
+        text: str | None = None,
+        media: list[str] | None = None,
+        tag: str | None = None,
+        application_id: str | None = None,
+        priority: str | None = None,
+        expiration: str | None = None,
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /api/v2/users/{accountId}/messages``, as your application would; the 202 body."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.send(
+                to=to,
+                from_=from_,
+                text=text,
+                media=media,
+                tag=tag,
+                application_id=application_id,
+                priority=priority,
+                expiration=expiration,
+                account_id=account_id,
+            )
+        )
+
+    def inbound(
+        self,
+        *,
+        from_: str,
+        to: str | list[str],
+        text: str = "",
+        media: list[str | dict[str, str]] | None = None,
+        application_id: str | None = None,
+        account_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A handset texts ``to`` (``POST /_emulator/inbound``); the inbound messages created.
+        ``media`` items are URLs, or files ``{"content": base64, "contentType", "filename"}``."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.inbound(
+                from_=from_,
+                to=to,
+                text=text,
+                media=media,
+                application_id=application_id,
+                account_id=account_id,
+            )
+        )
+
+    def send_multichannel(
+        self,
+        *,
+        to: str,
+        channels: list[dict[str, Any]],
+        tag: str | None = None,
+        priority: str | None = None,
+        expiration: str | None = None,
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /api/v2/users/{accountId}/messages/multiChannel`` (docs/multichannel.md); the
+        202's ``data``. ``channels`` are ``channelList`` entries; one without ``applicationId``
+        gets the client's."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.send_multichannel(
+                to=to,
+                channels=channels,
+                tag=tag,
+                priority=priority,
+                expiration=expiration,
+                account_id=account_id,
+            )
+        )
+
+    # -- the handset's side of RBM ----------------------------------------------------------
+
+    def tap_suggestion(
+        self,
+        message_id: str,
+        text: str | None = None,
+        *,
+        postback_data: str | None = None,
+        location: tuple[float | str, float | str] | None = None,
+    ) -> dict[str, Any]:
+        """The handset taps the suggestion shown with ``text`` (or carrying ``postback_data``) on an
+        RBM message: ``suggestion-response``, or ``requested-location-response`` with ``location``
+        for a location request. The inbound message created."""
+        __tracebackhide__ = True
+        return self._run(self.aio.tap_suggestion(message_id, text, postback_data=postback_data, location=location))
+
+    def share_location(self, message_id: str, latitude: float | str, longitude: float | str) -> dict[str, Any]:
+        """The handset shares its location in answer to an RBM message (``requested-location-response``)."""
+        __tracebackhide__ = True
+        return self._run(self.aio.share_location(message_id, latitude, longitude))
+
+    def reply_rbm(self, message_id: str, text: str) -> dict[str, Any]:
+        """The handset types ``text`` in answer to an RBM message (``message-received`` over RBM)."""
+        __tracebackhide__ = True
+        return self._run(self.aio.reply_rbm(message_id, text))
+
+    def read_message(self, message_id: str) -> dict[str, Any]:
+        """The handset reads an RBM message now (``message-read``); the callback planned."""
+        __tracebackhide__ = True
+        return self._run(self.aio.read_message(message_id))
+
+    # -- the control API ------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        __tracebackhide__ = True
+        return self._run(self.aio.health())
+
+    def messages(
+        self,
+        *,
+        direction: str | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        tag: str | None = None,
+        account_id: str | None = None,
+        all_accounts: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Messages of this account (``GET /_emulator/messages``), oldest first."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.messages(
+                direction=direction,
+                from_=from_,
+                to=to,
+                tag=tag,
+                account_id=account_id,
+                all_accounts=all_accounts,
+            )
+        )
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message with its callbacks and their attempts (``GET /_emulator/messages/{id}``)."""
+        __tracebackhide__ = True
+        return self._run(self.aio.message(message_id))
+
+    def callbacks(
+        self,
+        message_id: str | None = None,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        recipient: str | None = None,
+        account_id: str | None = None,
+        all_accounts: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The callback journal (``GET /_emulator/callbacks``), in planned order."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.callbacks(
+                message_id,
+                type=type,
+                state=state,
+                recipient=recipient,
+                account_id=account_id,
+                all_accounts=all_accounts,
+            )
+        )
+
+    def wait_for_callbacks(
+        self,
+        message_id: str | None = None,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        recipient: str | None = None,
+        count: int = 1,
+        timeout: float = 5.0,
+        account_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Long-poll until at least ``count`` callbacks match; :class:`WaitTimeout` after
+        ``timeout`` real seconds. For a realtime emulator: no sleeps in tests."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.wait_for_callbacks(
+                message_id,
+                type=type,
+                state=state,
+                recipient=recipient,
+                count=count,
+                timeout=timeout,
+                account_id=account_id,
+            )
+        )
+
+    def wait_for_messages(
+        self,
+        *,
+        direction: str | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        tag: str | None = None,
+        count: int = 1,
+        timeout: float = 5.0,
+        account_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Long-poll until at least ``count`` messages match, e.g. the reply your application
+        sends when it gets an inbound message; :class:`WaitTimeout` after ``timeout``."""
+        __tracebackhide__ = True
+        return self._run(
+            self.aio.wait_for_messages(
+                direction=direction,
+                from_=from_,
+                to=to,
+                tag=tag,
+                count=count,
+                timeout=timeout,
+                account_id=account_id,
+            )
+        )
+
+    def clock(self) -> dict[str, Any]:
+        __tracebackhide__ = True
+        return self._run(self.aio.clock())
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Manual clock: move virtual time forward, firing every callback and retry that falls
+        due, in order; returns once all of them are done."""
+        __tracebackhide__ = True
+        return self._run(self.aio.advance(seconds))
+
+    def reset(self, account_id: str | None = None, *, all_accounts: bool = False) -> dict[str, Any]:
+        """Forget this account's messages, callbacks and media (or every account's)."""
+        __tracebackhide__ = True
+        return self._run(self.aio.reset(account_id, all_accounts=all_accounts))
+
+    def scenario(self) -> dict[str, Any]:
+        __tracebackhide__ = True
+        return self._run(self.aio.scenario())
+
+    def set_scenario(self, scenario: Scenario | dict[str, Any] | str | Path) -> dict[str, Any]:
+        """Replace the active scenario: a :class:`Scenario`, a dict, YAML text or a file path."""
+        __tracebackhide__ = True
+        return self._run(self.aio.set_scenario(scenario))
+
+    def openapi(self) -> dict[str, Any]:
+        __tracebackhide__ = True
+        return self._run(self.aio.openapi())
+
     # The assertions fetch through the loop, then check here, so a failure's traceback
     # points at the test, not at the background thread.
 
@@ -503,23 +777,3 @@ class Client:
         __tracebackhide__ = True
         message = self.message(message_id)
         return assertions.check_attempts(message, expected, type=type, recipient=recipient, state=state, offsets=offsets)
-
-
-def _blocking(name: str) -> Any:
-    method = getattr(AsyncClient, name)
-
-    @functools.wraps(method)
-    def call(self: Client, *args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        return self._run(method(self.aio, *args, **kwargs))
-
-    return call
-
-
-SYNC_METHODS = (
-    "request", "send", "inbound", "health", "messages", "message", "callbacks", "wait_for_callbacks",
-    "wait_for_messages", "clock", "advance", "reset", "scenario", "set_scenario", "openapi",
-    "send_multichannel", "tap_suggestion", "share_location", "reply_rbm", "read_message",
-)  # fmt: skip
-for _name in SYNC_METHODS:
-    setattr(Client, _name, _blocking(_name))
