@@ -93,10 +93,6 @@ class Attempt:
     # An extra delivery of an already delivered event (the application's ``duplicates``).
     duplicate: bool = False
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
-
 
 @dataclass(slots=True)
 class Callback:

@@ -55,9 +55,6 @@ class Store:
             state = self._accounts[account_id] = AccountState()
         return state
 
-    def account_ids(self) -> list[str]:
-        return list(self._accounts)
-
     def _scope(self, account_id: str | None) -> Iterable[AccountState]:
         if account_id is None:
             return list(self._accounts.values())

@@ -19,8 +19,6 @@ log = logging.getLogger("emulator.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-JSON_UTF8 = "application/json; charset=utf-8"
-
 
 class BandwidthError(Exception):
     """An error answer in Bandwidth's ``{type, description}`` envelope."""
