@@ -6,7 +6,9 @@ here and that every response the handlers give matches its schema.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
+
+from emulator.state.models import CallbackState, CallbackType, Direction, MessageKind, RecipientState
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -82,7 +84,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["to", "status"],
         "properties": {
             "to": {"type": "string"},
-            "status": {"enum": ["QUEUED", "SENDING", "SENT", "DELIVERED", "FAILED", "RECEIVED"]},
+            "status": {"enum": list(get_args(RecipientState))},
             "errorCode": {"type": ["integer", "null"]},
             "description": NULLABLE_STRING,
             "carrierName": NULLABLE_STRING,
@@ -96,8 +98,8 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "accountId": {"type": "string"},
             "applicationId": {"type": "string"},
-            "direction": {"enum": ["in", "out"]},
-            "kind": {"enum": ["sms", "mms", "group"]},
+            "direction": {"enum": list(get_args(Direction))},
+            "kind": {"enum": list(get_args(MessageKind))},
             "messageType": {"enum": ["sms", "mms", "rcs"], "description": "As the list API reports it: rcs for RBM."},
             "channel": {
                 "enum": ["RBM", "SMS", "MMS", None],
@@ -156,22 +158,11 @@ SCHEMAS: dict[str, Any] = {
             "accountId": {"type": "string"},
             "messageId": {"type": "string"},
             "applicationId": {"type": "string"},
-            "type": {
-                "enum": [
-                    "message-sending",
-                    "message-sent",
-                    "message-delivered",
-                    "message-failed",
-                    "message-read",
-                    "message-received",
-                    "suggestion-response",
-                    "requested-location-response",
-                ]
-            },
+            "type": {"enum": list(get_args(CallbackType))},
             "recipient": {"type": "string"},
             "channel": {"enum": ["RBM", "SMS", "MMS", None], "description": "Multi-channel messages: the channel the event is about."},
             "url": {"type": ["string", "null"], "description": "null: the application has no callback URL (state skipped)."},
-            "state": {"enum": ["pending", "delivered", "exhausted", "skipped", "cancelled"]},
+            "state": {"enum": list(get_args(CallbackState))},
             "plannedAt": TIME,
             "nextAttemptAt": NULLABLE_TIME,
             "heldBy": {
@@ -300,7 +291,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Every message, outbound and inbound, oldest first",
                 "parameters": [
                     ACCOUNT_ID,
-                    _q("direction", "in or out.", {"enum": ["in", "out"]}),
+                    _q("direction", "in or out.", {"enum": list(get_args(Direction))}),
                     _q("from", "Exact sender number."),
                     _q("to", "Messages with this number among their recipients."),
                     _q("tag", "Exact tag."),

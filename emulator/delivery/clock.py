@@ -12,6 +12,7 @@ import asyncio
 import functools
 import math
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -93,3 +94,23 @@ def isoformat(t: float) -> str:
 @functools.lru_cache(maxsize=1024)
 def _second_prefix(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+
+
+def parse_isoformat(value: object, *, naive_is_utc: bool = False) -> float | None:
+    """POSIX seconds of an ISO 8601 / RFC 3339 date-time (``Z`` or an offset), else None.
+
+    The one parser for every timestamp a client sends (expiration, list filters) and the
+    emulator's own (:func:`isoformat`). A time without an offset is None, as RFC 3339
+    requires one, unless ``naive_is_utc``: then it is read as UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        if not naive_is_utc:
+            return None
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

@@ -17,10 +17,9 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from emulator.delivery.clock import isoformat
+from emulator.delivery.clock import isoformat, parse_isoformat
 from emulator.state.models import Message
 
 MESSAGE_STATUSES = ("RECEIVED", "QUEUED", "SENDING", "SENT", "FAILED", "DELIVERED", "ACCEPTED", "UNDELIVERED")
@@ -206,15 +205,11 @@ def _bool(name: str, raw: str) -> bool:
 
 
 def _time(name: str, raw: str) -> float:
-    value = raw.strip()
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ListError(f"'{name}' must be an ISO 8601 date-time, e.g. 2022-09-14T18:20:16.000Z") from None
-    if dt.tzinfo is None:
-        # Bandwidth's examples are UTC; a time without an offset is read as UTC.
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    # Bandwidth's examples are UTC; a time without an offset is read as UTC.
+    t = parse_isoformat(raw.strip(), naive_is_utc=True)
+    if t is None:
+        raise ListError(f"'{name}' must be an ISO 8601 date-time, e.g. 2022-09-14T18:20:16.000Z")
+    return t
 
 
 def _enum(name: str, raw: str, allowed: Iterable[str]) -> str:

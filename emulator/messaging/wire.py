@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from emulator.delivery.clock import isoformat
+from emulator.delivery.clock import isoformat, parse_isoformat
 from emulator.state.models import Message
 
+# The one E.164 pattern: a plus, a country code not starting with 0, at most 15 digits.
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # Alphanumeric sender IDs (2026 spec): up to 11 of A-Z a-z 0-9 space - + _ &, at least one letter.
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
@@ -136,7 +136,7 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
     expiration = body.get("expiration")
     expiration_at: float | None = None
     if expiration is not None:
-        expiration_at = _parse_datetime(expiration)
+        expiration_at = parse_isoformat(expiration)
         if expiration_at is None:
             errors.append(FieldError("expiration", f"'{expiration}' is not a valid RFC 3339 date-time"))
         elif expiration_at <= now:
@@ -156,18 +156,6 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
         expiration=expiration,
         expiration_at=expiration_at,
     )
-
-
-def _parse_datetime(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:  # RFC 3339 requires an offset
-        return None
-    return dt.timestamp()
 
 
 def _message_fields(message: Message) -> dict[str, Any]:

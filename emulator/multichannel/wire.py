@@ -17,10 +17,9 @@ import binascii
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from emulator.delivery.clock import isoformat
+from emulator.delivery.clock import isoformat, parse_isoformat
 from emulator.messaging.wire import ALPHANUMERIC_SENDER, E164, MAX_TAG
 from emulator.state.models import Callback, Message
 
@@ -114,13 +113,7 @@ def parse_rfc3339(value: Any) -> float | None:
     """Seconds since the epoch of an RFC 3339 date-time (an offset is required), else None."""
     if not isinstance(value, str) or "T" not in value.upper():
         return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return None
-    return dt.timestamp()
+    return parse_isoformat(value)
 
 
 class _Checker:

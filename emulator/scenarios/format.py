@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from emulator.delivery.urls import check_callback_url
 from emulator.messaging.errorcodes import lookup
+from emulator.messaging.wire import E164
 from emulator.scenarios.regex import compile_regex
 from emulator.web.bodies import is_text
 
@@ -239,7 +240,6 @@ class Defaults(Model):
 # -- matching -----------------------------------------------------------------------------
 
 _GLOB_CHARS = set("*?[")
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
 class Pattern(Model):
@@ -463,7 +463,7 @@ class InboundTraffic(Model):
     @classmethod
     def _e164(cls, value: Any) -> Any:
         for number in [value] if isinstance(value, str) else value or []:
-            if not _E164.match(number):
+            if not E164.match(number):
                 raise ValueError(f"{number!r} is not an E.164 number such as +15554443333")
         return value
 
@@ -772,6 +772,11 @@ def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
+    return load_scenario_text(read_scenario_file(path), str(path))
+
+
+def read_scenario_file(path: str | Path) -> str:
+    """A scenario file's text, refused with a ScenarioError when it cannot be one."""
     path = Path(path)
     try:
         with path.open("rb") as file:
@@ -784,7 +789,35 @@ def load_scenario_file(path: str | Path) -> Scenario:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(str(path), [("", f"not UTF-8 text (byte {exc.start})")]) from None
-    return load_scenario_text(text, str(path))
+    return text
+
+
+# What tests and tools may give as a scenario: the object, a dict, YAML text (anything with
+# a newline) or a file path.
+ScenarioSource = Scenario | dict[str, Any] | str | Path | None
+
+
+def scenario_source_text(source: str | Path, base: Path | None = None) -> tuple[str, str]:
+    """YAML text as it is, or the text of the file at ``source`` (relative to ``base``);
+    with the name errors give it."""
+    if isinstance(source, str) and "\n" in source:
+        return source, "<scenario text>"
+    path = Path(source)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return read_scenario_file(path), str(path)
+
+
+def load_scenario(source: ScenarioSource, base: Path | None = None) -> Scenario:
+    """The one loader of every form a scenario is given in (the in-process emulator, the
+    pytest plugin); None is the default scenario."""
+    if source is None:
+        return Scenario()
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, dict):
+        return parse_scenario(source, "<scenario dict>")
+    return load_scenario_text(*scenario_source_text(source, base))
 
 
 def _title(key: str) -> str:

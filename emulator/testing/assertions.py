@@ -8,8 +8,9 @@ the async and the sync client, so a failing test prints the journal instead of a
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 from typing import Any
+
+from emulator.delivery.clock import parse_isoformat
 
 Outcome = int | str  # an HTTP status the webhook answered, or an error text such as "timeout"
 
@@ -17,7 +18,7 @@ Outcome = int | str  # an HTTP status the webhook answered, or an error text suc
 def _epoch(iso: str | None) -> float | None:
     if iso is None:
         return None
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return parse_isoformat(iso)
 
 
 def _offset(iso: str | None, origin: float | None) -> str:

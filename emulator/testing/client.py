@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from emulator.config import DEFAULT_ACCOUNT
-from emulator.scenarios.format import Scenario
+from emulator.scenarios.format import Scenario, scenario_source_text
 from emulator.testing import assertions
 
 T = TypeVar("T")
@@ -58,12 +58,8 @@ def scenario_text(scenario: Scenario | dict[str, Any] | str | Path, base: Path |
         return json.dumps(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
     if isinstance(scenario, dict):
         return json.dumps(scenario)
-    if isinstance(scenario, str) and "\n" in scenario:
-        return scenario
-    path = Path(scenario)
-    if base is not None and not path.is_absolute():
-        path = base / path
-    return path.read_text(encoding="utf-8")
+    # Sent as it is: the emulator checks it, and answers what is wrong.
+    return scenario_source_text(scenario, base)[0]
 
 
 class AsyncClient:

@@ -79,8 +79,8 @@ class EmulatorSession:
     """What lives for the whole session: the emulator (or a client of a remote one) and the receiver."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from emulator.scenarios.format import load_scenario
         from emulator.testing.receiver import CallbackReceiver
-        from emulator.testing.runner import load_scenario
 
         self.remote_url: str | None = config.getoption("bandwidth_emulator_url")
         self.control_token: str | None = config.getoption("bandwidth_control_token") or None
@@ -157,8 +157,7 @@ def bandwidth_emulator(
     bandwidth_emulator_session: EmulatorSession, callback_receiver: CallbackReceiver, request: pytest.FixtureRequest
 ) -> Iterator[Client]:
     """A blocking client of the session's emulator, with this test's account reset."""
-    from emulator.scenarios.format import ScenarioError
-    from emulator.testing.runner import load_scenario
+    from emulator.scenarios.format import ScenarioError, load_scenario
 
     session = bandwidth_emulator_session
     client = session.client

@@ -12,7 +12,6 @@ synchronous code (the pytest plugin uses it), handing out a blocking :class:`Cli
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,28 +20,10 @@ from emulator.app import create_app
 from emulator.config import DEFAULT_ACCOUNT, Settings
 from emulator.delivery.urls import check_callback_url
 from emulator.keys import SERVICE
-from emulator.scenarios.format import Scenario, load_scenario_file, load_scenario_text, parse_scenario
+from emulator.scenarios.format import ScenarioSource, load_scenario
 from emulator.service import MessagingService
 from emulator.testing.client import AsyncClient, Client, LoopThread
 from emulator.web.server import EmulatorRunner
-
-ScenarioSource = Scenario | dict[str, Any] | str | Path | None
-
-
-def load_scenario(scenario: ScenarioSource, base: Path | None = None) -> Scenario:
-    """A :class:`Scenario` from itself, a dict, YAML text (anything with a newline) or a file path."""
-    if scenario is None:
-        return Scenario()
-    if isinstance(scenario, Scenario):
-        return scenario
-    if isinstance(scenario, dict):
-        return parse_scenario(scenario, "<scenario dict>")
-    if isinstance(scenario, str) and "\n" in scenario:
-        return load_scenario_text(scenario, "<scenario text>")
-    path = Path(scenario)
-    if base is not None and not path.is_absolute():
-        path = base / path
-    return load_scenario_file(path)
 
 
 class Emulator(AsyncClient):
