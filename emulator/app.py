@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from emulator.config import Settings
 from emulator.delivery.clock import Clock, ManualClock, RealtimeClock
+from emulator.delivery.dispatcher import Dispatcher
 from emulator.keys import QUERIES, SERVICE, SETTINGS
 from emulator.queries import Queries
 from emulator.scenarios.format import Scenario, load_scenario_file
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         scenario=scenario,
         callback_url=settings.callback_url,
         default_account=settings.default_account,
+        dispatcher=Dispatcher(builtin_client=settings.callback_client == "builtin"),
     )
     # Errors are answered by a wrapper around each route (api/errors.py), not a middleware.
     middlewares = [_commit_middleware(database)] if database is not None else []

@@ -97,6 +97,14 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
         help="persist state in this SQLite file (default: in memory; env BWE_DB)",
     )
     parser.add_argument(
+        "--callback-client",
+        choices=["builtin", "aiohttp"],
+        default=_env("CALLBACK_CLIENT", "builtin"),
+        help="HTTP client for callbacks to http:// webhooks: builtin, a lean HTTP/1.1 client (default), "
+        "or aiohttp, the fallback if a webhook server disagrees with it; https always uses aiohttp "
+        "(env BWE_CALLBACK_CLIENT)",
+    )
+    parser.add_argument(
         "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"), help="log format on stderr (env BWE_LOG_FORMAT)"
     )
     parser.add_argument(
@@ -180,6 +188,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         time_scale=float(args.time_scale),
         db=args.db,
         log_format=args.log_format,
+        callback_client=args.callback_client,
     )
 
 

@@ -18,6 +18,9 @@ class Settings:
     time_scale: float = 1.0
     db: str | None = None
     log_format: Literal["text", "json"] = "text"
+    # Which HTTP client POSTs callbacks to plain-http webhooks: the emulator's own HTTP/1.1
+    # client (fast), or aiohttp's (the fallback; https always uses aiohttp's). README, "Callbacks".
+    callback_client: Literal["builtin", "aiohttp"] = "builtin"
     # Account used for simulated inbound messages that name none and match no conversation.
     default_account: str = DEFAULT_ACCOUNT
     # docs/security.md: Host names allowed besides localhost, IP addresses and --host; and

@@ -111,8 +111,12 @@ class Dispatcher:
     """One shared client session; at most ``concurrency`` POSTs in flight at a time, and at
     most ``per_receiver`` of them to any one receiver."""
 
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, per_receiver: int = PER_RECEIVER) -> None:
+    def __init__(
+        self, concurrency: int = DEFAULT_CONCURRENCY, per_receiver: int = PER_RECEIVER, *, builtin_client: bool = True
+    ) -> None:
         self._concurrency = concurrency
+        # False: every POST goes through aiohttp's client, plain http too (--callback-client aiohttp).
+        self._builtin_client = builtin_client
         self._per_receiver = min(per_receiver, concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._pool = http1.Pool(max_idle=concurrency)
@@ -167,7 +171,7 @@ class Dispatcher:
             return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
 
     async def _post(self, url: str, body: bytes, authorization: str | None) -> tuple[int, bool]:
-        fast = http1.target(url, USER_AGENT, CONTENT_TYPE)
+        fast = http1.target(url, USER_AGENT, CONTENT_TYPE) if self._builtin_client else None
         if fast is not None:
             return await self._pool.post(fast, body, authorization)
         if self._session is None:
