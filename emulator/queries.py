@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from emulator.delivery.clock import ManualClock, isoformat
+from emulator.scenarios.eras import describe as describe_era
 from emulator.scenarios.format import Scenario
 from emulator.service import MessagingService
 from emulator.state.models import Attempt, Callback, CallbackState, CallbackType, Direction, Message
@@ -168,6 +169,8 @@ class Queries:
             "pendingCallbacks": service.callbacks.pending(),
             # Bugs of the emulator's own that it survived (docs/testing.md, 'Internal errors').
             "internalErrors": service.internal_errors.summary(),
+            # What a message sent now gets (docs/scenarios.md, "Bandwidth's timeline").
+            "era": describe_era(service.scenario, service.clock.now()),
         }
 
     # -- messages and callbacks ----------------------------------------------------------
@@ -226,6 +229,7 @@ class Queries:
             "timeScale": getattr(clock, "scale", None),
             "nextDue": _t(service.scheduler.next_due()),
             "pending": service.scheduler.pending(),
+            "era": describe_era(service.scenario, clock.now()),
         }
 
     def check_manual(self) -> None:

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from support import Receiver
+from support import Receiver, pin_era
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.scenarios.format import Scenario, parse_scenario
+from emulator.scenarios.format import Scenario
 
 
 @pytest.fixture
@@ -25,8 +25,8 @@ def make_client(aiohttp_client: Any, receiver: Receiver):
     async def make(scenario: Scenario | dict | None = None, **settings: Any) -> TestClient:
         settings.setdefault("clock", "manual")
         settings.setdefault("callback_url", receiver.url)
-        if isinstance(scenario, dict):
-            scenario = parse_scenario(scenario)
+        if scenario is not None or "scenario" not in settings:
+            scenario = pin_era(scenario)
         return await aiohttp_client(create_app(Settings(**settings), scenario=scenario))
 
     return make

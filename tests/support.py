@@ -10,8 +10,29 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from emulator.scenarios.format import Scenario, parse_scenario
+
 AUTH = {"Authorization": "Basic dXNlcjpwYXNz"}  # user:pass
 ACCOUNT = "9900000"
+
+# The manual clock starts at the wall clock's now, and what Bandwidth sends depends on the
+# virtual date (docs/scenarios.md, "Bandwidth's timeline"): message-sending ends on 2027-01-06.
+# So that the suite's outcome does not change with the date it runs on, a test whose scenario
+# pins neither its start time nor its era runs in the era of 2026-07-06 (conftest.make_client).
+SUITE_ERA = "2026-07-06"
+
+
+def pin_era(scenario: Scenario | dict | None) -> Scenario:
+    """The scenario, in the suite's era unless it pins its start time or its era (support.SUITE_ERA)."""
+    if scenario is None:
+        scenario = {}
+    if isinstance(scenario, dict):
+        if "startTime" not in scenario and "era" not in scenario:
+            scenario = {**scenario, "era": SUITE_ERA}
+        return parse_scenario(scenario)
+    if scenario.start_time is None and "era" not in scenario.model_fields_set:
+        return scenario.model_copy(update={"era": SUITE_ERA})
+    return scenario
 
 
 HANG = "hang"  # a Receiver answer: never answer (until the receiver stops)

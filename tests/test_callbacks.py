@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from support import HANG, Receiver, advance, closed_port_url, send
+from support import HANG, Receiver, advance, closed_port_url, pin_era, send
 
 from emulator.scenarios.format import DEFAULT_RETRY_SCHEDULE
 
@@ -434,13 +434,12 @@ async def test_held_and_retrying_callbacks_resume_after_a_restart_with_db(tmp_pa
 
     from emulator.app import create_app
     from emulator.config import Settings
-    from emulator.scenarios.format import parse_scenario
 
     scenario = app(receiver.url, ordering="hold")
 
     async def start() -> TestClient:
         settings = Settings(db=str(tmp_path / "state.db"), clock="manual")
-        client = TestClient(TestServer(create_app(settings, scenario=parse_scenario(scenario))))
+        client = TestClient(TestServer(create_app(settings, scenario=pin_era(scenario))))
         await client.start_server()
         return client
 

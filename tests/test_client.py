@@ -7,6 +7,7 @@ import re
 
 import aiohttp
 import pytest
+from support import SUITE_ERA
 
 from emulator.scenarios.format import Scenario, ScenarioError
 from emulator.testing.client import AsyncClient, Client, EmulatorError, WaitTimeout
@@ -28,7 +29,8 @@ async def hook():
 
 @pytest.fixture
 async def emu(hook):
-    async with Emulator(clock="manual", callback_url=hook.url) as emulator:
+    # The suite's era, pinned (tests/conftest.py, SUITE_ERA).
+    async with Emulator({"era": SUITE_ERA}, clock="manual", callback_url=hook.url) as emulator:
         yield emulator
 
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from bandwidth import ApiClient, Configuration, MessagesApi
 from bandwidth.models import Callback, MessageRequest, StatusCallback
-from support import Receiver
+from support import SUITE_ERA, Receiver
 
 
 class RunningEmulator:
@@ -66,8 +66,11 @@ def parse_callbacks(receiver: Receiver) -> list[StatusCallback]:
     return parsed
 
 
-async def test_sdk_send_and_callbacks_with_manual_clock(start_cli, receiver):
-    emu = await start_cli("--clock", "manual", "--callback-url", receiver.url)
+async def test_sdk_send_and_callbacks_with_manual_clock(start_cli, receiver, tmp_path):
+    # The era pinned: a group gets message-sending only until 2027-01-06 (docs/scenarios.md).
+    scenario = tmp_path / "era.yaml"
+    scenario.write_text(f"era: '{SUITE_ERA}'\n", encoding="utf-8")
+    emu = await start_cli("--clock", "manual", "--callback-url", receiver.url, "--scenario", str(scenario))
     api = emu.messages_api()
     request = MessageRequest(
         application_id="93de2206-9669-4e07-948d-329f4b722ee2",

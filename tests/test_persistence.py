@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from support import ACCOUNT, AUTH, Receiver, advance, send
+from support import ACCOUNT, AUTH, Receiver, advance, pin_era, send
 
 from emulator.app import create_app
 from emulator.config import Settings
@@ -28,7 +28,8 @@ SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"],
 
 async def start(db: Path, receiver: Receiver, **settings: Any) -> TestClient:
     settings.setdefault("clock", "manual")
-    app = create_app(Settings(db=str(db), callback_url=receiver.url, **settings))
+    scenario = None if "scenario" in settings else pin_era(None)
+    app = create_app(Settings(db=str(db), callback_url=receiver.url, **settings), scenario=scenario)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ACCOUNT, AUTH, advance, send
+from support import ACCOUNT, AUTH, advance, pin_era, send
 
 from emulator.scenarios.format import Application, Scenario, load_scenario_file
 from emulator.scenarios.planner import plan
@@ -383,7 +383,7 @@ async def test_get_scenario_output_loads_back_unchanged(make_client, path):
     resp = await client.put("/_emulator/scenario", json=shown)
     assert resp.status == 200, await resp.text()
     assert await resp.json() == shown
-    assert load_scenario_file(path).model_dump() == Scenario.model_validate(shown).model_dump()
+    assert pin_era(load_scenario_file(path)).model_dump() == Scenario.model_validate(shown).model_dump()
 
 
 async def test_cli_serves_a_scenario_file_on_the_realtime_clock(receiver):

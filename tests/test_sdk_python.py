@@ -29,7 +29,7 @@ from bandwidth.models import (
     MessageTypeEnum,
     StatusCallback,
 )
-from support import AUTH, Receiver
+from support import AUTH, SUITE_ERA, Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
@@ -60,7 +60,10 @@ class Emulator:
 async def emulator(receiver: Receiver) -> AsyncIterator[Emulator]:
     # message-sent is opt-in; switching it on makes the emulator emit every status type.
     scenario = parse_scenario(
-        {"applications": [{"id": "*", "messageSent": True, "statusCallbackUrl": receiver.url, "inboundCallbackUrl": receiver.url}]}
+        {
+            "era": SUITE_ERA,
+            "applications": [{"id": "*", "messageSent": True, "statusCallbackUrl": receiver.url, "inboundCallbackUrl": receiver.url}],
+        }
     )
     app = create_app(Settings(clock="manual", callback_url=receiver.url), scenario=scenario)
     runner = web.AppRunner(app, access_log=None)

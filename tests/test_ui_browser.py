@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import SUITE_ERA
 
 pytestmark = pytest.mark.browser
 
@@ -352,6 +353,7 @@ def test_holds_duplicates_and_credentials_in_the_timeline(page, start_emulator, 
     scenario = tmp_path / "delivery.yaml"
     scenario.write_text(
         "name: delivery-details\n"
+        f"era: '{SUITE_ERA}'\n"  # message-sending, which this test holds on, ends on 2027-01-06
         "applications:\n"
         "  - id: '*'\n"
         f"    statusCallbackUrl: {webhook.url}\n"
@@ -365,6 +367,10 @@ def test_holds_duplicates_and_credentials_in_the_timeline(page, start_emulator, 
     twice = emu.send(["+15553334444"], "Delivered twice")
     emu.request("POST", "/_emulator/clock/advance", {"seconds": 5})
     load(page, emu)
+    # The era the scenario pins shows beside the clock.
+    era = page.find_element("id", "clock-era")
+    assert era.text == f"Bandwidth {SUITE_ERA} (pinned)"
+    assert "73 h" in era.get_attribute("title") and "message-sending" in era.get_attribute("title")
 
     click(page, f'.conversation[data-key="{ACCOUNT}|{OURS}|{HANDSET}"]')
     open_timeline(page, held["id"])

@@ -77,6 +77,23 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "era": _ref("Era"),
+        },
+    },
+    "Era": {
+        "type": "object",
+        "description": "Bandwidth's delivery behaviour a message sent now gets (docs/scenarios.md, \"Bandwidth's timeline\").",
+        "required": ["era", "pinned", "deliveryReceiptWindow", "messageSending", "next"],
+        "properties": {
+            "era": {"enum": ["2020-07-31", "2026-07-06", "2027-01-06"], "description": "The date the era began on Bandwidth."},
+            "pinned": {"type": "boolean", "description": "Pinned by the scenario's era, rather than by the virtual date."},
+            "deliveryReceiptWindow": {"type": "number", "description": "Seconds until a missing receipt fails with 9902."},
+            "messageSending": {"type": "boolean", "description": "Whether MMS and group messages get message-sending."},
+            "next": {
+                "type": ["object", "null"],
+                "description": "The next change on the calendar, unless the era is pinned or none is left.",
+                "properties": {"era": {"type": "string"}, "at": TIME},
+            },
         },
     },
     "Recipient": {
@@ -250,6 +267,7 @@ SCHEMAS: dict[str, Any] = {
             "timeScale": {"type": ["number", "null"]},
             "nextDue": NULLABLE_TIME,
             "pending": {"type": "integer", "description": "Scheduled jobs not yet fired."},
+            "era": _ref("Era"),
         },
     },
     "Advance": {

@@ -18,6 +18,7 @@ __all__ = [
     "INVALID_RECIPIENT_CODES",
     "ErrorCode",
     "callback_description",
+    "detected_by_bandwidth",
     "lookup",
 ]
 
@@ -68,6 +69,19 @@ INVALID_RECIPIENT_CODES: frozenset[int] = frozenset({4303, 4404, 4406, 4720, 472
 _CALLBACK_DESCRIPTION_OVERRIDES: Mapping[int, str] = MappingProxyType(
     {4432: "forbidden to country"}
 )
+
+
+def detected_by_bandwidth(code: int | None) -> bool:
+    """Whether Bandwidth finds this failure itself, rather than learning it from a carrier's
+    delivery receipt: its own client and service errors (4xxx, 5xxx of its tables) and invalid
+    destination numbers, which the group invalid-number quirk shows Bandwidth reporting without
+    receipts (docs/scenarios.md, "MMS and group messages without delivery receipts")."""
+    if code is None:
+        return False
+    if code in INVALID_RECIPIENT_CODES:
+        return True
+    entry = ERROR_CODES.get(code)
+    return entry is not None and entry.category in ("bandwidth-client", "bandwidth-service")
 
 
 def lookup(code: int) -> ErrorCode | None:

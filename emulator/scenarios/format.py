@@ -338,7 +338,11 @@ class Rule(Model):
         description="Shorthand: the default sequence, ending in message-failed with this code.",
     )
     no_receipt: bool = Field(
-        False, description="message-sending and then nothing: the carrier never returns a delivery receipt."
+        False,
+        description=(
+            "The carrier never returns a delivery receipt: message-sending (MMS/group, while the era has it), "
+            "then message-failed 9902 when the delivery-receipt window closes."
+        ),
     )
     carrier_name: str | None = Field(None, description="carrierName on every event of this rule that sets none.")
     read_after: Duration | None = Field(
@@ -567,6 +571,18 @@ class Scenario(Model):
             "correct: exactly one callback per group recipient. legacy: an invalid group recipient gets "
             "message-failed, then message-delivered like everyone (Bandwidth's docs until 2020)."
         ),
+    )
+    era: Literal["auto", "2020-07-31", "2026-07-06", "2027-01-06"] = Field(
+        "auto",
+        description=(
+            "Bandwidth's delivery behaviour: auto follows Bandwidth's timeline by each message's virtual send date; "
+            "a date pins the era that began then (2026-07-06: 73 h receipt window; 2027-01-06: no message-sending)."
+        ),
+    )
+    delivery_receipt_window: Duration | None = Field(
+        None,
+        gt=0,
+        description="How long Bandwidth waits for a delivery receipt before 9902; default: the era's (2 h, 73 h from 2026-07-06).",
     )
     message_storage: bool = Field(True, description="false: GET /messages is unavailable, as in early Messaging 2.0.")
     media_size_limit: int = Field(

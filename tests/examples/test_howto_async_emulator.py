@@ -32,7 +32,8 @@ async def test_manual_clock():
     seen = []
     runner, url = await start_webhook(seen)
     try:
-        async with Emulator(clock="manual", callback_url=url) as emu:
+        # The era pinned: MMS gets message-sending only until 2027-01-06 (docs/scenarios.md).
+        async with Emulator({"era": "2026-07-06"}, clock="manual", callback_url=url) as emu:
             message = await emu.send(to=HANDSET, from_=OUR_NUMBER, text="Hello", media=["https://example.com/a.png"])
             await emu.advance(60)
             await emu.assert_callbacks(message["id"], ["message-sending", "message-delivered"])

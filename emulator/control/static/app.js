@@ -194,6 +194,17 @@ function renderClock() {
   const wait = clock.nextDue ? ms(clock.nextDue) - ms(clock.now) : NaN;
   const next = clock.nextDue ? ` · next ${wait > 0 ? "in " + fmtDuration(wait).slice(1) : "due now"}` : "";
   $("clock-pending").textContent = pending + next;
+  // Bandwidth's era for a message sent now (docs/scenarios.md, "Bandwidth's timeline").
+  const era = clock.era;
+  if (era) {
+    const hours = Math.round(era.deliveryReceiptWindow / 360) / 10;
+    $("clock-era").textContent = `Bandwidth ${era.era}${era.pinned ? " (pinned)" : ""}`;
+    $("clock-era").dataset.era = era.era;
+    $("clock-era").title =
+      `Delivery-receipt window ${hours} h; ` +
+      (era.messageSending ? "MMS and group get message-sending" : "no message-sending") +
+      (era.next ? `; from ${era.next.at.slice(0, 10)}: ${era.next.era}` : "");
+  }
   $("advance").hidden = clock.mode !== "manual";
   $("advance-next").disabled = !clock.nextDue;
 }
