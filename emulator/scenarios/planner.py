@@ -116,7 +116,8 @@ def _handed_off(step: EventStep) -> EventStep:
     return EventStep(event="message-delivered", after=step.after, carrier_name=step.carrier_name)
 
 
-def _application_switches(steps: list[EventStep], kind: str, app: Application, era: Era) -> list[EventStep]:
+def _application_switches(steps: list[EventStep], kind: str, app: Application, era: Era | None = None) -> list[EventStep]:
+    """The application's switches, and the era's (none without ``era``), applied to ``steps``."""
     if kind != "sms" and not app.mms_delivery_receipts:
         # Without MMS delivery receipts there is no message-sending, "delivered" means only
         # "handed off to the MMSC", and a failure only a carrier's receipt could report
@@ -127,7 +128,7 @@ def _application_switches(steps: list[EventStep], kind: str, app: Application, e
             for s in steps
             if s.event != "message-sending"
         ]
-    if not era.message_sending:
+    if era is not None and not era.message_sending:
         # Decommissioned on 2027-01-06 (docs/scenarios.md, "Bandwidth's timeline").
         steps = [s for s in steps if s.event != "message-sending"]
     if app.message_sent and not any(s.event == "message-sent" for s in steps):
