@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from emulator.scenarios.format import Application, Scenario, parse_scenario
 from emulator.scenarios.eras import era_on
+from emulator.scenarios.format import Application, Scenario, parse_scenario
 from emulator.scenarios.planner import SequenceMemo, plan
 from emulator.state.models import Message, RecipientStatus
 
