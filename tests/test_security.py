@@ -23,7 +23,14 @@ INBOUND = {"from": "+15552221111", "to": "+15554443333", "text": "STOP"}
 
 @pytest.mark.parametrize(
     ("header", "name"),
-    [("LocalHost:8080", "localhost"), ("[::1]:8080", "::1"), ("[::1]", "::1"), ("127.0.0.1", "127.0.0.1"), ("a.test.", "a.test")],
+    [
+        ("LocalHost:8080", "localhost"),
+        ("[::1]:8080", "::1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("a.test.", "a.test"),
+    ],
 )
 def test_host_names_are_read_without_their_port(header: str, name: str) -> None:
     assert host_name(header) == name
@@ -248,3 +255,14 @@ def test_the_pytest_plugin_passes_the_control_token(pytester: pytest.Pytester) -
             "--bandwidth-emulator-url", url, "--bandwidth-control-token", TOKEN, "-p", "no:cacheprovider"
         )
         result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("bind", "loopback"),
+    [("127.0.0.1", True), ("::1", True), ("localhost", True), ("127.0.0.2", True), ("0.0.0.0", False), ("::", False),
+     ("192.168.1.20", False), ("devbox.lan", False)],
+)
+def test_binding_beyond_loopback_is_recognised_for_the_warning(bind: str, loopback: bool) -> None:
+    from emulator.web.exposure import is_loopback
+
+    assert is_loopback(bind) is loopback

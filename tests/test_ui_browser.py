@@ -723,3 +723,24 @@ def test_a_page_on_another_origin_cannot_inject_an_inbound_message_or_move_the_c
         attacker.close()
     assert emulator.request("GET", "/_emulator/messages")["messages"] == []
     assert emulator.request("GET", "/_emulator/clock")["now"] == clock["now"]
+
+
+def test_with_a_control_token_the_page_opens_with_the_token_once_then_works(page, start_emulator, webhook):
+    emu = start_emulator("--control-token", "s3cret")
+    try:
+        page.get(emu.base_url + "/")
+        assert "unauthorized" in page.find_element("tag name", "body").text
+        load(page, emu, "/?token=s3cret")
+        assert "token" not in page.current_url  # the address no longer shows it
+        # The page's own requests carry the cookie: it lists, and it moves the clock.
+        sent = emu.send([HANDSET], "with a token")
+        bubble = bubble_css(sent["id"])
+        wait(page, lambda d: any(e.text == "with a token" for e in css(d, f"{bubble} .text")), "message did not appear")
+        click(page, '#advance button[data-seconds="60"]')
+        wait(
+            page,
+            lambda d: css(d, f'{bubble} .recipient[data-to="{HANDSET}"]')[0].get_attribute("data-status") == "DELIVERED",
+            "the page could not advance the clock",
+        )
+    finally:
+        page.delete_all_cookies()

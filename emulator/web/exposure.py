@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from yarl import URL
@@ -43,6 +43,8 @@ def host_name(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") > 1:  # a bare IPv6 address (as given to --host), without a port
+        return host
     name, _, port = host.rpartition(":")
     if name and port.isdigit():
         host = name
@@ -75,6 +77,9 @@ class Exposure:
     allowed_hosts: frozenset[str] = frozenset()
     any_host: bool = False
     control_token: str | None = None
+    # Verdicts per Host header: clients send the same one on every request, and parsing an
+    # IP address costs more than the rest of the check.
+    _verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, bind: str, allowed_hosts: Iterable[str] = (), control_token: str | None = None) -> Exposure:
@@ -89,6 +94,14 @@ class Exposure:
     def host_allowed(self, host: str | None) -> bool:
         if host is None or self.any_host:
             return True  # no Host: not a browser (they always send one), so not a rebinding page
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            if len(self._verdicts) >= 1024:
+                self._verdicts.clear()
+            verdict = self._verdicts[host] = self._decide_host(host)
+        return verdict
+
+    def _decide_host(self, host: str) -> bool:
         name = host_name(host)
         # A name without a dot (a Docker Compose service, a container) is not in public DNS,
         # so no page on the web can have it as its origin and rebind it.
