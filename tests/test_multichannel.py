@@ -353,7 +353,10 @@ async def test_handset_actions_refuse_what_a_handset_cannot_do(make_client, rece
         headers=AUTH,
     )
     plain_id = (await plain.json())["id"]
+    await advance(client, 5)
+    undelivered_id = await sent(client, RBM_TEXT)
     cases = [
+        (undelivered_id, {"suggestion": "Confirm"}, 409, "has not reached the handset"),
         (rbm_id, {"suggestion": "Cancel"}, 400, "'Confirm'"),
         (rbm_id, {"suggestion": "Confirm", "text": "also"}, 400, "one answer"),
         (rbm_id, {"location": {"latitude": 91, "longitude": 0}}, 400, "invalid"),

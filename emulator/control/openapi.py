@@ -347,7 +347,7 @@ OPENAPI: dict[str, Any] = {
                     ),
                     "400": _error("An invalid body, or no such suggestion on the message (the description lists them)"),
                     "404": _error("No such message"),
-                    "409": _error("Not an outbound multi-channel message that went out over RBM"),
+                    "409": _error("Not an outbound multi-channel message that went out over RBM, or not delivered yet"),
                 },
             }
         },
@@ -360,7 +360,7 @@ OPENAPI: dict[str, Any] = {
                         {"type": "object", "properties": {"callback": _ref("Callback")}}, "The message-read callback, planned now"
                     ),
                     "404": _error("No such message"),
-                    "409": _error("Not an RBM message, or already read"),
+                    "409": _error("Not a delivered RBM message, or already read"),
                 },
             }
         },

@@ -144,6 +144,10 @@ def _rbm_message(service: MessagingService, message_id: str) -> Message:
         raise HandsetError(
             409, f"message {message_id} went out as {message.channel}, not RBM: only RBM messages have suggestions"
         )
+    status = message.recipients[message.to[0]].status
+    if status != "DELIVERED":
+        # The handset has nothing to read or tap until the message reaches it.
+        raise HandsetError(409, f"message {message_id} has not reached the handset (status {status}): advance the clock first")
     return message
 
 
