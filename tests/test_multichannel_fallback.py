@@ -103,3 +103,10 @@ def test_parser_keeps_known_keys_and_reads_content():
     assert [s["text"] for s in suggestions_of(item.content)] == ["Where", "Yes"]
     assert "x" not in item.content["cardContents"][0]["suggestions"][0]
     assert item.to_json()["owner"] == "Agent" and "unknown" not in item.to_json()
+
+
+@pytest.mark.parametrize(("era", "sending"), [("2026-07-06", True), ("2027-01-06", False)])
+def test_the_era_applies_to_rbm_as_to_plain_sends(era: str, sending: bool):
+    steps = [{"event": "message-sending", "after": 0.5}, {"event": "message-delivered", "after": 1}]
+    result = plan([RBM, SMS], era=era, rcs={"events": steps})
+    assert ("message-sending" in [e.type for e in result.events]) is sending

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from emulator.messaging.errorcodes import callback_description, lookup
 from emulator.multichannel.wire import ChannelItem, media_urls, summary_text
+from emulator.scenarios.eras import era_for
 from emulator.scenarios.format import Application, EventStep, Scenario
 from emulator.scenarios.planner import (
     PlannedEvent,
@@ -120,8 +121,9 @@ def _rbm_steps(message: Message, recipient: str, app: Application, scenario: Sce
     delivered = [s.after for s in steps if s.event == "message-delivered"]
     if read_after is not None and delivered and not any(s.event == "message-read" for s in steps):
         steps.append(EventStep(event="message-read", after=delivered[0] + read_after))
-    # RBM has no MMS delivery receipts to switch off: only the message-sent switch applies.
-    steps = _application_switches(steps, "sms", app)
+    # RBM has no MMS delivery receipts to switch off; the message-sent switch and the era's
+    # (message-sending decommissioned, docs/scenarios.md, "Bandwidth's timeline") apply.
+    steps = _application_switches(steps, "sms", app, era_for(scenario, message.time))
     out = []
     for step in steps:
         code = step.error_code if step.event == "message-failed" else None
