@@ -225,12 +225,31 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
         gc.freeze()
 
 
+def _raise_open_files_limit() -> None:
+    # Every client connection is a file descriptor: take all the process may have (the soft
+    # limit is often 1024) so that many clients, or stalled ones, do not lock the others out
+    # (docs/compatibility.md, 'What the emulator refuses'). The emulator's own process only.
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
 async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     from emulator.app import create_app
     from emulator.keys import SERVICE
     from emulator.web.exposure import is_loopback
-    from emulator.web.server import EmulatorRunner
+    from emulator.web.server import EmulatorRunner, quiet_accept_errors
 
+    _raise_open_files_limit()
+    quiet_accept_errors(asyncio.get_running_loop())
     app = create_app(settings, scenario=scenario)
     runner = EmulatorRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()

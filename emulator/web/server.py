@@ -6,15 +6,74 @@ from ``RequestHandler.handle_error``. aiohttp offers no hook for that answer
 (github.com/aio-libs/aiohttp/issues/3287), so the runner here serves connections with a
 ``RequestHandler`` whose ``handle_error`` answers ``{type, description}`` JSON instead, as
 every other error of the emulator does (docs/compatibility.md, 'Errors').
+
+It also bounds what a stalled client can hold (docs/compatibility.md, 'What the emulator
+refuses'): a connection that sends no request head within ``idle_timeout`` (from its start
+or from its previous answer) is closed, and a request whose body has not fully arrived
+``body_timeout`` after its head gets a 408 and its connection closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
+log = logging.getLogger("emulator.server")
+
+# How long a connection may stay open without a complete request head: idle between
+# requests, or sending its head (aiohttp's keepalive timer covers both). nginx's default.
+IDLE_TIMEOUT = 75.0
+# How long a request's body may take to arrive once its head has.
+BODY_TIMEOUT = 60.0
+
+
+class SlowBody(web.HTTPRequestTimeout):
+    """Set on a request's payload when its body is late; answered as a 408 and the connection closed."""
+
 
 class BandwidthRequestHandler(web.RequestHandler):
+    def __init__(self, *args: Any, body_timeout: float = BODY_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._body_timeout = body_timeout
+
+    async def _handle_request(
+        self,
+        request: BaseRequest,
+        start_time: float | None,
+        request_handler: Callable[[BaseRequest], Awaitable[web.StreamResponse]],
+    ) -> tuple[web.StreamResponse, bool]:
+        payload = request.content
+        if payload.is_eof() or self._body_timeout <= 0:
+            return await super()._handle_request(request, start_time, request_handler)
+
+        def late() -> None:
+            if not payload.is_eof():
+                payload.set_exception(SlowBody())
+
+        async def bounded(request: BaseRequest) -> web.StreamResponse:
+            try:
+                return await request_handler(request)
+            except SlowBody:
+                # Nothing more is read from this client: no lingering for the rest of its body.
+                self._lingering_time = 0
+                seconds = f"{self._body_timeout:g}"
+                body = {"type": "request-timeout", "description": f"The request body did not arrive within {seconds} s"}
+                response = web.json_response(body, status=408)
+                response.force_close()
+                return response
+
+        timer = asyncio.get_running_loop().call_later(self._body_timeout, late)
+        try:
+            return await super()._handle_request(request, start_time, bounded)
+        finally:
+            timer.cancel()
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -47,7 +106,18 @@ class BandwidthServer(web.Server):
 
 
 class EmulatorRunner(web.AppRunner):
-    """``web.AppRunner`` whose server answers aiohttp's own errors in Bandwidth's shape."""
+    """``web.AppRunner`` whose server answers aiohttp's own errors in Bandwidth's shape and
+    times out stalled clients."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(app, keepalive_timeout=idle_timeout, body_timeout=body_timeout, **kwargs)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -55,3 +125,55 @@ class EmulatorRunner(web.AppRunner):
         # connection: every setting aiohttp put on it stays as it is.
         server.__class__ = BandwidthServer
         return server
+
+
+ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+class AcceptErrors:
+    """A loop exception handler that reports failures to accept a connection (out of file
+    descriptors, say, under a flood of connections) once a minute with a count, instead of
+    a traceback each time asyncio retries; every other error goes to the previous handler."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float = 60.0) -> None:
+        self._previous = loop.get_exception_handler()
+        self._every = every
+        self._last: float | None = None
+        self.suppressed = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _late_accept_retry(context):
+            # asyncio schedules a retry per failed accept; those still due when the server
+            # has closed its socket fail on the closed descriptor: nothing to report.
+            self.suppressed += 1
+            return
+        if context.get("message") != ACCEPT_FAILED:
+            if self._previous is not None:
+                self._previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._every:
+            self.suppressed += 1
+            return
+        more = f" ({self.suppressed} more since the last report)" if self.suppressed else ""
+        log.error(
+            "cannot accept connections: %s%s; stalled connections are closed after %g s idle,"
+            " further failures are reported once a minute",
+            context.get("exception") or "out of resources", more, IDLE_TIMEOUT,
+        )
+        self._last = now
+        self.suppressed = 0
+
+
+def _late_accept_retry(context: dict[str, Any]) -> bool:
+    handle = context.get("handle")
+    callback = getattr(handle, "_callback", None)
+    return getattr(callback, "__name__", "") == "_start_serving" and isinstance(context.get("exception"), (ValueError, OSError))
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> AcceptErrors:
+    handler = AcceptErrors(loop)
+    loop.set_exception_handler(handler)
+    return handler

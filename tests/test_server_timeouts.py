@@ -1,0 +1,125 @@
+"""Stalled clients of the emulator's own server are timed out (docs/compatibility.md, 'What
+the emulator refuses'): a connection that sends no request head in time is closed, a body that
+does not arrive in time gets a 408, and a flood of failed accepts is logged once, not per
+connection. Real sockets on 127.0.0.1, with timeouts shortened for the test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from support import ACCOUNT, AUTH, Receiver
+
+from emulator.app import create_app
+from emulator.config import Settings
+from emulator.web.server import ACCEPT_FAILED, AcceptErrors, EmulatorRunner
+
+SHORT = 0.3
+# Far longer than SHORT: the test fails by this bound, not by hanging, when nothing times out.
+BOUND = 10.0
+
+
+class Served:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
+
+@pytest.fixture
+async def served(receiver: Receiver) -> AsyncIterator[Served]:
+    app = create_app(Settings(clock="manual", callback_url=receiver.url))
+    runner = EmulatorRunner(app, idle_timeout=SHORT, body_timeout=SHORT, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield Served(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    await runner.cleanup()
+
+
+async def test_a_connection_that_sends_nothing_is_closed(served: Served):
+    reader, writer = await served.connect()
+    assert await asyncio.wait_for(reader.read(), BOUND) == b""
+    writer.close()
+
+
+async def test_a_request_head_dripped_slowly_is_cut_off(served: Served):
+    reader, writer = await served.connect()
+    writer.write(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n")
+
+    async def drip() -> None:
+        while True:
+            writer.write(b"X-Slow: y\r\n")
+            await asyncio.sleep(0.05)
+
+    dripping = asyncio.create_task(drip())
+    try:
+        assert await asyncio.wait_for(reader.read(), BOUND) == b""
+    finally:
+        dripping.cancel()
+        writer.close()
+
+
+async def test_a_body_that_does_not_arrive_gets_a_408_and_the_connection_closed(served: Served):
+    reader, writer = await served.connect()
+    writer.write(
+        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    answer = await asyncio.wait_for(reader.read(), BOUND)  # the whole answer, up to the close
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    assert json.loads(body) == {"type": "request-timeout", "description": f"The request body did not arrive within {SHORT:g} s"}
+    writer.close()
+
+
+async def test_kept_alive_connections_and_long_requests_are_not_cut(served: Served, receiver: Receiver):
+    reader, writer = await served.connect()
+    # A hanging webhook makes the advance take longer than both timeouts; its body came at once.
+    receiver.fail(1, "hang")
+    send = json.dumps({"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}).encode()
+    auth = AUTH["Authorization"].encode()
+    writer.write(
+        b"POST /api/v2/users/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (ACCOUNT.encode(), auth, len(send), send)
+    )
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)).startswith(b"HTTP/1.1 202")
+    await asyncio.wait_for(reader.readuntil(b"}"), BOUND)
+    scenario = b"applications:\n  - id: a\n    callbackTimeout: 1s\n    retrySchedule: [0]\n"
+    writer.write(b"PUT /_emulator/scenario HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(scenario), scenario))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
+    assert head.startswith(b"HTTP/1.1 200")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    await reader.readexactly(length)
+    advance = b'{"seconds": 5}'
+    writer.write(
+        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(advance), advance)
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
+    assert head.startswith(b"HTTP/1.1 200")
+    writer.close()
+
+
+def test_a_flood_of_failed_accepts_is_logged_once(caplog: pytest.LogCaptureFixture):
+    loop = asyncio.new_event_loop()
+    try:
+        others: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: others.append(context))
+        handler = AcceptErrors(loop)
+        with caplog.at_level(logging.ERROR, logger="emulator.server"):
+            for _ in range(1000):
+                handler(loop, {"message": ACCEPT_FAILED, "exception": OSError(24, "Too many open files")})
+        assert len(caplog.records) == 1
+        assert "cannot accept connections" in caplog.records[0].getMessage()
+        assert handler.suppressed == 999
+        handler(loop, {"message": "something else"})
+        assert others == [{"message": "something else"}]
+    finally:
+        loop.close()
