@@ -51,7 +51,7 @@ async def test_a_connection_that_sends_nothing_is_closed(served: Served):
 
 async def test_a_request_head_dripped_slowly_is_cut_off(served: Served):
     reader, writer = await served.connect()
-    writer.write(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n")
+    writer.write(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
 
     async def drip() -> None:
         while True:
@@ -69,7 +69,7 @@ async def test_a_request_head_dripped_slowly_is_cut_off(served: Served):
 async def test_a_body_that_does_not_arrive_gets_a_408_and_the_connection_closed(served: Served):
     reader, writer = await served.connect()
     writer.write(
-        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100\r\n\r\n{"
     )
     answer = await asyncio.wait_for(reader.read(), BOUND)  # the whole answer, up to the close
@@ -86,20 +86,20 @@ async def test_kept_alive_connections_and_long_requests_are_not_cut(served: Serv
     send = json.dumps({"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}).encode()
     auth = AUTH["Authorization"].encode()
     writer.write(
-        b"POST /api/v2/users/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+        b"POST /api/v2/users/%s/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (ACCOUNT.encode(), auth, len(send), send)
     )
     assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)).startswith(b"HTTP/1.1 202")
     await asyncio.wait_for(reader.readuntil(b"}"), BOUND)
     scenario = b"applications:\n  - id: a\n    callbackTimeout: 1s\n    retrySchedule: [0]\n"
-    writer.write(b"PUT /_emulator/scenario HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(scenario), scenario))
+    writer.write(b"PUT /_emulator/scenario HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(scenario), scenario))
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
     assert head.startswith(b"HTTP/1.1 200")
     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
     await reader.readexactly(length)
     advance = b'{"seconds": 5}'
     writer.write(
-        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(advance), advance)
     )
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
