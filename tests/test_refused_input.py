@@ -358,3 +358,79 @@ def test_a_backtracking_regex_matches_in_linear_time() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "4720"]
 
+
+
+# -- all of it at once -----------------------------------------------------------------------
+
+
+async def test_a_sweep_of_hostile_inputs_gets_no_5xx_and_loses_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every route, every bad shape above and more, with a good send between each: no answer
+    is a 5xx, and every accepted message is still listed (run with -s to see the figures)."""
+    import itertools
+
+    import aiohttp
+
+    api = f"/api/v2/users/{ACCOUNT}"
+    values: list[Any] = [SURROGATE, "x" + SURROGATE, json.loads(NESTED_40), None, 1e308, -1, 2**70, "", "²", "\x00", "é" * 3000,
+                         [SURROGATE], {"k": SURROGATE}, True]
+    sends = [json.dumps({**SMS, k: v}) for k, v in itertools.product(
+        ["text", "tag", "from", "to", "media", "applicationId", "priority", "expiration", "unknown"], values)]
+    sends += [DEEP, NESTED_40, "null", "1e999999", '"' + SURROGATE + '"', "{" * 1000]
+    channel = {"channel": "SMS", "from": "+15554443333", "applicationId": "a", "content": {"text": "x"}}
+    rbm = {"to": "+15552221111", "channelList": [channel]}
+    multichannel = [json.dumps({**rbm, k: v}) for k, v in itertools.product(["to", "tag", "channelList", "expiration"], values)]
+    inbound = {"from": "+15552221111", "to": "+15554443333", "text": "hi"}
+    inbounds = [json.dumps({**inbound, k: v}) for k, v in itertools.product(["from", "to", "text", "media", "accountId"], values)]
+    inbounds += [DEEP, json.dumps({**inbound, "to": [f"+1555200{n:04d}" for n in range(4000)]})]
+    advances = [DEEP, '{"seconds": ' + DEEP + "}", '{"seconds": 1e999}', '{"seconds": "' + SURROGATE + '"}']
+    queries = [{"pageToken": _token("offset:²")}, {"pageToken": _token("offset:" + "9" * 5000)}, {"limit": "9" * 5000},
+               {"fromDateTime": "²"}, {"sort": SURROGATE}, {"sourceTn": "+" + "1" * 5000}, {"errorCode": "1" * 5000}]
+    headers = [{"Authorization": "Basic é"}, {"Authorization": "Basic " + "A" * 10_000}, {"Authorization": "Bearer é"},
+               {"Continuation-Token": "é"}, {"Host": "rebound.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+               {"Host": "[::1"}, {"Origin": "http://[::1"}]
+    tried, errors, accepted = 0, [], []
+    async with Emulator() as emulator, aiohttp.ClientSession() as session:
+
+        async def call(method: str, path: str, **kwargs: Any) -> tuple[int, bytes]:
+            nonlocal tried
+            tried += 1
+            async with session.request(method, emulator.base_url + path, **kwargs) as resp:
+                body = await resp.read()
+                if resp.status >= 500:
+                    errors.append((method, path, resp.status, body[:100]))
+                return resp.status, body
+
+        async def good_send() -> None:
+            status, body = await call("POST", f"{api}/messages", json=SMS, headers=AUTH)
+            assert status == 202
+            accepted.append(json.loads(body)["id"])
+
+        for raw in sends:
+            status, body = await call("POST", f"{api}/messages", data=raw.encode("utf-8", "surrogatepass"), headers=JSON)
+            if status == 202:
+                accepted.append(json.loads(body)["id"])
+            await good_send()
+        for raw in multichannel:
+            await call("POST", f"{api}/messages/multiChannel", data=raw.encode("utf-8", "surrogatepass"), headers=JSON)
+        for raw in inbounds:
+            await call("POST", "/_emulator/inbound", data=raw.encode("utf-8", "surrogatepass"))
+        for raw in advances:
+            await call("POST", "/_emulator/clock/advance", data=raw.encode("utf-8", "surrogatepass"))
+        for text in UNBUILDABLE_YAML.values():
+            await call("PUT", "/_emulator/scenario", data=text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+        for query in queries:
+            await call("GET", f"{api}/messages", params=query, headers=AUTH)
+        for header in headers:
+            for method, path in (("GET", f"{api}/messages"), ("GET", f"{api}/media"), ("POST", "/_emulator/inbound")):
+                await call(method, path, headers={**AUTH, **header}, json=inbound if method == "POST" else None)
+            await good_send()
+        await call("POST", "/_emulator/clock/advance", json={"seconds": 86400})
+        _, body = await call("GET", "/_emulator/messages", params={"accountId": ACCOUNT, "direction": "out"})
+        listed = {m["id"] for m in json.loads(body)["messages"]}
+        _, body = await call("GET", f"{api}/messages", params={"limit": "1000"}, headers=AUTH)
+        rows = {m["messageId"] for m in json.loads(body)["messages"]}
+    lost = [m for m in accepted if m not in listed or m not in rows]
+    with capsys.disabled():
+        print(f"\nhostile sweep: {tried} requests, {len(errors)} answered 5xx, {len(accepted)} accepted, {len(lost)} lost")
+    assert errors == [] and lost == []
+    assert len(accepted) >= len(sends)
