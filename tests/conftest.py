@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from processes import EmulatorProcess, become_subreaper, no_process_outlives_the_tests  # noqa: F401 (autouse)
 from support import Receiver, pin_era
 
 from emulator.app import create_app
 from emulator.config import Settings
+from emulator.keys import SERVICE
 from emulator.scenarios.format import Scenario
 
 
@@ -35,3 +39,42 @@ def make_client(aiohttp_client: Any, receiver: Receiver):
 @pytest.fixture
 async def client(make_client: Any) -> TestClient:
     return await make_client()
+
+
+@pytest.fixture
+def start_cli() -> Iterator[Callable[..., EmulatorProcess]]:
+    """``start_cli("--clock", "manual", ...)`` runs ``bandwidth-emulator --port 0 ...`` and returns
+    once it printed its URL (bounded wait); every process it started is stopped and waited for
+    after the test, whatever happened. In async tests: ``await asyncio.to_thread(start_cli, ...)``."""
+    with contextlib.ExitStack() as stack:
+
+        def start(*args: str, env: dict[str, str] | None = None) -> EmulatorProcess:
+            emulator = EmulatorProcess.start(*args, env=env)
+            stack.callback(emulator.close)
+            return emulator
+
+        yield start
+
+
+@pytest.fixture
+def long_poll_waiting(monkeypatch: pytest.MonkeyPatch) -> Callable[[TestClient], asyncio.Event]:
+    """An event set as soon as a long-poll of this in-process emulator waits for a change,
+    so a test can make the change only once the poll is waiting for it."""
+
+    def watch(client: TestClient) -> asyncio.Event:
+        changes = client.app[SERVICE].changes
+        waiting = asyncio.Event()
+        wait = changes.wait
+
+        async def waiting_wait(timeout: float) -> bool:
+            waiting.set()
+            return await wait(timeout)
+
+        monkeypatch.setattr(changes, "wait", waiting_wait)
+        return waiting
+
+    return watch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    become_subreaper()  # so that an orphaned grandchild is still seen by that check

@@ -231,10 +231,11 @@ async def test_without_wait_there_is_no_condition(client):
     assert body == {"callbacks": []}
 
 
-async def test_long_poll_on_messages_wakes_up_on_inbound(client):
+async def test_long_poll_on_messages_wakes_up_on_inbound(client, long_poll_waiting):
     query = {"direction": "in", "from": "+15559998888", "wait": "60"}
+    waiting = long_poll_waiting(client)
     poll = asyncio.create_task(client.get("/_emulator/messages", params=query))
-    await asyncio.sleep(0)  # let the poll start waiting before the message exists
+    await asyncio.wait_for(waiting.wait(), 10)  # the poll waits before the message exists
     await client.post("/_emulator/inbound", json={"from": "+15559998888", "to": "+15554443333", "text": "hi"})
     body = await _json(await asyncio.wait_for(poll, 5))
     assert body["conditionMet"] is True

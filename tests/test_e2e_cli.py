@@ -4,57 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
+import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
 
 import aiohttp
-import pytest
 from bandwidth import ApiClient, Configuration, MessagesApi
 from bandwidth.models import Callback, MessageRequest, StatusCallback
+from processes import EmulatorProcess
 from support import SUITE_ERA, Receiver
 
 
-class RunningEmulator:
-    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
-        self.process = process
-        self.base_url = base_url
-
-    def messages_api(self) -> MessagesApi:
-        cfg = Configuration(
-            host=f"{self.base_url}/api/v2", ignore_operation_servers=True, username="user", password="pass"
-        )
-        return MessagesApi(ApiClient(cfg))
-
-    async def control(self, method: str, path: str, **kwargs) -> dict:
-        async with aiohttp.ClientSession() as session:
-            async with session.request(method, f"{self.base_url}/_emulator{path}", **kwargs) as resp:
-                assert resp.status < 300, await resp.text()
-                return await resp.json()
+def messages_api(emulator: EmulatorProcess) -> MessagesApi:
+    cfg = Configuration(
+        host=f"{emulator.base_url}/api/v2", ignore_operation_servers=True, username="user", password="pass"
+    )
+    return MessagesApi(ApiClient(cfg))
 
 
-@pytest.fixture
-async def start_cli() -> AsyncIterator[Callable[..., asyncio.Future[RunningEmulator]]]:
-    processes: list[asyncio.subprocess.Process] = []
-
-    async def start(*args: str) -> RunningEmulator:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "emulator", "--port", "0", *args,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        processes.append(process)
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, f"no base URL in the first line: {line!r}"
-        return RunningEmulator(process, match.group(0))
-
-    yield start
-    for process in processes:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 10)
+async def control(emulator: EmulatorProcess, method: str, path: str, **kwargs) -> dict:
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, f"{emulator.base_url}/_emulator{path}", **kwargs) as resp:
+            assert resp.status < 300, await resp.text()
+            return await resp.json()
 
 
 def parse_callbacks(receiver: Receiver) -> list[StatusCallback]:
@@ -70,8 +42,10 @@ async def test_sdk_send_and_callbacks_with_manual_clock(start_cli, receiver, tmp
     # The era pinned: a group gets message-sending only until 2027-01-06 (docs/scenarios.md).
     scenario = tmp_path / "era.yaml"
     scenario.write_text(f"era: '{SUITE_ERA}'\n", encoding="utf-8")
-    emu = await start_cli("--clock", "manual", "--callback-url", receiver.url, "--scenario", str(scenario))
-    api = emu.messages_api()
+    emu = await asyncio.to_thread(
+        start_cli, "--clock", "manual", "--callback-url", receiver.url, "--scenario", str(scenario)
+    )
+    api = messages_api(emu)
     request = MessageRequest(
         application_id="93de2206-9669-4e07-948d-329f4b722ee2",
         to=["+15552221111", "+15550104720"],
@@ -84,7 +58,7 @@ async def test_sdk_send_and_callbacks_with_manual_clock(start_cli, receiver, tmp
     assert message.id and message.direction.value == "out"
     assert message.to == ["+15552221111", "+15550104720"]
 
-    await emu.control("POST", "/clock/advance", json={"seconds": 60})
+    await control(emu, "POST", "/clock/advance", json={"seconds": 60})
     events = parse_callbacks(receiver)
     assert all(isinstance(e, StatusCallback) for e in events)
     by_recipient = {}
@@ -98,14 +72,14 @@ async def test_sdk_send_and_callbacks_with_manual_clock(start_cli, receiver, tmp
     assert failed.error_code == 4720
     assert failed.message.id == message.id and failed.message.tag == "e2e"
 
-    journal = await emu.control("GET", "/callbacks", params={"messageId": message.id})
+    journal = await control(emu, "GET", "/callbacks", params={"messageId": message.id})
     assert {c["state"] for c in journal["callbacks"]} == {"delivered"}
 
 
 async def test_realtime_time_scale_delivers_without_advancing(start_cli, receiver):
     # 1 virtual second of delay at 100x passes in 10 ms; we wait on the receiver, not on time.
-    emu = await start_cli("--time-scale", "100", "--callback-url", receiver.url)
-    api = emu.messages_api()
+    emu = await asyncio.to_thread(start_cli, "--time-scale", "100", "--callback-url", receiver.url)
+    api = messages_api(emu)
     request = MessageRequest(application_id="app", to=["+15552221111"], var_from="+15554443333", text="hi")
     message = await asyncio.to_thread(api.create_message, "9900000", request)
     events = await receiver.wait_for(1, timeout=10)
@@ -114,26 +88,25 @@ async def test_realtime_time_scale_delivers_without_advancing(start_cli, receive
 
 
 async def test_health_and_sigterm(start_cli):
-    emu = await start_cli("--clock", "manual")
-    health = await emu.control("GET", "/health")
+    emu = await asyncio.to_thread(start_cli, "--clock", "manual")
+    health = await control(emu, "GET", "/health")
     assert health["status"] == "ok"
-    emu.process.terminate()
-    assert await asyncio.wait_for(emu.process.wait(), 10) == 0
+    assert await asyncio.to_thread(emu.stop, signal.SIGTERM) == 0
 
 
 def test_help_lists_every_option():
-    out = subprocess.run([sys.executable, "-m", "emulator", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "emulator", "--help"], capture_output=True, text=True, check=True, timeout=60).stdout
     for option in ("--host", "--port", "--scenario", "--callback-url", "--clock", "--time-scale", "--db", "--log-format"):
         assert option in out
 
 
 def test_bad_option_value_is_a_clear_error():
-    result = subprocess.run([sys.executable, "-m", "emulator", "--time-scale", "0"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "emulator", "--time-scale", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--time-scale" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_schema_prints_json_schema():
-    out = subprocess.run([sys.executable, "-m", "emulator", "schema"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "emulator", "schema"], capture_output=True, text=True, check=True, timeout=60).stdout
     schema = json.loads(out)
     assert "applications" in schema["properties"]

@@ -282,27 +282,15 @@ def test_default_bind_is_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_from_args(build_parser().parse_args(["serve"])).host == "127.0.0.1"
 
 
-def test_default_bind_is_not_reachable_from_other_interfaces() -> None:
+def test_default_bind_is_not_reachable_from_other_interfaces(start_cli) -> None:
     """Started with the defaults, the listening socket is bound to 127.0.0.1 only."""
-    import subprocess
-    import sys
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={k: v for k, v in os.environ.items() if k != "BWE_HOST"},
-    )
-    try:
-        line = process.stdout.readline()
-        assert "http://127.0.0.1:" in line, line
-        port = int(line.split("http://127.0.0.1:")[1].split()[0].split("/")[0].rstrip(")"))
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
-        listening = _listening_addresses(process.pid)
-        if listening is not None:
-            assert listening == {("127.0.0.1", port)}, listening
-    finally:
-        process.terminate()
-        process.wait(10)
+    emulator = start_cli(env={k: v for k, v in os.environ.items() if k != "BWE_HOST"})
+    port = int(emulator.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    listening = _listening_addresses(emulator.pid)
+    if listening is not None:
+        assert listening == {("127.0.0.1", port)}, listening
 
 
 def _listening_addresses(pid: int) -> set[tuple[str, int]] | None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -143,12 +141,9 @@ async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_i
     try:
         [event] = await receiver.wait_for(1)
         assert event["message"]["id"] == message_id
-        # The receiver answers before the emulator journals the attempt: poll (bounded) for it.
-        for _ in range(500):
-            [callback] = await callbacks(client)
-            if callback["state"] != "pending":
-                break
-            await asyncio.sleep(0.01)
+        # The receiver answers before the emulator journals the attempt: long-poll for it.
+        await callbacks(client, state="delivered", wait="30")
+        [callback] = await callbacks(client)
         assert callback["state"] == "delivered" and len(callback["attempts"]) == 1
     finally:
         await client.close()
@@ -242,69 +237,61 @@ def test_a_file_in_use_by_another_emulator_is_refused(tmp_path: Path) -> None:
     assert "in use by another running emulator" in result.stderr and "Traceback" not in result.stderr
 
 
-async def _start_cli(db: Path, receiver: Receiver) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--db", str(db),
-        "--callback-url", receiver.url,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
-    match = re.search(r"http://127\.0\.0\.1:\d+", line)
-    assert match, line
-    return process, match.group(0)
-
-
-async def test_everything_acknowledged_survives_kill_9_mid_burst(tmp_path: Path, receiver: Receiver) -> None:
+async def test_everything_acknowledged_survives_kill_9_mid_burst(tmp_path: Path, receiver: Receiver, start_cli: Any) -> None:
     db = tmp_path / "state.db"
-    process, base = await _start_cli(db, receiver)
+    args = ("--clock", "manual", "--db", str(db), "--callback-url", receiver.url)
+    emulator = await asyncio.to_thread(start_cli, *args)
+    base = emulator.base_url
     accepted: list[str] = []
     killed = asyncio.Event()
+    progress = asyncio.Event()  # 300 acknowledged, or every sender stopped
+    senders: list[asyncio.Task[None]] = []
 
     async def sender(session: aiohttp.ClientSession, n: int) -> None:
-        for i in range(10_000):
-            if killed.is_set():
-                return
-            body = {**SMS, "to": [f"+1555{n:03d}{i:04d}"]}
-            try:
-                async with session.post(f"{base}/api/v2/users/{ACCOUNT}/messages", json=body, headers=AUTH) as resp:
-                    if resp.status == 202:
-                        accepted.append((await resp.json())["id"])
-            except aiohttp.ClientError:
-                return  # the server died under us: this one was never acknowledged
+        try:
+            for i in range(10_000):
+                if killed.is_set():
+                    return
+                body = {**SMS, "to": [f"+1555{n:03d}{i:04d}"]}
+                try:
+                    async with session.post(f"{base}/api/v2/users/{ACCOUNT}/messages", json=body, headers=AUTH) as resp:
+                        if resp.status == 202:
+                            accepted.append((await resp.json())["id"])
+                            if len(accepted) >= 300:
+                                progress.set()
+                except aiohttp.ClientError:
+                    return  # the server died under us: this one was never acknowledged
+        finally:
+            if all(t.done() or t is asyncio.current_task() for t in senders):
+                progress.set()
 
     async with aiohttp.ClientSession() as session:
-        senders = [asyncio.create_task(sender(session, n)) for n in range(16)]
-        deadline = time.monotonic() + 20
-        while len(accepted) < 300 and time.monotonic() < deadline and not all(t.done() for t in senders):
-            await asyncio.sleep(0.005)
+        senders.extend(asyncio.create_task(sender(session, n)) for n in range(16))
+        await asyncio.wait_for(progress.wait(), 60)
         # Killed while requests are in flight: no shutdown, no final commit.
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
+        await asyncio.to_thread(emulator.kill)
         killed.set()
         await asyncio.gather(*senders)
     assert len(accepted) >= 300
 
-    process, base = await _start_cli(db, receiver)
-    try:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{base}/_emulator/messages") as resp:
-                stored = {m["id"] for m in (await resp.json())["messages"]}
-            async with session.get(f"{base}/_emulator/callbacks", params={"state": "pending"}) as resp:
-                pending = {c["messageId"] for c in (await resp.json())["callbacks"]}
-        missing = set(accepted) - stored
-        assert not missing, f"{len(missing)} acknowledged messages lost"
-        # Each stored message kept its planned callback (written in the same commit).
-        assert stored <= pending
-        # ... and the restarted emulator delivers them, one per message.
-        async with aiohttp.ClientSession() as session, session.post(f"{base}/_emulator/clock/advance", json={"seconds": 5}) as resp:
-            assert resp.status == 200
-        events = await receiver.wait_for(len(stored), timeout=60)
-        delivered = [e["message"]["id"] for e in events]
-        assert sorted(delivered) == sorted(stored)
-    finally:
-        process.terminate()
-        await process.wait()
+    emulator = await asyncio.to_thread(start_cli, *args)
+    base = emulator.base_url
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/_emulator/messages") as resp:
+            stored = {m["id"] for m in (await resp.json())["messages"]}
+        async with session.get(f"{base}/_emulator/callbacks", params={"state": "pending"}) as resp:
+            pending = {c["messageId"] for c in (await resp.json())["callbacks"]}
+    missing = set(accepted) - stored
+    assert not missing, f"{len(missing)} acknowledged messages lost"
+    # Each stored message kept its planned callback (written in the same commit).
+    assert stored <= pending
+    # ... and the restarted emulator delivers them, one per message.
+    async with aiohttp.ClientSession() as session, session.post(f"{base}/_emulator/clock/advance", json={"seconds": 5}) as resp:
+        assert resp.status == 200
+    events = await receiver.wait_for(len(stored), timeout=60)
+    delivered = [e["message"]["id"] for e in events]
+    assert sorted(delivered) == sorted(stored)
+    assert await asyncio.to_thread(emulator.stop) == 0
     # The file is a consistent SQLite database after the kill.
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -386,27 +386,18 @@ async def test_get_scenario_output_loads_back_unchanged(make_client, path):
     assert pin_era(load_scenario_file(path)).model_dump() == Scenario.model_validate(shown).model_dump()
 
 
-async def test_cli_serves_a_scenario_file_on_the_realtime_clock(receiver):
+async def test_cli_serves_a_scenario_file_on_the_realtime_clock(receiver, start_cli):
     """--scenario with the real CLI: scheduled inbound traffic fires on the realtime clock too."""
     import asyncio
-    import re
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "emulator", "--port", "0", "--time-scale", "200",
-        "--scenario", str(SCENARIOS / "inbound-conversation.yaml"), "--callback-url", receiver.url,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    await asyncio.to_thread(
+        start_cli, "--time-scale", "200", "--scenario", str(SCENARIOS / "inbound-conversation.yaml"),
+        "--callback-url", receiver.url,
     )
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
-        assert re.search(r"http://127\.0\.0\.1:\d+", line), line
-        # at: 10s of virtual time is 50 ms of real time at 200x.
-        events = await receiver.wait_for(1, timeout=10)
-        assert events[0]["type"] == "message-received"
-        assert events[0]["message"]["text"] == "Hi! Is this the support line?"
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 10)
+    # at: 10s of virtual time is 50 ms of real time at 200x.
+    events = await receiver.wait_for(1, timeout=10)
+    assert events[0]["type"] == "message-received"
+    assert events[0]["message"]["text"] == "Hi! Is this the support line?"
 
 
 def test_cli_refuses_to_serve_an_invalid_scenario(tmp_path):

@@ -15,13 +15,13 @@ behaviour (docs/compatibility.md lists each case):
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import running_cli
 
 pytestmark = pytest.mark.slow
 
@@ -58,18 +58,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real CLI on a free port, with a manual clock so no callback is ever attempted."""
     scenario = tmp_path_factory.mktemp("scenario") / "credentials.yaml"
     scenario.write_text(SCENARIO)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--scenario", str(scenario)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, f"no base URL in the first line: {line!r}"
-        yield f"{match.group(0)}/api/v2"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with running_cli("--clock", "manual", "--scenario", str(scenario)) as emulator:
+        yield f"{emulator.base_url}/api/v2"
 
 
 def test_messaging_and_media_operations_conform_to_the_official_spec(base_url: str, tmp_path: Path):

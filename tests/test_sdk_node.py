@@ -61,7 +61,12 @@ async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, recei
         node_sdk, str(NODE_DIR / "sdk_check.js"), base_url, ACCOUNT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:  # timed out, or the test was interrupted
+            process.kill()
+            await process.wait()
     assert process.returncode == 0, stderr.decode()
     out = json.loads(stdout)
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
 import urllib.error
@@ -125,27 +122,12 @@ def webhook() -> Iterator[Webhook]:
 
 
 @pytest.fixture
-def start_emulator(webhook: Webhook, tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
-    processes: list[subprocess.Popen] = []
-
+def start_emulator(webhook: Webhook, start_cli: Callable[..., Any]) -> Callable[..., Emulator]:
     def start(*args: str) -> Emulator:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--callback-url", webhook.url, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        processes.append(process)
-        assert process.stdout is not None
-        line = process.stdout.readline()  # the emulator is ready once it prints its URL
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, f"no base URL in the first line: {line!r}"
-        return Emulator(match.group(0))
+        emulator = start_cli("--clock", "manual", "--callback-url", webhook.url, *args)
+        return Emulator(emulator.base_url)
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(10)
+    return start
 
 
 # -- the browser -------------------------------------------------------------------------------
