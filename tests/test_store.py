@@ -1,0 +1,173 @@
+"""emulator/state/store.py: records scoped by account, global lookups by id, and an observer
+told of every change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.state.models import Callback, Message
+from emulator.state.store import MediaItem, Store
+
+
+def message(id: str, account: str = "1111111", **fields: Any) -> Message:
+    return Message(
+        id=id, account_id=account, application_id="app", direction="out", from_="+15554443333",
+        to=("+15552221111",), owner="+15554443333", time=1_700_000_000.0, segment_count=1, **fields,
+    )  # fmt: skip
+
+
+def callback(id: str, message_id: str, account: str = "1111111") -> Callback:
+    return Callback(
+        id=id, account_id=account, message_id=message_id, application_id="app", type="message-delivered",
+        recipient="+15552221111", url="http://127.0.0.1:9/cb", planned_at=1_700_000_001.0,
+    )  # fmt: skip
+
+
+def media(account: str, name: str, content: bytes = b"x") -> MediaItem:
+    return MediaItem(account, name, content, "image/png", None, 1_700_000_000.0)
+
+
+class Recorder:
+    """A StoreObserver that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def message_saved(self, message: Message) -> None:
+        self.events.append(("message", message.id))
+
+    def callback_saved(self, callback: Callback) -> None:
+        self.events.append(("callback", callback.id))
+
+    def media_saved(self, item: MediaItem) -> None:
+        self.events.append(("media", (item.account_id, item.media_id)))
+
+    def media_deleted(self, account_id: str, media_id: str) -> None:
+        self.events.append(("media deleted", (account_id, media_id)))
+
+    def reset(self, account_id: str | None) -> None:
+        self.events.append(("reset", account_id))
+
+
+def test_messages_are_found_by_id_across_accounts_and_listed_per_account() -> None:
+    store = Store()
+    store.add_message(message("m1", "1111111"))
+    store.add_message(message("m2", "2222222"))
+    store.add_message(message("m3", "1111111"))
+    assert store.get_message("m2").account_id == "2222222"
+    assert store.get_message("missing") is None
+    assert [m.id for m in store.messages("1111111")] == ["m1", "m3"]
+    assert [m.id for m in store.messages("2222222")] == ["m2"]
+    assert [m.id for m in store.messages("3333333")] == []
+    assert sorted(m.id for m in store.messages()) == ["m1", "m2", "m3"]
+
+
+def test_callbacks_are_found_by_id_by_account_and_by_message() -> None:
+    store = Store()
+    store.add_message(message("m1"))
+    store.add_callback(callback("c1", "m1"))
+    store.add_callback(callback("c2", "m1"))
+    store.add_callback(callback("c3", "m9", "2222222"))
+    assert store.get_callback("c3").message_id == "m9"
+    assert store.get_callback("missing") is None
+    assert [c.id for c in store.callbacks_for_message("m1")] == ["c1", "c2"]
+    assert store.callbacks_for_message("nothing") == []
+    assert [c.id for c in store.callbacks("1111111")] == ["c1", "c2"]
+    assert sorted(c.id for c in store.callbacks()) == ["c1", "c2", "c3"]
+
+
+def test_callbacks_for_message_is_a_copy() -> None:
+    store = Store()
+    store.add_callback(callback("c1", "m1"))
+    store.callbacks_for_message("m1").clear()
+    assert [c.id for c in store.callbacks_for_message("m1")] == ["c1"]
+
+
+def test_media_is_kept_per_account_and_replaced_by_name() -> None:
+    store = Store()
+    store.put_media(media("1111111", "cat.png", b"one"))
+    store.put_media(media("2222222", "cat.png", b"other"))
+    store.put_media(media("1111111", "cat.png", b"two"))
+    assert store.get_media("1111111", "cat.png").content == b"two"
+    assert store.get_media("2222222", "cat.png").content == b"other"
+    assert store.get_media("3333333", "cat.png") is None
+    assert [m.content for m in store.media("1111111")] == [b"two"]
+    assert store.media("3333333") == []
+
+
+def test_deleting_media_says_whether_there_was_any() -> None:
+    store = Store()
+    store.put_media(media("1111111", "cat.png"))
+    assert store.delete_media("2222222", "cat.png") is False  # another account's name
+    assert store.delete_media("1111111", "cat.png") is True
+    assert store.delete_media("1111111", "cat.png") is False
+    assert store.get_media("1111111", "cat.png") is None
+
+
+def test_reset_of_one_account_forgets_it_only_and_returns_its_callbacks() -> None:
+    store = Store()
+    store.add_message(message("m1", "1111111"))
+    store.add_callback(callback("c1", "m1", "1111111"))
+    store.put_media(media("1111111", "a.png"))
+    store.add_message(message("m2", "2222222"))
+    store.add_callback(callback("c2", "m2", "2222222"))
+    store.put_media(media("2222222", "b.png"))
+
+    dropped = store.reset("1111111")
+
+    assert [c.id for c in dropped] == ["c1"]
+    assert store.get_message("m1") is None and store.get_callback("c1") is None
+    assert store.callbacks_for_message("m1") == []
+    assert store.media("1111111") == []
+    assert store.get_message("m2") is not None and store.get_callback("c2") is not None
+    assert [c.id for c in store.callbacks_for_message("m2")] == ["c2"]
+    assert store.get_media("2222222", "b.png") is not None
+
+
+def test_reset_of_everyone_and_of_an_unknown_account() -> None:
+    store = Store()
+    store.add_message(message("m1", "1111111"))
+    store.add_callback(callback("c1", "m1", "1111111"))
+    store.add_callback(callback("c2", "m2", "2222222"))
+    assert store.reset("9999999") == []
+    assert store.get_callback("c1") is not None
+
+    assert sorted(c.id for c in store.reset()) == ["c1", "c2"]
+    assert list(store.messages()) == [] and list(store.callbacks()) == []
+    assert store.get_message("m1") is None and store.get_callback("c2") is None
+    assert store.callbacks_for_message("m1") == []
+
+
+def test_the_observer_is_told_of_every_change_in_order() -> None:
+    store = Store()
+    recorder = Recorder()
+    store.observer = recorder
+    m = message("m1")
+    store.add_message(m)
+    store.message_changed(m)
+    c = callback("c1", "m1")
+    store.add_callback(c)
+    store.callback_changed(c)
+    store.put_media(media("1111111", "a.png"))
+    store.delete_media("1111111", "a.png")
+    store.delete_media("1111111", "a.png")  # nothing deleted: nothing told
+    store.reset("1111111")
+    store.reset()
+    assert recorder.events == [
+        ("message", "m1"),
+        ("message", "m1"),
+        ("callback", "c1"),
+        ("callback", "c1"),
+        ("media", ("1111111", "a.png")),
+        ("media deleted", ("1111111", "a.png")),
+        ("reset", "1111111"),
+        ("reset", None),
+    ]
+
+
+def test_without_an_observer_nothing_is_written_through() -> None:
+    store = Store()
+    m = message("m1")
+    store.add_message(m)
+    store.message_changed(m)  # no observer: no error
+    assert store.get_message("m1") is m
