@@ -260,6 +260,11 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     port = sockets[0].getsockname()[1] if sockets else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     app[SERVICE].base_url = f"http://{host}:{port}"  # for the URLs of stored inbound media
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # Ready, and a SIGTERM from whoever read this line is a clean stop from now on.
     print(f"bandwidth-emulator serving http://{host}:{port} (Bandwidth API at http://{host}:{port}/api/v2)", flush=True)
     if not settings.control_token and not is_loopback(settings.host):
         logging.getLogger("emulator").warning(
@@ -267,10 +272,6 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
             "(docs/security.md)",
             settings.host,
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logging.getLogger("emulator").info("shutting down")
     await runner.cleanup()

@@ -110,3 +110,22 @@ def test_schema_prints_json_schema():
     out = subprocess.run([sys.executable, "-m", "emulator", "schema"], capture_output=True, text=True, check=True, timeout=60).stdout
     schema = json.loads(out)
     assert "applications" in schema["properties"]
+
+
+def test_sigterm_right_after_the_ready_line_is_a_clean_stop(tmp_path):
+    # The signal arrives as the URL is printed (the earliest a supervisor can react to it).
+    script = tmp_path / "term_on_ready.py"
+    script.write_text(
+        "import builtins, os, signal, sys\n"
+        "from emulator.cli import main\n"
+        "real_print = builtins.print\n"
+        "def print_then_term(*args, **kwargs):\n"
+        "    real_print(*args, **kwargs)\n"
+        "    if 'serving http' in str(args[0]):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "builtins.print = print_then_term\n"
+        "sys.exit(main(['--port', '0', '--clock', 'manual']))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "serving http://127.0.0.1:" in result.stdout
