@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -56,10 +57,10 @@ async def base_url(receiver: Receiver) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, receiver: Receiver):
+async def run_node(node: str, script: str, *args: str) -> Any:
+    """Run one of tests/node's scripts; its standard output is JSON. Killed if it takes over 60 s."""
     process = await asyncio.create_subprocess_exec(
-        node_sdk, str(NODE_DIR / "sdk_check.js"), base_url, ACCOUNT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        node, str(NODE_DIR / script), *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
@@ -68,7 +69,11 @@ async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, recei
             process.kill()
             await process.wait()
     assert process.returncode == 0, stderr.decode()
-    out = json.loads(stdout)
+    return json.loads(stdout)
+
+
+async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, receiver: Receiver):
+    out = await run_node(node_sdk, "sdk_check.js", base_url, ACCOUNT)
 
     assert out["create"]["status"] == 202
     message = out["create"]["data"]
@@ -99,13 +104,7 @@ async def test_node_sdks_send_list_and_media(node_sdk: str, base_url: str, recei
 async def test_node_sdk_sends_rbm_with_fallback_and_gets_the_suggestion_response(
     node_sdk: str, base_url: str, receiver: Receiver
 ):
-    process = await asyncio.create_subprocess_exec(
-        node_sdk, str(NODE_DIR / "multichannel_check.js"), base_url, ACCOUNT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    out = json.loads(stdout)
+    out = await run_node(node_sdk, "multichannel_check.js", base_url, ACCOUNT)
 
     assert out["create"]["status"] == 202
     data = out["create"]["data"]["data"]
