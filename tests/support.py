@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import socket
 from typing import Any
 
@@ -11,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from emulator.scenarios.format import Scenario, parse_scenario
+from emulator.testing.receiver import CallbackReceiver, ReceivedRequest
 
 AUTH = {"Authorization": "Basic dXNlcjpwYXNz"}  # user:pass
 ACCOUNT = "9900000"
@@ -38,77 +37,64 @@ def pin_era(scenario: Scenario | dict | None) -> Scenario:
 HANG = "hang"  # a Receiver answer: never answer (until the receiver stops)
 
 
-class Receiver:
-    """A real webhook receiver on 127.0.0.1 that records every callback POST.
-
-    ``statuses`` are the answers to give, in order, then 200: a status code, or ``HANG`` to
-    keep the request open past the emulator's timeout. A 3xx answer carries a Location.
-    With ``challenge = (user, password)``, a request without those Basic credentials gets
-    401 (with ``WWW-Authenticate`` unless ``challenge_header`` is False) before ``statuses``
-    are consulted, like a webhook protected by Bandwidth's challenge flow.
+class Receiver(CallbackReceiver):
+    """The plugin's webhook receiver (emulator.testing.receiver), with the shortcuts these
+    tests use: ``requests`` as dicts in a list a test may clear, ``statuses`` (the answers
+    to give, in order, then 200: a status code, or ``HANG`` to keep the request open past
+    the emulator's timeout), ``challenge = (user, password)`` (401, with
+    ``WWW-Authenticate`` unless ``challenge_header`` is False, to requests without those
+    Basic credentials) and an async ``wait_for``. A 3xx answer carries a Location.
     """
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int | str] = []  # answers to give, in order; then 200
+        super().__init__()
+        self._log: list[dict[str, Any]] = []
+        self._arrival = asyncio.Event()
         self.challenge: tuple[str, str] | None = None
         self.challenge_header = True
-        self._arrived = asyncio.Condition()
-        self._release = asyncio.Event()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    def fail(self, times: int, status: int | str = 500) -> None:
+    @property
+    def requests(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return self._log
+
+    @property
+    def statuses(self) -> list[int | str]:
+        with self._lock:
+            return [HANG if answer is None else answer for answer in self._plan]
+
+    @statuses.setter
+    def statuses(self, answers: list[int | str]) -> None:
+        with self._lock:
+            self._plan[:] = [None if answer == HANG else int(answer) for answer in answers]
+
+    def fail(self, times: int = 1, status: int | str = 500) -> Receiver:  # type: ignore[override]
         """Answer the next ``times`` requests with ``status`` (or hang), then 200."""
         self.statuses = [status] * times
+        return self
 
-    def _answer(self, request: web.Request) -> int | str:
+    def _record(self, request: ReceivedRequest) -> None:
+        super()._record(request)
+        status = HANG if request.status is None else request.status
+        self._log.append({"path": request.path, "headers": request.headers, "body": request.body, "status": status})
+        self._arrival.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.challenge is not None:
-            expected = "Basic " + base64.b64encode(":".join(self.challenge).encode()).decode()
-            if request.headers.get("Authorization") != expected:
-                return 401
-        return self.statuses.pop(0) if self.statuses else 200
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        status = self._answer(request)
-        async with self._arrived:
-            self.requests.append(
-                {"path": request.path, "headers": dict(request.headers), "body": json.loads(body), "status": status}
-            )
-            self._arrived.notify_all()
-        if status == HANG:
-            await self._release.wait()
-            return web.Response(status=200)
-        headers = {}
-        if status == 401 and self.challenge is not None and self.challenge_header:
-            headers["WWW-Authenticate"] = 'Basic realm="callbacks"'
-        if 300 <= int(status) < 400:
-            headers["Location"] = self.url + "/moved"
-        return web.Response(status=int(status), headers=headers)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/callbacks"
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner:
-            await self._runner.cleanup()
+            self.require_credentials(*self.challenge, challenge=self.challenge_header)
+        else:
+            with self._lock:
+                self._expected_authorization = None
+        return await super()._handle(request)
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [event for r in self.requests for event in r["body"]]
+        return [event for r in self._log for event in r["body"]]
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.requests) >= count), timeout)
+    async def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:  # type: ignore[override]
+        async with asyncio.timeout(timeout):
+            while len(self._log) < count:
+                self._arrival.clear()
+                await self._arrival.wait()
         return self.events
 
 

@@ -68,3 +68,22 @@ async def test_wait_for_timeout_lists_what_arrived(hook):
     assert str(failed.value) == (
         f"waited 0.05s for 2 callback request(s) at {hook.url}; 1 arrived:\n  500 /callbacks ['message-delivered']"
     )
+
+
+async def test_require_credentials_answers_the_challenge_flow(hook):
+    hook.require_credentials("hook", "secret").fail(times=1, status=302)
+    auth = {"Authorization": "Basic aG9vazpzZWNyZXQ="}  # hook:secret
+    async with aiohttp.ClientSession() as session:
+        async with session.post(hook.url, json=[EVENT]) as r:
+            assert (r.status, r.headers.get("WWW-Authenticate")) == (401, 'Basic realm="callbacks"')
+        async with session.post(hook.url, json=[EVENT], headers=auth, allow_redirects=False) as r:
+            assert (r.status, r.headers["Location"]) == (302, hook.url + "/moved")
+        async with session.post(hook.url, json=[EVENT], headers=auth) as r:
+            assert r.status == 200
+    assert [r.status for r in hook.requests] == [401, 302, 200]
+    hook.require_credentials("hook", "secret", challenge=False)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(hook.url, json=[EVENT]) as r:
+            assert (r.status, r.headers.get("WWW-Authenticate")) == (401, None)
+    hook.clear()
+    assert await post(hook.url) == 200

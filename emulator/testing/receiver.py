@@ -1,5 +1,7 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records every
-callback and answers as told (200 by default, a given status, N failures, or no answer).
+callback and answers as told (200 by default, a given status, N failures, or no answer,
+optionally behind Basic credentials with the challenge flow). The pytest plugin's
+``callback_receiver`` and the emulator's own tests (tests/support.py) use this one.
 
 It runs on whichever event loop starts it, and its records and waits are thread-safe, so
 the pytest plugin can run it next to the emulator in a background thread while tests
@@ -9,6 +11,7 @@ read it from the main thread.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ class CallbackReceiver:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
+        self._expected_authorization: str | None = None
+        self._challenge_header = True
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -80,12 +85,23 @@ class CallbackReceiver:
             self._plan.extend([None] * times)
         return self
 
+    def require_credentials(self, username: str, password: str, *, challenge: bool = True) -> CallbackReceiver:
+        """Answer 401 to every request without these Basic credentials, before any planned
+        answer; with ``WWW-Authenticate`` (the signal of Bandwidth's challenge flow, see
+        docs/callbacks.md, 'Credentials and challenge mode') unless ``challenge`` is False."""
+        authorization = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        with self._lock:
+            self._expected_authorization = authorization
+            self._challenge_header = challenge
+        return self
+
     def clear(self) -> None:
         """Forget what arrived and what was planned; answer 200 again; release hung requests."""
         with self._lock:
             self._requests.clear()
             self._plan.clear()
             self._status = 200
+            self._expected_authorization = None
         self._unhang()
 
     def _unhang(self) -> None:
@@ -110,16 +126,29 @@ class CallbackReceiver:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         events = [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+        headers: dict[str, str] = {}
         with self._lock:
-            answer = self._plan.pop(0) if self._plan else self._status
+            expected = self._expected_authorization
+            if expected is not None and request.headers.get("Authorization") != expected:
+                answer: int | None = 401
+                if self._challenge_header:
+                    headers["WWW-Authenticate"] = 'Basic realm="callbacks"'
+            else:
+                answer = self._plan.pop(0) if self._plan else self._status
             release = self._release
-            self._requests.append(ReceivedRequest(request.path, dict(request.headers), body, answer, events))
+            self._record(ReceivedRequest(request.path, dict(request.headers), body, answer, events))
             self._lock.notify_all()
         if answer is None:
             assert release is not None
             await release.wait()
             return web.Response(status=204)  # the sender gave up long ago; nobody reads this
-        return web.Response(status=answer)
+        if 300 <= answer < 400:
+            headers["Location"] = self.url + "/moved"
+        return web.Response(status=answer, headers=headers)
+
+    def _record(self, request: ReceivedRequest) -> None:
+        """Keep one request (called with the lock held, on the receiver's loop)."""
+        self._requests.append(request)
 
     # -- what arrived ---------------------------------------------------------------------
 
