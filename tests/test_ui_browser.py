@@ -619,6 +619,8 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     assert tapped["to"] == agent and tapped["message"]["from"] == HANDSET
     assert any(e["type"] == "message-read" and e["message"]["id"] == card_id for e in webhook.events)
 
+    # The agent is no number to text: its conversation offers only the RBM answer form.
+    assert not page.find_element("id", "inbound").is_displayed()
     # Typing and sharing a location from the handset's RBM form.
     page.find_element("id", "rbm-reply-text").send_keys("See you at 8")
     click(page, "#rbm-reply-send")
@@ -637,6 +639,7 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     chip = css(page, f"{bubble_css(fallback_id)} .chip.channel")[0].text
     assert chip == "via SMS (fallback from RBM)"
     assert not css(page, f"{bubble_css(fallback_id)} .suggestion")
+    assert page.find_element("id", "inbound").is_displayed() and not page.find_element("id", "rbm-reply").is_displayed()
     click(page, "#conversation-list .conversation:not(.selected)")
     wait(page, lambda d: css(d, f"{card_bubble} .rbm-card"), "back to the RBM conversation")
     page.execute_script("document.activeElement.blur()")

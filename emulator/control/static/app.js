@@ -557,6 +557,7 @@ function renderThread(conv, byMessage) {
     thread.replaceChildren();
     state.rbmTarget = null;
     $("rbm-reply").hidden = true;
+    $("inbound").hidden = false;
     return;
   }
   $("thread-title").replaceChildren(
@@ -570,6 +571,8 @@ function renderThread(conv, byMessage) {
   const lastRbm = conv.messages.findLast((m) => m.direction === "out" && m.channel === "RBM");
   state.rbmTarget = lastRbm ? lastRbm.id : null;
   $("rbm-reply").hidden = !lastRbm;
+  // An RBM agent is no number a handset can text: its conversation is answered over RBM only.
+  $("inbound").hidden = Boolean(lastRbm) && !conv.ours.startsWith("+");
   if (nearBottom) thread.scrollTop = thread.scrollHeight;
 }
 
