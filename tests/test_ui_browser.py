@@ -642,7 +642,7 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     assert page.find_element("id", "inbound").is_displayed() and not page.find_element("id", "rbm-reply").is_displayed()
     click(page, "#conversation-list .conversation:not(.selected)")
     wait(page, lambda d: css(d, f"{card_bubble} .rbm-card"), "back to the RBM conversation")
-    page.execute_script("document.activeElement.blur()")
+    page.execute_script("document.activeElement.blur(); document.getElementById('thread').scrollTop = 0")
     shots(page, "rbm-conversation.png")
 
 # -- another origin (docs/security.md) ---------------------------------------------------------

@@ -244,7 +244,9 @@ function renderConversationList(conversations, byMessage) {
       const callbacks = conv.messages.flatMap((m) => byMessage.get(m.id) || []);
       const failed = conv.messages.filter((m) => m.recipients.some((r) => r.status === "FAILED")).length;
       const exhausted = callbacks.filter((c) => c.state === "exhausted").length;
-      const preview = last.text || (last.media.length ? `${last.media.length} media` : "(empty)");
+      const located = last.multichannel && last.multichannel.locationResponse;
+      const preview =
+        last.text || (last.media.length ? `${last.media.length} media` : located ? "Shared location" : "(empty)");
       return h(
         "li",
         {},
