@@ -25,8 +25,9 @@ BOUND = 10.0
 
 
 class Served:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, runner: EmulatorRunner) -> None:
         self.port = port
+        self.runner = runner
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
@@ -39,7 +40,7 @@ async def served(receiver: Receiver) -> AsyncIterator[Served]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield Served(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    yield Served(site._server.sockets[0].getsockname()[1], runner)  # type: ignore[union-attr]
     await runner.cleanup()
 
 
@@ -105,6 +106,32 @@ async def test_kept_alive_connections_and_long_requests_are_not_cut(served: Serv
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
     assert head.startswith(b"HTTP/1.1 200")
     writer.close()
+
+
+async def test_clients_gone_while_sending_a_body_are_neither_logged_nor_internal_errors(
+    served: Served, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.INFO):
+        for _ in range(20):
+            _, writer = await served.connect()
+            writer.write(b"POST /_emulator/inbound HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{")
+            await writer.drain()
+            writer.close()
+
+        async def all_gone() -> None:
+            server = served.runner.server
+            assert server is not None
+            while server.connections:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(all_gone(), BOUND)
+        reader, writer = await served.connect()
+        writer.write(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), BOUND)
+        writer.close()
+    health = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert health["internalErrors"]["count"] == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_a_flood_of_failed_accepts_is_logged_once(caplog: pytest.LogCaptureFixture):

@@ -164,8 +164,8 @@ def guarded(handler: Handler) -> Handler:
             return _not_found(request)
         except web.HTTPRequestEntityTooLarge as exc:
             return _too_large(exc.text)
-        except web.HTTPException:
-            raise
+        except (web.HTTPException, ConnectionError):
+            raise  # a client gone while its body was read is the server's to handle (web/server.py)
         except Exception as exc:  # a bug of ours must still answer in Bandwidth's shape
             log.exception("unhandled error on %s %s", request.method, request.path)
             service = request.app.get(SERVICE)

@@ -49,8 +49,6 @@ class BandwidthRequestHandler(web.RequestHandler):
         request_handler: Callable[[BaseRequest], Awaitable[web.StreamResponse]],
     ) -> tuple[web.StreamResponse, bool]:
         payload = request.content
-        if payload.is_eof() or self._body_timeout <= 0:
-            return await super()._handle_request(request, start_time, request_handler)
 
         def late() -> None:
             if not payload.is_eof():
@@ -67,7 +65,16 @@ class BandwidthRequestHandler(web.RequestHandler):
                 response = web.json_response(body, status=408)
                 response.force_close()
                 return response
+            except ConnectionError:
+                # The client went away while its request was read: nobody to answer and
+                # nothing to log (a flood of dropped clients must not flood the log).
+                self._lingering_time = 0
+                gone = web.Response(status=400)
+                gone.force_close()
+                return gone
 
+        if payload.is_eof() or self._body_timeout <= 0:
+            return await super()._handle_request(request, start_time, bounded)
         timer = asyncio.get_running_loop().call_later(self._body_timeout, late)
         try:
             return await super()._handle_request(request, start_time, bounded)
