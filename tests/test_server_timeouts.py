@@ -150,3 +150,28 @@ def test_a_flood_of_failed_accepts_is_logged_once(caplog: pytest.LogCaptureFixtu
         assert others == [{"message": "something else"}]
     finally:
         loop.close()
+
+
+async def test_a_request_waiting_for_its_body_does_not_hold_the_shutdown(receiver: Receiver):
+    app = create_app(Settings(clock="manual", callback_url=receiver.url))
+    # The body timeout is long here: the shutdown itself must cut the wait short.
+    runner = EmulatorRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /_emulator/inbound HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{")
+    await writer.drain()
+
+    async def handler_started() -> None:
+        server = runner.server
+        assert server is not None
+        while not any(getattr(c, "_current_request", None) is not None for c in server.connections):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(handler_started(), BOUND)
+    # aiohttp would wait up to its shutdown_timeout (60 s) for the handler.
+    await asyncio.wait_for(runner.cleanup(), BOUND)
+    assert (await asyncio.wait_for(reader.read(), BOUND)).startswith(b"HTTP/1.1 408")
+    writer.close()

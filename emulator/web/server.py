@@ -81,6 +81,14 @@ class BandwidthRequestHandler(web.RequestHandler):
         finally:
             timer.cancel()
 
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        # A request still waiting for its body would hold the shutdown for the whole timeout:
+        # the body is late by definition now, so it gets its 408 at once.
+        request = self._current_request
+        if request is not None and not request.content.is_eof():
+            request.content.set_exception(SlowBody())
+        await super().shutdown(timeout)
+
     def handle_error(
         self,
         request: BaseRequest,
