@@ -33,7 +33,13 @@ BAD_URLS = ["not a url", "/cb", "ftp://x/cb", "http://xn--/", "http://h:0/", "ht
             "http://h:99999/"]
 
 
+HANDLERS: set[asyncio.Task[Any]] = set()
+
+
 async def webhook(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    HANDLERS.add(task)
     try:
         while True:
             await reader.readuntil(b"\r\n\r\n")
@@ -61,6 +67,7 @@ async def webhook(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mo
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
         pass
     finally:
+        HANDLERS.discard(task)
         writer.close()
 
 
@@ -146,6 +153,9 @@ async def run(messages: int, tmp: Path) -> dict[str, Any]:
         stop_s = time.perf_counter() - stopped
         for server in servers.values():
             server.close()
+        for handler in list(HANDLERS):
+            handler.cancel()
+        await asyncio.gather(*HANDLERS, return_exceptions=True)
     by_message: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for c in callbacks:
         by_message[c["messageId"]].append(c)
