@@ -19,6 +19,7 @@ from emulator.state.persistence import Database
 from emulator.web.auth import AUTHENTICATOR, Authenticator
 from emulator.web.errors import internal_error
 from emulator.web.exposure import EXPOSURE, Exposure
+from emulator.web.ratelimit import LIST_LIMITER, SlidingWindow
 from emulator.web.routes import setup_routes
 from emulator.web.tokens import TOKENS, TokenStore
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     app[AUTHENTICATOR] = Authenticator()
     app[EXPOSURE] = Exposure.build(settings.host, settings.allowed_hosts, settings.control_token)
     app[TOKENS] = TokenStore()
+    app[LIST_LIMITER] = SlidingWindow()
     setup_routes(app)
     app.on_shutdown.append(_wake_long_polls)
     app.cleanup_ctx.append(_lifetime)

@@ -13,6 +13,8 @@ from emulator.testing.receiver import CallbackReceiver, ReceivedRequest
 
 AUTH = {"Authorization": "Basic dXNlcjpwYXNz"}  # user:pass
 ACCOUNT = "9900000"
+# GET /messages needs at least one query parameter (the spec); this one lists everything.
+ANY_TIME = {"fromDateTime": "1970-01-01T00:00:00.000Z"}
 
 # The manual clock starts at the wall clock's now, and what Bandwidth sends depends on the
 # virtual date (docs/scenarios.md, "Bandwidth's timeline"): message-sending ends on 2027-01-06.

@@ -5,14 +5,14 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import ACCOUNT, AUTH, advance, send
+from support import ACCOUNT, ANY_TIME, AUTH, advance, send
 
 SMS = {"applicationId": "app-1", "to": ["+15552221111"], "from": "+15554443333", "text": "Hello World"}
 URL = f"/api/v2/users/{ACCOUNT}/messages"
 
 
 async def listing(client, account: str = ACCOUNT, **params):
-    resp = await client.get(f"/api/v2/users/{account}/messages", params=params, headers=AUTH)
+    resp = await client.get(f"/api/v2/users/{account}/messages", params=params or ANY_TIME, headers=AUTH)
     assert resp.status == 200, await resp.text()
     return await resp.json()
 
@@ -54,6 +54,8 @@ async def test_status_follows_the_callbacks_and_text_is_never_listed(client, rec
         "recipientCount": 1,
         "campaignClass": None,
         "campaignId": None,
+        "callingNumberCountryA3": "USA",
+        "calledNumberCountryA3": "USA",
     }
     assert rows[mms_id]["messageType"] == "mms" and rows[mms_id]["attachmentCount"] == 1
     assert "text" not in str(body)
@@ -197,7 +199,7 @@ async def test_list_needs_auth(client):
 
 async def test_message_storage_off_is_403(make_client):
     client = await make_client({"messageStorage": False})
-    resp = await client.get(URL, headers=AUTH)
+    resp = await client.get(URL, params=ANY_TIME, headers=AUTH)
     assert resp.status == 403
     body = await resp.json()
     assert body["type"] == "forbidden" and body["description"].startswith("Access Denied")
@@ -223,19 +225,19 @@ async def test_list_fault_429_with_retry_after(make_client):
         {"faults": [{"operation": "listMessages", "status": 429, "first": 1, "retryAfter": 120}]}
     )
     await sent(client)  # sends are not affected by a listMessages fault
-    resp = await client.get(URL, headers=AUTH)
+    resp = await client.get(URL, params=ANY_TIME, headers=AUTH)
     assert resp.status == 429 and resp.headers["Retry-After"] == "120"
     assert await resp.json() == {
         "type": "rate_limit_exceeded",
         "description": "Rate limit exceeded. Wait for Retry-After time before sending another request.",
     }
-    assert (await client.get(URL, headers=AUTH)).status == 200  # only the first one
+    assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200  # only the first one
 
 
 async def test_list_fault_matches_account_and_500(make_client):
     client = await make_client({"faults": [{"operation": "listMessages", "status": 500, "match": {"accountId": "1111111"}}]})
-    assert (await client.get(URL, headers=AUTH)).status == 200
-    resp = await client.get("/api/v2/users/1111111/messages", headers=AUTH)
+    assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200
+    resp = await client.get("/api/v2/users/1111111/messages", params=ANY_TIME, headers=AUTH)
     assert resp.status == 500 and (await resp.json())["type"] == "internal-server-error"
     assert "Retry-After" not in resp.headers
 
@@ -248,4 +250,81 @@ async def test_other_accounts_user_gets_403(make_client):
     other = {"Authorization": "Basic b3RoZXI6c2VjcmV0"}  # other:secret
     resp = await client.get(URL, headers=other)
     assert resp.status == 403 and await resp.json() == {"type": "forbidden", "description": "Access Denied"}
-    assert (await client.get(URL, headers=AUTH)).status == 200
+    assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200
+
+
+# -- production's behaviour (Bandwidth's SDK smoke tests) ----------------------------------------
+
+
+async def test_a_list_without_any_query_parameter_is_refused(client):
+    resp = await client.get(URL, headers=AUTH)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["type"] == "request-validation" and "query parameter" in body["description"]
+    # An unknown parameter is not one of the spec's either.
+    assert (await client.get(URL, params={"foo": "bar"}, headers=AUTH)).status == 400
+    assert (await client.get(URL, params={"limit": "5"}, headers=AUTH)).status == 200
+
+
+async def test_rows_carry_country_codes_and_filter_on_them(client):
+    us = await sent(client, to=["+15552221111"])
+    uk = await sent(client, to=["+442079460000"])
+    ca = await sent(client, **{"from": "+16135550123", "to": ["+15552221112"]})
+    rows = {m["messageId"]: m for m in (await listing(client))["messages"]}
+    assert (rows[us]["callingNumberCountryA3"], rows[us]["calledNumberCountryA3"]) == ("USA", "USA")
+    assert rows[uk]["calledNumberCountryA3"] == "GBR"
+    assert rows[ca]["callingNumberCountryA3"] == "CAN"
+    called_gb = await listing(client, calledNumberCountryA3="GBR")
+    assert [m["messageId"] for m in called_gb["messages"]] == [uk]
+    calling_us = await listing(client, callingNumberCountryA3="usa")
+    assert {m["messageId"] for m in calling_us["messages"]} == {us, uk}
+    both = await listing(client, callingNumberCountryA3="CAN", calledNumberCountryA3="USA")
+    assert [m["messageId"] for m in both["messages"]] == [ca]
+    resp = await client.get(URL, params={"calledNumberCountryA3": "US"}, headers=AUTH)
+    assert resp.status == 400 and "alpha-3" in (await resp.json())["description"]
+
+
+def test_country_of_numbers_that_have_none():
+    from emulator.messaging.listing import country_a3
+
+    assert country_a3("+15554443333") == "USA"  # a fictional 555 number: NANP's main region
+    assert country_a3("12345") is None  # a short code
+    assert country_a3("MyBrand") is None
+    assert country_a3("+80012345678") is None  # non-geographic (international freephone)
+
+
+async def test_listing_rate_limit_answers_429_with_retry_after(make_client, monkeypatch):
+    from emulator.web import ratelimit
+
+    now = [100.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    client = await make_client({"listRateLimit": {"requests": 3, "window": "5m"}})
+    for _ in range(3):
+        assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200
+        now[0] += 10
+    resp = await client.get(URL, params=ANY_TIME, headers=AUTH)
+    assert resp.status == 429
+    assert resp.headers["Retry-After"] == "270"  # the first request ages out at 100 + 300
+    assert await resp.json() == {
+        "type": "rate_limit_exceeded",
+        "description": "Rate limit exceeded. Wait for Retry-After time before sending another request.",
+    }
+    # Sends are not limited by it.
+    assert (await send(client, {"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "x"})).status == 202
+    now[0] = 400.0
+    assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200
+
+
+async def test_listing_rate_limit_is_bandwidths_by_default_and_can_be_switched_off(make_client, monkeypatch):
+    from emulator.scenarios.format import Scenario
+
+    limit = Scenario().list_rate_limit
+    assert limit is not None and (limit.requests, limit.window) == (3500, 300.0)
+    client = await make_client({"listRateLimit": None})
+    from emulator.web.ratelimit import LIST_LIMITER
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no limit was asked for")
+
+    monkeypatch.setattr(client.app[LIST_LIMITER], "admit", refuse)
+    assert (await client.get(URL, params=ANY_TIME, headers=AUTH)).status == 200

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from support import ACCOUNT, AUTH
+from support import ACCOUNT, ANY_TIME, AUTH
 
 from emulator.app import create_app
 from emulator.cli import main
@@ -55,7 +55,7 @@ async def test_a_lone_surrogate_in_any_send_field_is_a_400_naming_it(client: Tes
     assert body["type"] == "request-validation"
     assert [e["fieldName"] for e in body["fieldErrors"]] == [field]
     # Nothing was stored, and the account still lists.
-    listing = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    listing = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params=ANY_TIME, headers=AUTH)
     assert listing.status == 200
     assert (await listing.json())["totalCount"] == 0
 
@@ -98,7 +98,7 @@ def _stored(text: str, tag: str | None = None) -> Message:
 async def test_listing_survives_a_stored_lone_surrogate(client: TestClient) -> None:
     # Stored before the door was shut (or by a --db file from then): the list still answers.
     client.server.app[SERVICE].store.add_message(_stored("a" + SURROGATE, tag=SURROGATE))
-    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params=ANY_TIME, headers=AUTH)
     assert resp.status == 200
     [row] = (await resp.json())["messages"]
     assert row["messageId"] == "m-stored" and row["messageLength"] == 2
@@ -117,7 +117,7 @@ async def test_listing_survives_a_lone_surrogate_loaded_from_a_db_file(tmp_path:
     client = TestClient(TestServer(create_app(Settings(db=db, clock="manual"))))
     await client.start_server()
     try:
-        resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+        resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params=ANY_TIME, headers=AUTH)
         assert resp.status == 200
         assert [m["messageId"] for m in (await resp.json())["messages"]] == ["m-stored"]
     finally:
@@ -163,7 +163,7 @@ async def test_deeply_nested_json_on_the_control_api_is_a_400(client: TestClient
 
 @pytest.mark.parametrize("header", ["Basic é", "Basic ÿÿÿÿ", "basic \xa0"])
 async def test_a_non_ascii_basic_header_is_a_401(client: TestClient, header: str) -> None:
-    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers={"Authorization": header})
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params=ANY_TIME, headers={"Authorization": header})
     assert resp.status == 401
     assert (await resp.json())["type"] == "unauthorized"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ACCOUNT, AUTH, advance, pin_era, send
+from support import ACCOUNT, ANY_TIME, AUTH, advance, pin_era, send
 
 from emulator.scenarios.format import Application, Scenario, load_scenario_file
 from emulator.scenarios.planner import plan
@@ -352,7 +352,7 @@ async def test_rate_limited(make_client, receiver):
 
 async def test_messaging_2_0_early(make_client, receiver):
     client = await make_client(scenario("messaging-2.0-early.yaml"))
-    listing = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    listing = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params=ANY_TIME, headers=AUTH)
     assert listing.status == 403
     await send(client, body("+15551230001", media=[PICTURE]))
     await send(client, body(["+15551230002", "+15550104720"]))

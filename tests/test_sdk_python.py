@@ -29,7 +29,7 @@ from bandwidth.models import (
     MessageTypeEnum,
     StatusCallback,
 )
-from support import AUTH, SUITE_ERA, Receiver
+from support import ANY_TIME, AUTH, SUITE_ERA, Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
@@ -109,7 +109,7 @@ async def test_create_and_list_messages(emulator: Emulator):
     )
     await emulator.advance(60)
 
-    listed = await call(emulator.messages.list_messages, ACCOUNT)
+    listed = await call(emulator.messages.list_messages, ACCOUNT, from_date_time=ANY_TIME["fromDateTime"])
     assert isinstance(listed, MessagesList), "list_messages gave None: the status code was not 200"
     assert listed.total_count == 2
     assert {m.message_id for m in listed.messages} == {message.id, sms.id}

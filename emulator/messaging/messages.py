@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from emulator.keys import SERVICE
 from emulator.messaging.listing import ListError, encode_page_token, parse_query
 from emulator.messaging.wire import FieldError, message_body
-from emulator.scenarios.faults import SendRejected
+from emulator.scenarios.faults import LIST_RATE_LIMITED, SendRejected
 from emulator.web.auth import authenticate
 from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import (
@@ -17,6 +19,7 @@ from emulator.web.errors import (
     unsupported_content_type,
     validation_error,
 )
+from emulator.web.ratelimit import LIST_LIMITER
 
 
 def _is_json(content_type: str) -> bool:
@@ -56,6 +59,13 @@ async def list_messages(request: web.Request) -> web.Response:
         raise BandwidthError(
             403, "forbidden", "Access Denied: message storage is off for this account, so messages cannot be listed"
         )
+    limit = service.scenario.list_rate_limit
+    if limit is not None:
+        wait = request.app[LIST_LIMITER].admit(request.remote or "", limit.requests, limit.window)
+        if wait is not None:
+            # The spec's listMessagesTooManyRequestsError (docs/scenarios.md, 'The listing rate limit').
+            retry_after = str(max(1, math.ceil(wait)))
+            raise BandwidthError(429, "rate_limit_exceeded", LIST_RATE_LIMITED, headers={"Retry-After": retry_after})
     try:
         service.admit_list(account_id)
     except SendRejected as exc:

@@ -395,6 +395,13 @@ class RateLimit(Model):
     )
 
 
+class ListRateLimit(Model):
+    """Bandwidth's limit on GET /messages: requests per window, per source IP (docs/scenarios.md, 'The listing rate limit')."""
+
+    requests: int = Field(3500, gt=0, description="Requests allowed per window (Bandwidth: 3500).")
+    window: Duration = Field(300.0, gt=0, description="The window, counted on the wall clock (Bandwidth: 5 minutes).")
+
+
 class Account(Model):
     """A Bandwidth account (the accountId in the URL) and who may use it."""
 
@@ -585,6 +592,10 @@ class Scenario(Model):
         description="How long Bandwidth waits for a delivery receipt before 9902; default: the era's (2 h, 73 h from 2026-07-06).",
     )
     message_storage: bool = Field(True, description="false: GET /messages is unavailable, as in early Messaging 2.0.")
+    list_rate_limit: ListRateLimit | None = Field(
+        default_factory=ListRateLimit,
+        description="GET /messages beyond this many requests per window from one address gets 429 + Retry-After; null: no limit.",
+    )
     media_size_limit: int = Field(
         3_500_000,
         gt=0,

@@ -80,8 +80,8 @@ async function main() {
   const deleted = await media.deleteMedia(account, 'dir/node.png');
   out.delete = { status: deleted.status };
   try {
-    await media.deleteMedia(account, 'dir/node.png');
-    out.deleteAgain = { status: 'no error' };
+    const again = await media.deleteMedia(account, 'dir/node.png');
+    out.deleteAgain = { status: again.status };
   } catch (err) {
     out.deleteAgain = { status: err.response && err.response.status, data: err.response && err.response.data };
   }
