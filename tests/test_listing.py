@@ -75,8 +75,13 @@ def test_a_row_in_json_has_every_field_and_never_the_text() -> None:
 # -- parsing the query --------------------------------------------------------------------------
 
 
-def test_an_empty_query_has_the_defaults() -> None:
-    assert parse_query({}) == ListQuery()
+def test_a_query_has_the_defaults_and_needs_one_parameter() -> None:
+    assert parse_query({"limit": "100"}) == ListQuery()
+    # "You must include at least one query parameter" (the spec's listMessages).
+    with pytest.raises(ListError, match="At least one query parameter"):
+        parse_query({})
+    with pytest.raises(ListError):
+        parse_query({"notInTheSpec": "x"})
 
 
 def test_full_numbers_and_partial_numbers() -> None:
@@ -185,7 +190,7 @@ def test_carrier_name_and_error_code() -> None:
 
 def test_newest_first_by_default_with_ties_in_creation_order() -> None:
     everything = rows(message("a", time=T0), message("b", time=T0), message("c", time=T0 + 1))
-    assert ids(search(everything, parse_query({}))) == ["c", "b", "a"]
+    assert ids(search(everything, parse_query({"limit": "100"}))) == ["c", "b", "a"]
     assert ids(search(everything, parse_query({"sort": "receiveTime:asc"}))) == ["a", "b", "c"]
 
 
