@@ -72,9 +72,16 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     app[TOKENS] = TokenStore()
     app[LIST_LIMITER] = SlidingWindow()
     setup_routes(app)
+    app.on_shutdown.append(_stop_dispatching)
     app.on_shutdown.append(_wake_long_polls)
     app.cleanup_ctx.append(_lifetime)
     return app
+
+
+async def _stop_dispatching(app: web.Application) -> None:
+    # First thing on SIGTERM/Ctrl-C, before aiohttp waits for open requests: no webhook POST
+    # starts after this, whatever is due (under a scaled clock many are, all the time).
+    await app[SERVICE].scheduler.stop()
 
 
 async def _wake_long_polls(app: web.Application) -> None:

@@ -261,9 +261,17 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     app[SERVICE].base_url = f"http://{host}:{port}"  # for the URLs of stored inbound media
     stop = asyncio.Event()
+    scheduler = app[SERVICE].scheduler
+
+    def on_signal() -> None:
+        # No webhook POST starts after the signal, even before the shutdown gets its turn
+        # (docs/callbacks.md, 'Time, scale and shutdown').
+        scheduler.halt()
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     # Ready, and a SIGTERM from whoever read this line is a clean stop from now on.
     print(f"bandwidth-emulator serving http://{host}:{port} (Bandwidth API at http://{host}:{port}/api/v2)", flush=True)
     if not settings.control_token and not is_loopback(settings.host):

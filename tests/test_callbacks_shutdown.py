@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import sqlite3
+import time
 
 import aiohttp
 from support import AUTH, closed_port_url
@@ -38,3 +40,37 @@ async def test_stopping_answers_open_long_polls_at_once(make_client, long_poll_w
     assert resp.status == 200
     assert await resp.json() == {"callbacks": [], "conditionMet": False}
     await asyncio.wait_for(closing, 10)
+
+
+async def test_sigterm_under_callback_load_with_a_scaled_clock_stops_at_once(tmp_path, receiver, start_cli):
+    # A webhook failing every attempt, a clock running 3600 times as fast: retries fall due all
+    # the time. SIGTERM must stop dispatching at once and exit promptly, keeping what is pending.
+    from emulator.delivery.dispatcher import DEFAULT_CONCURRENCY
+
+    receiver.fail(100_000, 500)
+    db = tmp_path / "state.db"
+    emulator = await asyncio.to_thread(
+        start_cli, "--time-scale", "3600", "--db", str(db), "--callback-url", receiver.url
+    )
+    sends = 300
+    async with aiohttp.ClientSession() as session:
+
+        async def send(i: int) -> None:
+            body = {"applicationId": "a", "from": "+15554443333", "to": [f"+1555{i:07d}"], "text": "x"}
+            async with session.post(f"{emulator.base_url}/api/v2/users/9900000/messages", json=body, headers=AUTH) as resp:
+                assert resp.status == 202
+
+        await asyncio.gather(*(send(i) for i in range(sends)))
+    await receiver.wait_for(2 * sends, timeout=30)  # retries are under way
+    at_sigterm = len(receiver.requests)
+    started = time.monotonic()
+    returncode = await asyncio.to_thread(emulator.stop, signal.SIGTERM, 5)
+    took = time.monotonic() - started
+    assert returncode == 0, emulator.stderr()[-2000:]
+    assert took <= 5  # stop() kills it (-9) after 5 s; a hang would have failed above
+    # Only the POSTs already in flight at SIGTERM may still arrive; no new one starts.
+    assert len(receiver.requests) - at_sigterm <= DEFAULT_CONCURRENCY
+    # Every callback is still pending (the webhook never accepted one), kept in the file.
+    with sqlite3.connect(db) as conn:
+        states = conn.execute("SELECT json_extract(data, '$.state'), count(*) FROM callbacks GROUP BY 1").fetchall()
+    assert states == [("pending", sends)]

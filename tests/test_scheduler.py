@@ -135,3 +135,34 @@ async def test_realtime_loop_fires_due_jobs():
         await asyncio.wait_for(fired.wait(), 5)
     finally:
         await scheduler.stop()
+
+
+
+class Later:
+    cancelled = False
+
+    async def run(self, due: float) -> None:
+        raise AssertionError("must not fire")
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_stop_ends_the_realtime_loop_even_when_woken_at_that_moment(turns: int):
+    # Under a scaled clock, retries wake the loop's wait all the time. asyncio.wait_for
+    # (Python 3.11) swallowed a cancellation arriving in the same turn as such a wake-up, and
+    # stop() then waited forever while jobs kept firing. Every interleaving is tried.
+    clock = RealtimeClock(scale=1.0)
+    scheduler = Scheduler(clock)
+    scheduler.schedule(clock.now() + 1000, Later())
+    scheduler.start()
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop is waiting, with a timeout
+    scheduler.schedule(clock.now() + 500, Later())  # an earlier job wakes it
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    stopping = asyncio.create_task(scheduler.stop())
+    for _ in range(20):  # a few turns of the loop, no waiting on the wall clock
+        await asyncio.sleep(0)
+    done = stopping.done()
+    if not done:  # the old failure: the loop went back to waiting (500 s here)
+        stopping.cancel()
+    assert done, "stop() did not end the realtime loop"

@@ -54,6 +54,9 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._live = 0  # entries neither fired nor cancelled through cancel()
         self.internal_errors = InternalErrors()  # shared with the service's (/_emulator/health)
+        # Set by halt(): nothing fires any more, whatever is due (the jobs stay in the heap,
+        # and their records say when they were due, so --db resumes them at the next start).
+        self.stopped = False
 
     # -- planning -------------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class Scheduler:
     # -- firing ---------------------------------------------------------------------------
 
     async def _fire(self, job: Job, due: float) -> None:
-        if job.cancelled:
+        if job.cancelled or self.stopped:
             return
         try:
             await job.run(due)
@@ -154,7 +157,7 @@ class Scheduler:
             raise RuntimeError("only a manual clock can be advanced")
         async with clock.lock:
             target = clock.now() + max(0.0, seconds)
-            while (popped := self._pop_due(target)) is not None:
+            while not self.stopped and (popped := self._pop_due(target)) is not None:
                 due, batch = popped
                 clock.set(due)
                 await self._run_batch(batch, due)
@@ -169,7 +172,7 @@ class Scheduler:
         # No bound here: a job waiting for its receiver's turn must not hold a slot that
         # another receiver's job needs. The dispatcher bounds the POSTs, per receiver and in all.
         fire = self._fire
-        while True:
+        while not self.stopped:
             now = self.clock.now()
             while (popped := self._pop_due(now)) is not None:
                 due, batch = popped
@@ -180,20 +183,39 @@ class Scheduler:
             upcoming = self.next_due()
             timeout = None if upcoming is None else self.clock.real_delay(upcoming - now)
             self._wakeup.clear()
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives
+            # as the wait ends (a retry being scheduled), and the loop then never stops.
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
 
-    async def stop(self) -> None:
+    def halt(self) -> list[asyncio.Task[None]]:
+        """Stop firing at once: nothing due fires any more, and what is in flight is cancelled.
+
+        Synchronous, so a signal handler can call it before anything else gets a turn.
+        Returns the tasks still to wait for (see :meth:`stop`).
+        """
+        self.stopped = True
+        self._wakeup.set()
+        tasks = list(self._inflight)
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            try:
-                await self._loop_task
-            except asyncio.CancelledError:
-                pass
-            self._loop_task = None
-        for task in list(self._inflight):
-            task.cancel()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+            tasks.append(self._loop_task)
+        for task in tasks:
+            task.cancel()  # a no-op for a task already cancelled or done
+        return [task for task in tasks if not task.done()]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """:meth:`halt`, then wait at most ``grace`` seconds for the cancelled tasks.
+
+        An attempt cut short is not journaled; its callback stays pending, due when it was,
+        so a restart under --db makes that attempt again (at least once, as Bandwidth).
+        """
+        tasks = self.halt()
+        self._loop_task = None
+        if tasks:
+            # Bounded: a job that ignores its cancellation must not hold up the exit.
+            _, stuck = await asyncio.wait(tasks, timeout=grace)
+            for task in stuck:
+                log.warning("scheduled job still running at shutdown: %s", task.get_name())
