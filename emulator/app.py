@@ -43,11 +43,16 @@ def make_clock(settings: Settings, saved: float | None = None, start_time: float
     return RealtimeClock()
 
 
-def create_app(settings: Settings | None = None, *, scenario: Scenario | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, *, scenario: Scenario | None = None, database: Database | None = None
+) -> web.Application:
+    """The application; ``database`` is ``settings.db`` already opened (the CLI opens it once,
+    to hold its lock from the first check on), else it is opened here."""
     settings = settings or Settings()
     if scenario is None:
         scenario = load_scenario_file(settings.scenario) if settings.scenario else Scenario()
-    database = Database(settings.db) if settings.db else None
+    if database is None and settings.db:
+        database = Database(settings.db)
     service = MessagingService(
         clock=make_clock(
             settings,

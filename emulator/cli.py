@@ -20,6 +20,7 @@ from emulator.config import Settings
 
 if TYPE_CHECKING:  # the scenario models are imported only when a command needs them
     from emulator.scenarios.format import Scenario
+    from emulator.state.persistence import Database
 
 DESCRIPTION = """\
 A local emulator of the Bandwidth Messaging v2 API. Send messages to
@@ -242,7 +243,7 @@ def _raise_open_files_limit() -> None:
             pass
 
 
-async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
+async def serve(settings: Settings, scenario: Scenario | None = None, database: Database | None = None) -> None:
     from emulator.app import create_app
     from emulator.keys import SERVICE
     from emulator.web.exposure import is_loopback
@@ -250,7 +251,7 @@ async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
 
     _raise_open_files_limit()
     quiet_accept_errors(asyncio.get_running_loop())
-    app = create_app(settings, scenario=scenario)
+    app = create_app(settings, scenario=scenario, database=database)
     runner = EmulatorRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -308,14 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging(args.log_format)
     settings = settings_from_args(args)
-    if settings.db:
-        from emulator.state.persistence import Database, DatabaseError
-
-        try:
-            Database(settings.db).close()
-        except DatabaseError as exc:
-            print(f"bandwidth-emulator: cannot use --db {exc}", file=sys.stderr)
-            return 2
     scenario = None
     if settings.scenario:
         from emulator.scenarios.format import ScenarioError, load_scenario_file
@@ -325,9 +318,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
             return 2
+    database = None
+    from emulator.state.persistence import Database, DatabaseError
+
     try:
+        if settings.db:
+            # Opened once and held from here on: its lock is what keeps a second emulator
+            # (started at the same moment) away from the file.
+            database = Database(settings.db)
         with tuned_gc():
-            asyncio.run(serve(settings, scenario))
+            asyncio.run(serve(settings, scenario, database))
+    except DatabaseError as exc:  # in use, not a database, a row or table that cannot be read
+        print(f"bandwidth-emulator: cannot use --db {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"bandwidth-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from support import ACCOUNT, AUTH, Receiver, advance, pin_era, send
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.state.persistence import Database
+from emulator.state.persistence import Database, DatabaseError
 from emulator.state.store import MediaItem, Store
 
 SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
@@ -377,3 +377,113 @@ def test_callbacks_written_with_their_whole_event_still_load() -> None:
         "to": ["+15552221111"], "owner": "+15554443333", "time": 1.0, "segment_count": 1, "media": ["a.png"],
     }))
     assert message.to == ("+15552221111",) and message.media == ("a.png",)
+
+
+def _damaged(tmp_path: Path, sql: str) -> Path:
+    """A --db file written by this version, then changed behind its back."""
+    path = tmp_path / "state.db"
+    Database(path).close()
+    conn = sqlite3.connect(path)
+    conn.executescript(sql)
+    conn.commit()
+    conn.close()
+    return path
+
+
+CORRUPT_ROWS = {
+    "not JSON": ("INSERT INTO messages VALUES ('m1', 'a', '{not json')", r"messages row 1 cannot be read: Expecting"),
+    "not an object": ("INSERT INTO callbacks VALUES ('c1', 'a', 'm1', '[1, 2]')", r"callbacks row 1 cannot be read: not a JSON object"),
+    "a field of the wrong type": (
+        "INSERT INTO messages VALUES ('m1', 'a', '{\"id\": 5}')", r"messages row 1 cannot be read: id: Input should be a valid string"
+    ),
+    "a field missing": (
+        "INSERT INTO media VALUES ('a', 'x', '{\"media_id\": \"x\"}', x'00')", r"media row 1 cannot be read: account_id: Field required"
+    ),
+    "attempts not a list": (
+        "INSERT INTO callbacks VALUES ('c1', 'a', 'm1', '{\"attempts\": 5}')", r"callbacks row 1 cannot be read: "
+    ),
+    "a table with other columns": (
+        "DROP TABLE messages; CREATE TABLE messages (id TEXT PRIMARY KEY, stuff TEXT)",
+        r"table messages cannot be read: no such column: data",
+    ),
+    "a view in place of a table": (
+        "DROP TABLE media; CREATE VIEW media AS SELECT 1 AS account_id", r"table media cannot be read: no such column: data"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT_ROWS))
+def test_a_row_or_table_that_cannot_be_read_is_refused_by_name(tmp_path: Path, case: str) -> None:
+    sql, problem = CORRUPT_ROWS[case]
+    db = Database(_damaged(tmp_path, sql))
+    try:
+        with pytest.raises(DatabaseError, match=problem):
+            db.load_into(Store())
+    finally:
+        db.close()
+
+
+def test_a_saved_clock_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    db = Database(_damaged(tmp_path, "INSERT INTO meta VALUES ('clock', 'yesterday')"))
+    try:
+        with pytest.raises(DatabaseError, match="the saved clock cannot be read"):
+            db.saved_clock()
+    finally:
+        db.close()
+
+
+def test_a_damaged_page_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = Database(path)
+    store = Store()
+    store.observer = db
+    for i in range(200):
+        store.put_media(MediaItem(ACCOUNT, f"m{i}", bytes([i % 256]) * 2000, "image/png", None, 1.0))
+    db.close()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 4096] = b"\xff" * 4096  # pages in the middle overwritten
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatabaseError, match=r"state\.db: .*malformed"):
+        db = Database(path)
+        try:
+            db.load_into(Store())
+        finally:
+            db.close()
+
+
+def test_the_cli_refuses_a_corrupt_row_with_one_line(tmp_path: Path) -> None:
+    path = _damaged(tmp_path, "INSERT INTO messages VALUES ('m1', 'a', '{not json')")
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--db", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"bandwidth-emulator: cannot use --db {path}: messages row 1 cannot be read: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    ]
+
+
+async def test_two_emulators_starting_together_on_one_file_one_serves_the_other_says_why(tmp_path: Path) -> None:
+    # The file was checked, closed, then opened again while starting: the second emulator
+    # could pass the check and then fail with a traceback. It is opened once and held now.
+    db = tmp_path / "state.db"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "emulator", "--port", "0", "--db", str(db),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        lines = await asyncio.wait_for(asyncio.gather(*(p.stdout.readline() for p in processes)), 30)  # type: ignore[union-attr]
+        serving = [p for p, line in zip(processes, lines, strict=True) if b"serving" in line]
+        assert len(serving) == 1, lines
+        loser = next(p for p in processes if p not in serving)
+        _, err = await asyncio.wait_for(loser.communicate(), 30)
+        assert loser.returncode == 2
+        assert err.decode().splitlines() == [f"bandwidth-emulator: cannot use --db {db} is in use by another running emulator"]
+    finally:
+        for p in processes:
+            if p.returncode is None:
+                p.terminate()
+                await asyncio.wait_for(p.wait(), 30)

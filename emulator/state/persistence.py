@@ -25,12 +25,14 @@ import dataclasses
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from emulator.delivery.clock import Clock, keeps_own_time
-from emulator.state.models import Attempt, Callback, Message, RecipientStatus
+from emulator.state.models import Callback, Message
 from emulator.state.store import MediaItem, Store
 
 log = logging.getLogger("emulator.state.persistence")
@@ -61,8 +63,6 @@ def _fields(cls: type) -> set[str]:
 
 _MESSAGE_FIELDS = _fields(Message)
 _CALLBACK_FIELDS = _fields(Callback)
-_RECIPIENT_FIELDS = _fields(RecipientStatus)
-_ATTEMPT_FIELDS = _fields(Attempt)
 _MEDIA_FIELDS = _fields(MediaItem) - {"content"}
 
 
@@ -93,18 +93,27 @@ def _known(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+# Rows are checked against the models as they load: a row that is not what this version
+# wrote (edited by hand, cut short, from another program) is refused at start-up with a line
+# naming it (README.md, "Durable state"), instead of failing later requests one by one.
+_MESSAGE = TypeAdapter(Message)
+_CALLBACK = TypeAdapter(Callback)
+_MEDIA_ITEM = TypeAdapter(MediaItem)
+
+
+def _object(text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
 def message_from_json(text: str) -> Message:
-    data = _known(json.loads(text), _MESSAGE_FIELDS)
-    data["to"] = tuple(data.get("to", ()))
-    data["media"] = tuple(data.get("media", ()))
-    data["recipients"] = {
-        to: RecipientStatus(**_known(status, _RECIPIENT_FIELDS)) for to, status in data.get("recipients", {}).items()
-    }
-    return Message(**data)
+    return _MESSAGE.validate_python(_known(_object(text), _MESSAGE_FIELDS))
 
 
 def callback_from_json(text: str) -> Callback:
-    raw = json.loads(text)
+    raw = _object(text)
     data = _known(raw, _CALLBACK_FIELDS)
     event = raw.get("event")
     if isinstance(event, dict) and "description" not in data:
@@ -112,12 +121,20 @@ def callback_from_json(text: str) -> Callback:
         data["description"] = event.get("description", "")
         data["error_code"] = event.get("errorCode")
         data["carrier_name"] = event.get("carrierName")
-    data["attempts"] = [Attempt(**_known(a, _ATTEMPT_FIELDS)) for a in data.get("attempts", [])]
-    return Callback(**data)
+    return _CALLBACK.validate_python(data)
 
 
 def media_from_row(data: str, content: bytes) -> MediaItem:
-    return MediaItem(content=bytes(content), **_known(json.loads(data), _MEDIA_FIELDS))
+    return _MEDIA_ITEM.validate_python({**_known(_object(data), _MEDIA_FIELDS), "content": bytes(content)})
+
+
+def _problem(exc: Exception) -> str:
+    """One line saying what is wrong with a row."""
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return f"{where}: {error['msg']}" if where else error["msg"]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 class Database:
@@ -253,21 +270,42 @@ class Database:
     # -- reading --------------------------------------------------------------------------
 
     def saved_clock(self) -> float | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
-        return float(row[0]) if row else None
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
+            return float(row[0]) if row else None
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            raise DatabaseError(f"{self.path}: the saved clock cannot be read: {_problem(exc)}") from None
+
+    def _rows(self, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+        try:
+            # fetchall: a file that is damaged part-way fails here, not half-way through loading.
+            rows = self._conn.execute(f"SELECT rowid, {columns} FROM {table} ORDER BY rowid").fetchall()
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{self.path}: table {table} cannot be read: {_problem(exc)}") from None
+        return iter(rows)
 
     def load_into(self, store: Store) -> list[Callback]:
-        """Fill an empty store from the file; returns the callbacks still pending."""
-        for (data,) in self._conn.execute("SELECT data FROM messages ORDER BY rowid"):
-            store.add_message(message_from_json(data))
-        pending = []
-        for (data,) in self._conn.execute("SELECT data FROM callbacks ORDER BY rowid"):
-            callback = callback_from_json(data)
-            store.add_callback(callback)
-            if callback.state == "pending":
-                pending.append(callback)
-        for data, content in self._conn.execute("SELECT data, content FROM media ORDER BY rowid"):
-            store.put_media(media_from_row(data, content))
+        """Fill an empty store from the file; returns the callbacks still pending.
+
+        Raises :class:`DatabaseError` naming the first row that cannot be read.
+        """
+        where = ""
+        try:
+            for rowid, data in self._rows("messages", "data"):
+                where = f"messages row {rowid}"
+                store.add_message(message_from_json(data))
+            pending = []
+            for rowid, data in self._rows("callbacks", "data"):
+                where = f"callbacks row {rowid}"
+                callback = callback_from_json(data)
+                store.add_callback(callback)
+                if callback.state == "pending":
+                    pending.append(callback)
+            for rowid, data, content in self._rows("media", "data, content"):
+                where = f"media row {rowid}"
+                store.put_media(media_from_row(data, content))
+        except (ValueError, TypeError) as exc:  # JSON, ValidationError, a BLOB that is not bytes
+            raise DatabaseError(f"{self.path}: {where} cannot be read: {_problem(exc)}") from None
         return pending
 
     # -- lifetime -------------------------------------------------------------------------
