@@ -443,7 +443,7 @@ def test_a_damaged_page_is_refused(tmp_path: Path) -> None:
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2 : len(raw) // 2 + 4096] = b"\xff" * 4096  # pages in the middle overwritten
     path.write_bytes(bytes(raw))
-    with pytest.raises(DatabaseError, match=r"state\.db: .*malformed"):
+    with pytest.raises(DatabaseError, match=r"state\.db: "):
         db = Database(path)
         try:
             db.load_into(Store())
