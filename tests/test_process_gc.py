@@ -37,7 +37,7 @@ def test_the_cli_tunes_the_collector_while_it_serves(monkeypatch: pytest.MonkeyP
     before = gc.get_threshold()
     seen = []
 
-    async def serve(settings: Settings, scenario: Scenario | None = None) -> None:
+    async def serve(settings: Settings, scenario: Scenario | None = None, database: object = None) -> None:
         seen.append((gc.get_threshold(), cli._freeze_survivors in gc.callbacks))
 
     monkeypatch.setattr(cli, "serve", serve)
