@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,8 +44,18 @@ MAX_DEPTH = 32
 # Recipients of one group message, as Bandwidth bounds a send (emulator.messaging.wire).
 MAX_GROUP = 10
 
+# startTime's range (docs/scenarios.md, 'startTime'): POSIX time from its start, and ids of
+# 13 digits of milliseconds (they last until 2286) with room to advance the clock.
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+# The longest duration anywhere in a scenario (docs/scenarios.md, 'Durations'): ten years, far
+# beyond the 24 h retry window, and short enough that every planned time stays a timestamp.
+MAX_DURATION = 3650 * 86400.0
 
 
 def _duration(value: Any) -> Any:
@@ -52,14 +63,20 @@ def _duration(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '2h'")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"{value!r} is not a duration: use seconds (30) or a string like '500ms', '30s', '5m', '2h', '1d'")
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration: use seconds (30) or a string like '500ms', '30s', '5m', '2h', '1d'")
+    # YAML's .nan and .inf are floats: a NaN delay never falls due (and spun the scheduler),
+    # an infinite one cannot be written as a timestamp.
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration: give a finite number of seconds")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is too long: a duration is at most 3650d (ten years)")
+    return seconds
 
 
 Duration = Annotated[
@@ -68,10 +85,10 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
             ],
-            "description": "Seconds (30), or a string such as '500ms', '30s', '5m', '2h', '1d'.",
+            "description": "Seconds (30), or a string such as '500ms', '30s', '5m', '2h', '1d'; at most 3650d.",
         }
     ),
 ]
@@ -82,7 +99,10 @@ Channel = Literal["RBM", "SMS", "MMS"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True)
+    # allow_inf_nan=False: no number in a scenario may be .nan or .inf (docs/scenarios.md, 'Durations').
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True, allow_inf_nan=False
+    )
 
 
 class Credentials(Model):
@@ -667,6 +687,10 @@ class Scenario(Model):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2024-01-01T00:00:00Z")
+        if value is not None and not EARLIEST_START <= value < LATEST_START:
+            # Message ids begin with the time as 13 digits of milliseconds since 1970 and
+            # timestamps are ISO 8601 UTC: before 1970 both came out malformed.
+            raise ValueError("give a time from 1970-01-01T00:00:00Z to before 2200-01-01T00:00:00Z")
         return value
 
     def account(self, account_id: str) -> Account | None:
