@@ -376,6 +376,11 @@ class MessagingService:
         await self.scheduler.stop()
         await self.dispatcher.close()
 
+    def forget_callbacks(self, callbacks: list[Callback]) -> None:
+        """Stop delivering these: their creation could not be written (--db, a full disk)."""
+        self.callbacks.cancel(callbacks)
+        self.changes.bump()
+
     def reset(self, account_id: str | None = None) -> list[Callback]:
         """Forget one account's state (or everyone's); returns the callbacks dropped."""
         dropped = self.store.reset(account_id)

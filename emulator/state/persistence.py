@@ -9,6 +9,12 @@ Changes made by the scheduler (callback attempts, status changes) are committed 
 of the event-loop iteration that made them, so a ``kill -9`` may forget at most the last
 attempt of a callback, which is then delivered again: at least once, as Bandwidth does.
 
+A commit that fails (a full disk) is rolled back whole, and so is what the requests it carried
+created in memory: their clients get a 500, and a message that got one is neither stored nor
+delivered (README.md, "Durable state"). Changes the scheduler made (attempts that did happen)
+stay in memory and are written by the next commit, which is tried again after a second; reads
+go on meanwhile, and writing resumes by itself once the disk has room again.
+
 WAL with ``synchronous=NORMAL``: a commit survives the process being killed (the data is in
 the WAL file, written before the commit returns) but not necessarily a power cut, which is
 the right trade for a test tool.
@@ -21,13 +27,14 @@ simply absent (its default) in older files; media bytes are kept in the same fil
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -137,6 +144,35 @@ def _problem(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+class RequestChanges:
+    """What one API request changed, and whether that was committed (see ``request_changes``)."""
+
+    __slots__ = ("keys", "state")
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[str, ...]] = set()
+        self.state: Literal["pending", "committed", "failed"] = "pending"
+
+
+_REQUEST: contextvars.ContextVar[RequestChanges | None] = contextvars.ContextVar("request_changes", default=None)
+
+
+def request_changes() -> tuple[RequestChanges, contextvars.Token[RequestChanges | None]]:
+    """Attribute the store changes made from here (in this task) to one request."""
+    changes = RequestChanges()
+    return changes, _REQUEST.set(changes)
+
+
+def end_request(token: contextvars.Token[RequestChanges | None]) -> None:
+    _REQUEST.reset(token)
+
+
+def _account_of(key: tuple[str, ...], value: Any) -> str | None:
+    if key[0] == "media":
+        return key[1]
+    return getattr(value, "account_id", None)
+
+
 class Database:
     """One SQLite file holding messages, callbacks (with their attempts) and media."""
 
@@ -165,18 +201,35 @@ class Database:
             raise DatabaseError(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{self.path}: {exc}") from None
-        self._in_transaction = False
         self._commit_scheduled = False
         self._clock: Clock | None = None
+        self._store: Store | None = None
+        self._resume: Callable[[Callback, float], None] = lambda callback, due: None
+        self._forget: Callable[[list[Callback]], None] = lambda callbacks: None
         self._saved_clock: float | None = None
         self._group: asyncio.Future[None] | None = None
+        # What changed since the last commit, written by the next one: records by key (the
+        # live object, dumped when written), and resets in order. Nothing is written before
+        # the commit, so a failed one leaves nothing half-done and nothing to clean up.
+        self._dirty: dict[tuple[str, ...], Any] = {}
+        self._resets: list[str | None] = []
+        self._requests: list[RequestChanges] = []  # the requests whose changes are in _dirty
+        self._quiet = False  # while undoing: changes made then are the file's own state
+        self.failing: str | None = None  # why writing fails, while it does (None: it works)
 
     # -- writing (the store's observer) ---------------------------------------------------
 
-    def _begin(self) -> None:
-        if not self._in_transaction:
-            self._conn.execute("BEGIN")
-            self._in_transaction = True
+    def _touch(self, key: tuple[str, ...], value: Any) -> None:
+        if self._quiet:
+            return
+        self._dirty[key] = value
+        changes = _REQUEST.get()
+        if changes is not None and changes.state != "failed":
+            if changes.state == "committed" or not changes.keys:
+                # Its first change, or one made after its earlier ones were committed.
+                changes.state = "pending"
+                self._requests.append(changes)
+            changes.keys.add(key)
         if not self._commit_scheduled:
             # Scheduler-driven changes have no request to commit them: commit once the
             # current loop iteration is over, coalescing every change it made.
@@ -185,62 +238,204 @@ class Database:
             except RuntimeError:
                 return
             self._commit_scheduled = True
-            loop.call_soon(self._scheduled_commit)
+            loop.call_soon(self._scheduled_commit, context=contextvars.Context())
 
     def _scheduled_commit(self) -> None:
         self._commit_scheduled = False
-        self.commit()
+        try:
+            self.commit()
+        except DatabaseError:
+            pass  # logged, and tried again (see commit)
 
     def message_saved(self, message: Message) -> None:
-        self._begin()
-        self._conn.execute(
-            # An upsert, not REPLACE: the row keeps its rowid, so records load back in the
-            # order they were created.
-            "INSERT INTO messages VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            (message.id, message.account_id, _dump(message)),
-        )
+        self._touch(("messages", message.id), message)
 
     def callback_saved(self, callback: Callback) -> None:
-        self._begin()
-        self._conn.execute(
-            "INSERT INTO callbacks VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            (callback.id, callback.account_id, callback.message_id, _dump(callback)),
-        )
+        self._touch(("callbacks", callback.id), callback)
 
     def media_saved(self, item: MediaItem) -> None:
-        self._begin()
-        self._conn.execute(
-            "INSERT INTO media VALUES (?, ?, ?, ?) ON CONFLICT (account_id, media_id)"
-            " DO UPDATE SET data = excluded.data, content = excluded.content",
-            (item.account_id, item.media_id, _dump(item, frozenset({"content"})), item.content),
-        )
+        self._touch(("media", item.account_id, item.media_id), item)
 
     def media_deleted(self, account_id: str, media_id: str) -> None:
-        self._begin()
-        self._conn.execute("DELETE FROM media WHERE account_id = ? AND media_id = ?", (account_id, media_id))
+        self._touch(("media", account_id, media_id), None)
 
     def reset(self, account_id: str | None) -> None:
-        self._begin()
-        for table in ("messages", "callbacks", "media"):
-            if account_id is None:
-                self._conn.execute(f"DELETE FROM {table}")
-            else:
-                self._conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+        if self._quiet:
+            return
+        # What the reset forgets need not be written first.
+        for key, value in list(self._dirty.items()):
+            if account_id is None or _account_of(key, value) == account_id:
+                del self._dirty[key]
+        self._resets.append(account_id)
+        self._touch(("reset", account_id or ""), account_id)
+
+    def _write(self) -> None:
+        conn = self._conn
+        for account_id in self._resets:
+            for table in ("messages", "callbacks", "media"):
+                if account_id is None:
+                    conn.execute(f"DELETE FROM {table}")
+                else:
+                    conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+        for key, value in self._dirty.items():
+            kind = key[0]
+            if kind == "messages":
+                conn.execute(
+                    # An upsert, not REPLACE: the row keeps its rowid, so records load back in
+                    # the order they were created.
+                    "INSERT INTO messages VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                    (value.id, value.account_id, _dump(value)),
+                )
+            elif kind == "callbacks":
+                conn.execute(
+                    "INSERT INTO callbacks VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                    (value.id, value.account_id, value.message_id, _dump(value)),
+                )
+            elif kind == "media" and value is None:
+                conn.execute("DELETE FROM media WHERE account_id = ? AND media_id = ?", key[1:])
+            elif kind == "media":
+                conn.execute(
+                    "INSERT INTO media VALUES (?, ?, ?, ?) ON CONFLICT (account_id, media_id)"
+                    " DO UPDATE SET data = excluded.data, content = excluded.content",
+                    (value.account_id, value.media_id, _dump(value, frozenset({"content"})), value.content),
+                )
+            elif kind == "meta":
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key[1], value))
 
     def commit(self) -> None:
+        """Write everything changed since the last commit, in one transaction.
+
+        On failure the transaction is rolled back, the requests whose changes it carried are
+        told (their clients get a 500) and what they created is forgotten; the rest is kept
+        for the next commit. Raises :class:`DatabaseError`.
+        """
         if self._clock is not None and keeps_own_time(self._clock):
             # A manual or scaled clock's time is state too: after a restart it continues from here.
             now = self._clock.now()
             if now != self._saved_clock:
-                self._begin_quiet()
-                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?)", (repr(now),))
-                self._saved_clock = now
-        if self._in_transaction:
+                self._dirty[("meta", "clock")] = repr(now)
+        requests, self._requests = self._requests, []
+        if not self._dirty and not self._resets:
+            for changes in requests:
+                changes.state = "committed"
+            return
+        try:
+            self._conn.execute("BEGIN")
+            self._write()
             self._conn.execute("COMMIT")
-            self._in_transaction = False
+        except Exception as exc:  # sqlite3.Error (a full disk), or a record that cannot be written
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite may already have rolled it back (SQLITE_FULL, SQLITE_IOERR)
+            self._failed(requests, str(exc))
+            raise DatabaseError(f"{self.path}: cannot write: {exc}") from None
+        clock = self._dirty.get(("meta", "clock"))
+        if clock is not None:
+            self._saved_clock = float(clock)
+        self._dirty.clear()
+        self._resets.clear()
+        for changes in requests:
+            changes.state = "committed"
+        if self.failing is not None:
+            log.warning("writing to %s again", self.path)
+            self.failing = None
+
+    def _failed(self, requests: list[RequestChanges], reason: str) -> None:
+        if self.failing is None:
+            log.error("cannot write to %s: %s; changes are refused (500) until it can be written again", self.path, reason)
+        self.failing = reason
+        undo: set[tuple[str, ...]] = set()
+        for changes in requests:
+            changes.state = "failed"
+            undo |= changes.keys
+        self._quiet = True
+        try:
+            self._undo(undo)
+        finally:
+            self._quiet = False
+        if self._dirty or self._resets:
+            # The scheduler's changes (attempts made, statuses reached) are kept: try again.
+            try:
+                asyncio.get_running_loop().call_later(1.0, self._scheduled_commit, context=contextvars.Context())
+                self._commit_scheduled = True
+            except RuntimeError:
+                pass
+
+    def _on_disk(self, key: tuple[str, ...]) -> str | None:
+        kind = key[0]
+        if kind == "media":
+            row = self._conn.execute("SELECT data FROM media WHERE account_id = ? AND media_id = ?", key[1:]).fetchone()
+        else:
+            row = self._conn.execute(f"SELECT data FROM {kind} WHERE id = ?", key[1:]).fetchone()
+        return row[0] if row else None
+
+    def _undo(self, keys: set[tuple[str, ...]]) -> None:
+        """Forget what the failed requests created, and put back what they reset or replaced,
+        so that nothing their clients were told failed is left in memory."""
+        store = self._store
+        if store is None:
+            return
+        resets = [key for key in keys if key[0] == "reset"]
+        for key in keys:
+            self._dirty.pop(key, None)
+        for key in resets:
+            account_id = key[1] or None
+            self._resets = [other for other in self._resets if other != account_id]
+            self._reload(account_id)
+        dropped = []
+        for key in sorted(keys - set(resets), key=lambda k: k[0] != "callbacks"):  # callbacks first
+            kind = key[0]
+            if kind == "media":
+                account_id, media_id = key[1], key[2]
+                row = self._conn.execute(
+                    "SELECT data, content FROM media WHERE account_id = ? AND media_id = ?", (account_id, media_id)
+                ).fetchone()
+                if row is None:
+                    store.delete_media(account_id, media_id)
+                else:
+                    store.put_media(media_from_row(*row))
+            elif self._on_disk(key) is None:
+                # Created by a request that failed: it never happened.
+                if kind == "callbacks":
+                    callback = store.get_callback(key[1])
+                    if callback is not None:
+                        dropped.append(callback)
+                    store.discard_callback(key[1])
+                elif kind == "messages":
+                    store.discard_message(key[1])
+            else:
+                # Already stored and changed since (an attempt made during a clock advance,
+                # a status reached): that did happen; it is written by the next commit.
+                record = store.get_callback(key[1]) if kind == "callbacks" else store.get_message(key[1])
+                if record is not None:
+                    self._dirty[key] = record
+        self._forget(dropped)
+
+    def _reload(self, account_id: str | None) -> None:
+        """Put an account's records back from the file (undoing a reset that failed)."""
+        store = self._store
+        assert store is not None
+        where, args = ("", ()) if account_id is None else (" WHERE account_id = ?", (account_id,))
+        for (data,) in self._conn.execute(f"SELECT data FROM messages{where} ORDER BY rowid", args):
+            message = message_from_json(data)
+            if store.get_message(message.id) is None:
+                store.add_message(message)
+        for (data,) in self._conn.execute(f"SELECT data FROM callbacks{where} ORDER BY rowid", args):
+            callback = callback_from_json(data)
+            if store.get_callback(callback.id) is None:
+                store.add_callback(callback)
+                if callback.state == "pending":
+                    due = callback.next_attempt_at if callback.next_attempt_at is not None else callback.planned_at
+                    self._resume(callback, due)
+        for data, content in self._conn.execute(f"SELECT data, content FROM media{where} ORDER BY rowid", args):
+            item = media_from_row(data, content)
+            if store.get_media(item.account_id, item.media_id) is None:
+                store.put_media(item)
 
     def committed(self) -> asyncio.Future[None]:
-        """A future that resolves once everything written so far is committed.
+        """A future that resolves once everything written so far is committed (or failed to be).
 
         Group commit: every request that finishes in the same event-loop iteration waits for
         one shared commit, so concurrent sends cost one commit, not one each.
@@ -248,24 +443,22 @@ class Database:
         if self._group is None:
             loop = asyncio.get_running_loop()
             self._group = loop.create_future()
-            loop.call_soon(self._group_commit)
+            loop.call_soon(self._group_commit, context=contextvars.Context())
         return self._group
 
     def _group_commit(self) -> None:
         group, self._group = self._group, None
         try:
             self.commit()
-        except Exception as exc:
+        except DatabaseError:
+            pass  # each request looks at its own RequestChanges
+        except Exception:
+            # Not a write that failed but a fault of the emulator's own: no request waiting
+            # is told it succeeded (their changes are not marked committed).
+            log.exception("commit failed")
+        finally:
             if group is not None and not group.done():
-                group.set_exception(exc)
-            return
-        if group is not None and not group.done():
-            group.set_result(None)
-
-    def _begin_quiet(self) -> None:
-        if not self._in_transaction:
-            self._conn.execute("BEGIN")
-            self._in_transaction = True
+                group.set_result(None)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -310,13 +503,21 @@ class Database:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def attach(self, store: Store, *, clock: Clock, resume: Callable[[Callback, float], None]) -> int:
+    def attach(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        resume: Callable[[Callback, float], None],
+        forget: Callable[[list[Callback]], None] = lambda callbacks: None,
+    ) -> int:
         """Restore ``store`` from the file, then mirror every later change into it.
 
         Each pending callback is handed to ``resume`` with its next attempt time, keeping the
         attempts already made, so the retry schedule continues where it stopped. ``clock``'s
-        time is saved with every commit when it is its own (manual or scaled). Returns how
-        many callbacks were pending.
+        time is saved with every commit when it is its own (manual or scaled). ``forget``
+        stops delivering callbacks whose creation failed to be written. Returns how many
+        callbacks were pending.
         """
         pending = self.load_into(store)
         for callback in pending:
@@ -326,11 +527,19 @@ class Database:
         # taken, so the ids stay repeatable for the same history and never collide.
         store.observer = self
         self._clock = clock
+        self._store = store
+        self._resume = resume
+        self._forget = forget
         return len(pending)
 
     def close(self) -> None:
         try:
             self.commit()
+        except DatabaseError as exc:
+            # Still failing at shutdown (a full disk): what the scheduler changed since the
+            # last commit is lost, as with kill -9; every answered request's changes are kept.
+            log.error("%s; the last callback attempts are not saved", exc)
         finally:
             self._clock = None
+            self._store = None
             self._conn.close()

@@ -74,6 +74,12 @@ class Store:
         if self.observer is not None:
             self.observer.message_saved(message)
 
+    def discard_message(self, message_id: str) -> None:
+        """Forget one message without telling the observer (its write failed: emulator.state.persistence)."""
+        account_id = self._message_account.pop(message_id, None)
+        if account_id is not None and account_id in self._accounts:
+            self._accounts[account_id].messages.pop(message_id, None)
+
     def get_message(self, message_id: str) -> Message | None:
         account_id = self._message_account.get(message_id)
         if account_id is None:
@@ -96,6 +102,18 @@ class Store:
     def callback_changed(self, callback: Callback) -> None:
         if self.observer is not None:
             self.observer.callback_saved(callback)
+
+    def discard_callback(self, callback_id: str) -> None:
+        """Forget one callback without telling the observer (its write failed)."""
+        account_id = self._callback_account.pop(callback_id, None)
+        if account_id is None or account_id not in self._accounts:
+            return
+        callback = self._accounts[account_id].callbacks.pop(callback_id, None)
+        siblings = self._message_callbacks.get(callback.message_id) if callback is not None else None
+        if siblings is not None and callback in siblings:
+            siblings.remove(callback)
+            if not siblings:
+                del self._message_callbacks[callback.message_id]
 
     def get_callback(self, callback_id: str) -> Callback | None:
         account_id = self._callback_account.get(callback_id)
