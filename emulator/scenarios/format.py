@@ -44,7 +44,7 @@ MAX_DEPTH = 32
 # Recipients of one group message, as Bandwidth bounds a send (emulator.messaging.wire).
 MAX_GROUP = 10
 
-# startTime's range (docs/scenarios.md, 'startTime'): POSIX time from its start, and ids of
+# startTime's range (docs/scenarios.md, 'Seed and start time'): POSIX time from its start, and ids of
 # 13 digits of milliseconds (they last until 2286) with room to advance the clock.
 EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
