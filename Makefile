@@ -18,7 +18,7 @@ test: $(STAMP)
 
 # The edit-test loop: everything but the slow tiers (markers in pyproject.toml), on two workers.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not (browser or node or wheel or soak or slow)" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not (browser or node or wheel or soak or property or slow)" $(PYTEST_ARGS)
 
 # Types (mypy, strict, with the pydantic plugin) and lint (ruff); configured in pyproject.toml.
 check: $(STAMP)

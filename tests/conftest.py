@@ -76,5 +76,12 @@ def long_poll_waiting(monkeypatch: pytest.MonkeyPatch) -> Callable[[TestClient],
     return watch
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every hypothesis test is in the property tier, which `make test-fast` leaves out.
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     become_subreaper()  # so that an orphaned grandchild is still seen by that check
