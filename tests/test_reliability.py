@@ -292,6 +292,8 @@ def test_the_cli_takes_survivors_of_a_full_collection_out_of_later_ones() -> Non
     from emulator.cli import _freeze_survivors
 
     gc.unfreeze()
+    enabled = gc.isenabled()
+    gc.disable()  # only the collections below: an automatic full one (set off by whatever ran before) would freeze too
     gc.callbacks.append(_freeze_survivors)
     try:
         kept = [{"record": i} for i in range(10_000)]
@@ -302,3 +304,5 @@ def test_the_cli_takes_survivors_of_a_full_collection_out_of_later_ones() -> Non
     finally:
         gc.callbacks.remove(_freeze_survivors)
         gc.unfreeze()
+        if enabled:
+            gc.enable()
