@@ -64,7 +64,7 @@ def stored_recipients(db: Path) -> set[str]:
 
 
 async def listed(client: TestClient) -> list[dict[str, Any]]:
-    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+    resp = await client.get(f"/api/v2/users/{ACCOUNT}/messages", params={"messageDirection": "OUTBOUND"}, headers=AUTH)
     assert resp.status == 200, await resp.text()
     return (await resp.json())["messages"]
 

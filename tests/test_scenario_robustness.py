@@ -216,7 +216,7 @@ async def _use(data: dict[str, Any]) -> list[tuple[str, int]]:
         ):
             await call("POST", f"/api/v2/users/{ACCOUNT}/messages", json=body, headers=AUTH)
         await call("POST", "/_emulator/clock/advance", json={"seconds": 86400})
-        await call("GET", f"/api/v2/users/{ACCOUNT}/messages", headers=AUTH)
+        await call("GET", f"/api/v2/users/{ACCOUNT}/messages", params={"messageDirection": "OUTBOUND"}, headers=AUTH)
         await call("GET", f"/api/v2/users/{ACCOUNT}/messages", params={"messageStatus": "DELIVERED"}, headers=AUTH)
         await call("GET", "/_emulator/messages")
         await call("GET", "/_emulator/callbacks")
