@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from processes import EmulatorDidNotStart, EmulatorProcess
 from support import ACCOUNT, AUTH, Receiver, advance, pin_era, send
 
 from emulator.app import create_app
@@ -463,27 +464,20 @@ def test_the_cli_refuses_a_corrupt_row_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-async def test_two_emulators_starting_together_on_one_file_one_serves_the_other_says_why(tmp_path: Path) -> None:
+async def test_two_emulators_starting_together_on_one_file_one_serves_the_other_says_why(
+    tmp_path: Path, start_cli: Any
+) -> None:
     # The file was checked, closed, then opened again while starting: the second emulator
     # could pass the check and then fail with a traceback. It is opened once and held now.
     db = tmp_path / "state.db"
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "emulator", "--port", "0", "--db", str(db),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    try:
-        lines = await asyncio.wait_for(asyncio.gather(*(p.stdout.readline() for p in processes)), 30)  # type: ignore[union-attr]
-        serving = [p for p, line in zip(processes, lines, strict=True) if b"serving" in line]
-        assert len(serving) == 1, lines
-        loser = next(p for p in processes if p not in serving)
-        _, err = await asyncio.wait_for(loser.communicate(), 30)
-        assert loser.returncode == 2
-        assert err.decode().splitlines() == [f"bandwidth-emulator: cannot use --db {db} is in use by another running emulator"]
-    finally:
-        for p in processes:
-            if p.returncode is None:
-                p.terminate()
-                await asyncio.wait_for(p.wait(), 30)
+    started = await asyncio.gather(
+        *(asyncio.to_thread(start_cli, "--db", str(db)) for _ in range(2)), return_exceptions=True
+    )
+    serving = [s for s in started if isinstance(s, EmulatorProcess)]
+    refused = [s for s in started if isinstance(s, EmulatorDidNotStart)]
+    assert len(serving) == 1 and len(refused) == 1, started
+    assert "exited with status 2 before printing its URL" in str(refused[0])
+    # Its whole standard error: this one line, no traceback.
+    assert str(refused[0]).endswith(
+        f"standard error:\nbandwidth-emulator: cannot use --db {db} is in use by another running emulator\n"
+    ), str(refused[0])
