@@ -43,7 +43,7 @@ from bandwidth.models import (
     SmsMessageContent,
     StatusCallback,
 )
-from support import Receiver
+from support import SUITE_ERA, Receiver
 
 from emulator.app import create_app
 from emulator.config import Settings
@@ -84,9 +84,11 @@ class Emulator:
 async def emulator(receiver: Receiver) -> AsyncIterator[Emulator]:
     scenario = parse_scenario(
         {
+            # The suite's era: the MMS fallback's message-sending ends on 2027-01-06 (support.SUITE_ERA).
+            "era": SUITE_ERA,
             "applications": [
                 {"id": "*", "messageSent": True, "statusCallbackUrl": receiver.url, "inboundCallbackUrl": receiver.url}
-            ]
+            ],
         }
     )
     app = create_app(Settings(clock="manual", callback_url=receiver.url), scenario=scenario)
