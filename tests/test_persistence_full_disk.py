@@ -173,3 +173,24 @@ async def test_a_reset_whose_commit_fails_forgets_nothing(tmp_path: Path, receiv
         assert {m["messageId"] for m in await listed(client)} == set(ids)
     finally:
         await client.close()
+
+
+async def test_a_media_upload_refused_for_a_full_disk_changes_nothing(tmp_path: Path, receiver: Receiver) -> None:
+    client = await start(tmp_path / "state.db", receiver)
+    try:
+        url = f"/api/v2/users/{ACCOUNT}/media/cat.png"
+        resp = await client.put(url, data=b"old", headers={**AUTH, "Content-Type": "image/png"})
+        assert resp.status == 204, await resp.text()
+        fill(client.app[DATABASE])
+        big = b"x" * 200_000  # more than the pages the file has left
+        resp = await client.put(url, data=big, headers={**AUTH, "Content-Type": "image/png"})
+        assert resp.status == 500
+        resp = await client.put(f"/api/v2/users/{ACCOUNT}/media/new.png", data=big, headers={**AUTH, "Content-Type": "image/png"})
+        assert resp.status == 500
+        # Told it failed: the old file is still served, the new one does not exist.
+        resp = await client.get(url, headers=AUTH)
+        assert resp.status == 200 and await resp.read() == b"old"
+        resp = await client.get(f"/api/v2/users/{ACCOUNT}/media/new.png", headers=AUTH)
+        assert resp.status == 404
+    finally:
+        await client.close()
