@@ -6,17 +6,19 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from emulator import __version__
 from emulator.config import Settings
+from emulator.logs import setup_logging
 
 if TYPE_CHECKING:  # the scenario models are imported only when a command needs them
     from emulator.scenarios.format import Scenario
@@ -29,8 +31,45 @@ the callbacks Bandwidth would send, retrying for 24 hours of virtual time.
 Every option can also be set with an environment variable BWE_<NAME> (e.g. BWE_PORT)."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"BWE_{name}", default)
+@dataclass(frozen=True)
+class ServeOption:
+    """One option of ``serve``: given on the command line (before or after ``serve``), else
+    read from its environment variable, else its default. An environment value goes through
+    the same checks as the option's, and is refused naming the variable."""
+
+    flag: str
+    help: str
+    default: str | None = None
+    type: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    switch: bool = False  # an on/off flag: no value on the command line; env 1/true/yes/on or 0/false/no/off
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "BWE_" + self.dest.upper()
+
+    def convert(self, raw: str) -> Any:
+        """The value of an environment variable or default; ValueError says what is wrong."""
+        if self.switch:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("", "0", "false", "no", "off"):
+                return False
+            raise ValueError("expected one of 1, true, yes, on, 0, false, no, off")
+        if self.choices is not None and raw not in self.choices:
+            raise ValueError("choose from " + ", ".join(self.choices))
+        if self.type is not None:
+            try:
+                return self.type(raw)
+            except argparse.ArgumentTypeError as exc:
+                raise ValueError(str(exc)) from None
+        return raw
 
 
 def _positive_float(value: str) -> float:
@@ -38,8 +77,8 @@ def _positive_float(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number greater than 0")
     return number
 
 
@@ -62,72 +101,103 @@ def _callback_url(value: str) -> str:
     return value
 
 
-def _add_serve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1; env BWE_HOST)")
-    parser.add_argument(
-        "--port", type=_port, default=_env("PORT", "8080"), help="port (default 8080; 0 picks a free port; env BWE_PORT)"
-    )
-    parser.add_argument("--scenario", metavar="PATH", default=_env("SCENARIO"), help="scenario YAML file (env BWE_SCENARIO)")
-    parser.add_argument(
+def _host_names(value: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in value.split(",") if h.strip())
+
+
+def _token(value: str) -> str | None:
+    return value or None
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+SERVE_OPTIONS = (
+    ServeOption("--host", "address to bind (default 127.0.0.1; env BWE_HOST)", "127.0.0.1"),
+    ServeOption("--port", "port (default 8080; 0 picks a free port; env BWE_PORT)", "8080", type=_port),
+    ServeOption("--scenario", "scenario YAML file (env BWE_SCENARIO)", metavar="PATH"),
+    ServeOption(
         "--callback-url",
-        metavar="URL",
+        "where callbacks go for any application the scenario does not name, or names without callback URLs: "
+        "an absolute http:// or https:// URL (env BWE_CALLBACK_URL)",
         type=_callback_url,
-        default=_env("CALLBACK_URL"),
-        help=(
-            "where callbacks go for any application the scenario does not name, or names without callback URLs: "
-            "an absolute http:// or https:// URL (env BWE_CALLBACK_URL)"
-        ),
-    )
-    parser.add_argument(
+        metavar="URL",
+    ),
+    ServeOption(
         "--clock",
-        choices=["realtime", "manual"],
-        default=_env("CLOCK", "realtime"),
-        help="realtime (default), or manual: time stands still until POST /_emulator/clock/advance (env BWE_CLOCK)",
-    )
-    parser.add_argument(
+        "realtime (default), or manual: time stands still until POST /_emulator/clock/advance (env BWE_CLOCK)",
+        "realtime",
+        choices=("realtime", "manual"),
+    ),
+    ServeOption(
         "--time-scale",
+        "realtime clock only: virtual seconds per real second (default 1; env BWE_TIME_SCALE)",
+        "1",
         type=_positive_float,
         metavar="FACTOR",
-        default=_env("TIME_SCALE", "1"),
-        help="realtime clock only: virtual seconds per real second (default 1; env BWE_TIME_SCALE)",
-    )
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        default=_env("DB"),
-        help="persist state in this SQLite file (default: in memory; env BWE_DB)",
-    )
-    parser.add_argument(
+    ),
+    ServeOption("--db", "persist state in this SQLite file (default: in memory; env BWE_DB)", metavar="PATH"),
+    ServeOption(
         "--callback-client",
-        choices=["builtin", "aiohttp"],
-        default=_env("CALLBACK_CLIENT", "builtin"),
-        help="HTTP client for callbacks to http:// webhooks: builtin, a lean HTTP/1.1 client (default), "
+        "HTTP client for callbacks to http:// webhooks: builtin, a lean HTTP/1.1 client (default), "
         "or aiohttp, the fallback if a webhook server disagrees with it; https always uses aiohttp "
         "(env BWE_CALLBACK_CLIENT)",
-    )
-    parser.add_argument(
-        "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"), help="log format on stderr (env BWE_LOG_FORMAT)"
-    )
-    parser.add_argument(
+        "builtin",
+        choices=("builtin", "aiohttp"),
+    ),
+    ServeOption(
+        "--log-format",
+        "text (default) or json: one object per line with the same facts as fields (env BWE_LOG_FORMAT)",
+        "text",
+        choices=("text", "json"),
+    ),
+    ServeOption(
+        "--log-level",
+        "info (default): a line per send, inbound message and callback attempt; debug adds more; "
+        "warning keeps only problems (env BWE_LOG_LEVEL)",
+        "info",
+        choices=LOG_LEVELS,
+    ),
+    ServeOption("--access-log", "also log one line per HTTP request received (env BWE_ACCESS_LOG=1)", switch=True),
+    ServeOption(
         "--allowed-hosts",
-        metavar="NAMES",
-        default=_env("ALLOWED_HOSTS"),
-        help="Host names with dots to answer besides *.localhost, IP addresses and --host (names without a dot "
+        "Host names with dots to answer besides *.localhost, IP addresses and --host (names without a dot "
         "always are), comma-separated; .example.test allows subdomains, * any name (docs/security.md; env BWE_ALLOWED_HOSTS)",
-    )
-    parser.add_argument(
+        type=_host_names,
+        metavar="NAMES",
+    ),
+    ServeOption(
         "--control-token",
-        metavar="TOKEN",
-        default=_env("CONTROL_TOKEN"),
-        help="require this token for the control API and the web page: 'Authorization: Bearer TOKEN', "
+        "require this token for the control API and the web page: 'Authorization: Bearer TOKEN', "
         "or open the page once as /?token=TOKEN (docs/security.md; env BWE_CONTROL_TOKEN)",
-    )
+        type=_token,
+        metavar="TOKEN",
+    ),
+)
+
+
+class OptionError(Exception):
+    """An environment variable holds a value its option refuses."""
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    # No defaults here (SUPPRESS): an option given on either side of `serve` is kept, and
+    # the environment and the defaults are applied once, in settings_from_args.
+    for option in SERVE_OPTIONS:
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", default=argparse.SUPPRESS, help=option.help)
+        else:
+            extra: dict[str, Any] = {"type": option.type} if option.type is not None else {}
+            parser.add_argument(
+                option.flag, choices=option.choices, metavar=option.metavar, default=argparse.SUPPRESS,
+                help=option.help, **extra,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bandwidth-emulator", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_serve_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the emulator (the default command)", description=DESCRIPTION,
@@ -151,46 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the parsed command line, then ``BWE_*`` variables, then the defaults.
 
-
-def setup_logging(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    # One line per request is noise for a tool that takes thousands of them in a test run.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(
-        allowed_hosts=tuple(h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()),
-        control_token=args.control_token or None,
-        host=args.host,
-        port=int(args.port),
-        scenario=args.scenario,
-        callback_url=args.callback_url,
-        clock=args.clock,
-        time_scale=float(args.time_scale),
-        db=args.db,
-        log_format=args.log_format,
-        callback_client=args.callback_client,
-    )
+    Raises OptionError when a variable holds a value the option would refuse: a typo such
+    as BWE_CLOCK=manaul must not quietly become the default."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in SERVE_OPTIONS:
+        if option.dest in args:
+            values[option.dest] = getattr(args, option.dest)
+            continue
+        raw = environ.get(option.env)
+        if raw is not None:
+            try:
+                values[option.dest] = option.convert(raw)
+            except ValueError as exc:
+                raise OptionError(f"environment variable {option.env}={raw!r} is not valid for {option.flag}: {exc}") from None
+        elif option.switch:
+            values[option.dest] = False
+        else:
+            values[option.dest] = None if option.default is None else option.convert(option.default)
+    values["allowed_hosts"] = values["allowed_hosts"] or ()
+    return Settings(**values)
 
 
 # The emulator holds many long-lived records (messages, callbacks, attempts) and its delivery
@@ -246,13 +299,14 @@ def _raise_open_files_limit() -> None:
 async def serve(settings: Settings, scenario: Scenario | None = None, database: Database | None = None) -> None:
     from emulator.app import create_app
     from emulator.keys import SERVICE
+    from emulator.logs import access_logger
     from emulator.web.exposure import is_loopback
     from emulator.web.server import EmulatorRunner, quiet_accept_errors
 
     _raise_open_files_limit()
     quiet_accept_errors(asyncio.get_running_loop())
     app = create_app(settings, scenario=scenario, database=database)
-    runner = EmulatorRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
+    runner = EmulatorRunner(app, handle_signals=False, access_log=access_logger(settings.access_log))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -307,8 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(json_schema())
         return 0
-    setup_logging(args.log_format)
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except OptionError as exc:
+        parser.error(str(exc))
+    setup_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
     scenario = None
     if settings.scenario:
         from emulator.scenarios.format import ScenarioError, load_scenario_file

@@ -21,6 +21,8 @@ class Settings:
     # Which HTTP client POSTs callbacks to plain-http webhooks: the emulator's own HTTP/1.1
     # client (fast), or aiohttp's (the fallback; https always uses aiohttp's). README, "Callbacks".
     callback_client: Literal["builtin", "aiohttp"] = "builtin"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
     # Account used for simulated inbound messages that name none and match no conversation.
     default_account: str = DEFAULT_ACCOUNT
     # docs/security.md: Host names allowed besides localhost, IP addresses and --host; and

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from emulator import __version__
 from emulator.delivery.clock import ManualClock, isoformat
 from emulator.scenarios.eras import describe as describe_era
 from emulator.scenarios.format import Scenario
@@ -163,6 +164,7 @@ class Queries:
         service = self._service
         return {
             "status": "ok",
+            "version": __version__,
             "clock": "manual" if service.clock.manual else "realtime",
             "now": _t(service.clock.now()),
             "scenario": service.scenario.name,

@@ -14,6 +14,7 @@ from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher
 from emulator.delivery.internal_errors import InternalErrors
 from emulator.delivery.scheduler import Scheduler
+from emulator.logs import log_inbound, log_send
 from emulator.messaging.listing import ListPage, ListQuery, list_messages
 from emulator.messaging.preflight import failed_plan, send_failure
 from emulator.messaging.segments import count_segments
@@ -193,6 +194,7 @@ class MessagingService:
                 error_code=planned.error_code,
                 carrier_name=planned.carrier_name,
             )
+        log_send(message, app.status_callback_url)
         if failure is None:  # a message that never left gets no reply
             self.traffic.after_send(message)
         self.changes.bump()
@@ -256,6 +258,7 @@ class MessagingService:
                 0,
                 description=default_description("message-received", message.kind),
             )
+            log_inbound(message, app.inbound_callback_url)
             messages.append(message)
         self.changes.bump()
         return messages

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from emulator import __version__
 from emulator.state.models import CallbackState, CallbackType, Direction, MessageKind, RecipientState
 
 
@@ -55,6 +56,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status"],
         "properties": {
             "status": {"const": "ok"},
+            "version": {"type": "string", "description": "The emulator's version, as `bandwidth-emulator --version`."},
             "clock": {"enum": ["manual", "realtime"]},
             "now": TIME,
             "scenario": {"type": "string"},
@@ -296,7 +298,7 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "bandwidth-emulator control API",
-        "version": "1",
+        "version": __version__,
         "description": "Drive and inspect the emulator from tests and tools. Every error is "
         "`{type, description, details?}`. Times are virtual (see /_emulator/clock).",
     },

@@ -22,6 +22,7 @@ from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher, Outcome, basic_authorization, receiver_of
 from emulator.delivery.internal_errors import InternalErrors, describe
 from emulator.delivery.scheduler import Entry, Scheduler
+from emulator.logs import log_attempt, log_skipped
 from emulator.scenarios.format import Application
 from emulator.state.models import Attempt, Callback
 from emulator.state.store import Store
@@ -123,6 +124,8 @@ class CallbackEngine:
         self._held: dict[str, list[Callback]] = {}
         self.on_change = on_change
         self.internal_errors = internal_errors or InternalErrors()
+        # Applications already told about in the log for having no callback URL (a one-time hint).
+        self._hinted: set[str] = set()
 
     # -- observers ------------------------------------------------------------------------
 
@@ -232,6 +235,9 @@ class CallbackEngine:
                 return
             callback.held_by = None  # a hold recorded before a restart may have ended meanwhile
         if not callback.url:
+            first = callback.application_id not in self._hinted
+            self._hinted.add(callback.application_id)
+            log_skipped(callback, self.clock.now(), first)
             self._finish(job, "skipped")
             return
         if job.body is None:
@@ -241,25 +247,38 @@ class CallbackEngine:
                 return
             job.body = json.dumps([event], separators=(",", ":")).encode()
         number = job.number = callback.attempts[-1].number + 1 if callback.attempts else 1
+        journaled = len(callback.attempts)
         outcome = await self._deliver(job, app, number, duplicate=False)
         if job.cancelled:
             return
         if succeeded(outcome, app):
+            self._log_attempts(callback, journaled, "delivered", None)
             for _ in range(app.duplicates):
                 # At-least-once (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): the same event again, right away.
+                journaled = len(callback.attempts)
                 await self._deliver(job, app, number, duplicate=True)
                 if job.cancelled:
                     return
+                self._log_attempts(callback, journaled, "duplicate", None)
             self._finish(job, "delivered")
             return
         following = next_attempt_time(callback, app, self.clock.now())
         if following is None:
-            log.info(
-                "callback %s (%s to %s) exhausted after %d attempts", callback.id, callback.type, callback.url, number
-            )
             self._finish(job, "exhausted")
+            self._log_attempts(callback, journaled, "exhausted", None)
             return
         self.enqueue(callback, following)
+        self._log_attempts(callback, journaled, "retry", following)
+
+    @staticmethod
+    def _log_attempts(callback: Callback, journaled: int, outcome: str, next_at: float | None) -> None:
+        """The terminal log's lines for the attempts journaled since ``journaled``: the last
+        one decides ``outcome``; one before it is the challenge flow's 401 (docs/callbacks.md)."""
+        new = callback.attempts[journaled:]
+        for attempt in new[:-1]:
+            log_attempt(callback, attempt, "challenged", None)
+        if new:
+            log_attempt(callback, new[-1], outcome, next_at)
 
     async def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Outcome:
         """One scheduled attempt: one POST, or two in challenge mode. Journals each POST."""
