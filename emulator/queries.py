@@ -44,6 +44,7 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
         "authorization": a.authorization,
         "number": a.number,
         "duplicate": a.duplicate,
+        "replay": a.replay,
     }
 
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from emulator.delivery.callbacks import CallbackEngine
+from emulator.delivery.callbacks import ReplayRefused as ReplayRefused  # for the control API
 from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher
 from emulator.delivery.internal_errors import InternalErrors
@@ -321,6 +322,15 @@ class MessagingService:
         )
         self.store.add_callback(callback)
         self.callbacks.enqueue(callback, due)
+        return callback
+
+    async def replay_callback(self, callback_id: str) -> Callback:
+        """Deliver a callback again now (docs/callbacks.md, 'Replay'); KeyError when there is no
+        such callback, ReplayRefused when there is nothing to deliver."""
+        callback = self.store.get_callback(callback_id)
+        if callback is None:
+            raise KeyError(callback_id)
+        await self.callbacks.replay(callback)
         return callback
 
     def event(self, callback: Callback) -> dict[str, Any] | None:

@@ -729,3 +729,26 @@ def test_with_a_control_token_the_page_opens_with_the_token_once_then_works(page
         )
     finally:
         page.delete_all_cookies()
+
+
+def test_replay_button_delivers_a_callback_again(page, start_emulator, webhook):
+    emu = start_emulator()
+    load(page, emu)
+    sent = emu.send([HANDSET], "Your order shipped")
+    bubble = bubble_css(sent["id"])
+    wait(page, lambda d: css(d, bubble), "sent message did not appear")
+    open_timeline(page, sent["id"])
+    # Nothing to replay before the first attempt.
+    assert not css(page, f"{bubble} .callback button.replay")
+
+    click(page, '#advance button[data-seconds="60"]')
+    wait(page, lambda d: css(d, f'{bubble} .callback[data-state="delivered"] .attempt.ok'), "no delivered attempt")
+    assert [e["type"] for e in webhook.events] == ["message-delivered"]
+
+    click(page, f"{bubble} .callback button.replay")
+    wait(page, lambda d: css(d, f"{bubble} .attempt.replay"), "no replay attempt in the timeline")
+    assert len(webhook.events) == 2 and webhook.events[1] == webhook.events[0]
+    assert "replay" in css(page, f"{bubble} .attempt.replay .outcome")[0].text
+    assert len(css(page, f"{bubble} .attempt")) == 2
+    callback = emu.request("GET", f"/_emulator/callbacks?messageId={sent['id']}")["callbacks"][0]
+    assert callback["state"] == "delivered" and [a["replay"] for a in callback["attempts"]] == [False, True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import yarl
 from aiohttp import web
 
 from emulator.control.openapi import OPENAPI
@@ -20,7 +21,14 @@ from emulator.queries import (
     message_json,
     scenario_json,
 )
-from emulator.scenarios.format import MAX_SCENARIO_BYTES, ScenarioError, load_scenario_text
+from emulator.scenarios.format import (
+    MAX_SCENARIO_BYTES,
+    ScenarioError,
+    load_scenario_data,
+    load_scenario_text,
+    parse_scenario,
+)
+from emulator.service import ReplayRefused
 from emulator.state.media import parse_inbound_media
 from emulator.state.models import InboundRequest
 from emulator.web.bodies import BodyError, load_json
@@ -151,6 +159,18 @@ async def list_callbacks(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def replay_callback(request: web.Request) -> web.Response:
+    """Deliver one callback again, now; answers the callback with the replay as its last attempt."""
+    callback_id = request.match_info["callbackId"]
+    try:
+        callback = await request.app[SERVICE].replay_callback(callback_id)
+    except KeyError:
+        raise ControlError(404, f"no callback {callback_id}") from None
+    except ReplayRefused as exc:
+        raise ControlError(409, f"callback {callback_id} cannot be replayed: {exc}") from None
+    return web.json_response(request.app[QUERIES].callback_json(callback))
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
@@ -242,9 +262,9 @@ async def get_scenario(request: web.Request) -> web.Response:
     return web.json_response(scenario_json(request.app[QUERIES].scenario()))
 
 
-async def put_scenario(request: web.Request) -> web.Response:
-    # Bounded before it is read (docs/scenarios.md, 'Limits'), then parsed in a thread: the
-    # API and the callbacks go on while a large scenario is checked.
+async def _scenario_body(request: web.Request) -> str:
+    # Bounded before it is read (docs/scenarios.md, 'Limits'); the caller parses it in a
+    # thread: the API and the callbacks go on while a large scenario is checked.
     too_large = ControlError(
         413, f"the scenario is larger than {MAX_SCENARIO_BYTES:,} bytes; the running scenario stays in force",
         type="request-entity-too-large",
@@ -257,9 +277,13 @@ async def put_scenario(request: web.Request) -> web.Response:
     if len(raw) > MAX_SCENARIO_BYTES:
         raise too_large
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ControlError(400, "the scenario must be UTF-8 text (YAML or JSON)") from None
+
+
+async def put_scenario(request: web.Request) -> web.Response:
+    text = await _scenario_body(request)
     try:
         scenario = await asyncio.to_thread(load_scenario_text, text, "<request body>")
     except ScenarioError as exc:
@@ -270,6 +294,76 @@ async def put_scenario(request: web.Request) -> web.Response:
         ) from None
     request.app[SERVICE].replace_scenario(scenario)
     return web.json_response(scenario_json(scenario))
+
+
+def merge_scenario(current: Any, change: Any) -> Any:
+    """``change`` laid over ``current``: objects merge key by key, ``applications`` by ``id``
+    (an application named in ``change`` keeps what it does not say; a new id is added);
+    anything else is replaced, and ``null`` removes a key (docs/control-api.md, 'Scenario')."""
+    if isinstance(current, dict) and isinstance(change, dict):
+        merged = dict(current)
+        for key, value in change.items():
+            if value is None:
+                merged.pop(key, None)
+            elif key == "applications" and isinstance(value, list) and isinstance(merged.get(key), list):
+                merged[key] = _merge_applications(merged[key], value)
+            else:
+                merged[key] = merge_scenario(merged.get(key), value)
+        return merged
+    return change
+
+
+def _merge_applications(current: list[Any], change: list[Any]) -> list[Any]:
+    merged = list(current)
+    index = {a.get("id"): i for i, a in enumerate(merged) if isinstance(a, dict)}
+    for application in change:
+        key = application.get("id") if isinstance(application, dict) else None
+        if key is not None and key in index:
+            merged[index[key]] = merge_scenario(merged[index[key]], application)
+        else:
+            merged.append(application)
+    return merged
+
+
+async def patch_scenario(request: web.Request) -> web.Response:
+    """Change part of the active scenario: the body (YAML or JSON) is merged into it."""
+    text = await _scenario_body(request)
+    try:
+        change = await asyncio.to_thread(load_scenario_data, text, "<request body>") if text.strip() else {}
+        if not isinstance(change, dict):
+            raise ControlError(400, "the body must be an object: the parts of the scenario to change")
+        current = scenario_json(request.app[SERVICE].scenario)
+        scenario = await asyncio.to_thread(parse_scenario, merge_scenario(current, change), "<request body>")
+    except ScenarioError as exc:
+        raise ControlError(
+            400,
+            "invalid scenario after the change; the running scenario stays in force",
+            [{"path": path, "message": msg} for path, msg in exc.problems],
+        ) from None
+    request.app[SERVICE].replace_scenario(scenario)
+    return web.json_response(scenario_json(scenario))
+
+
+def _callback_url_json(request: web.Request) -> dict[str, Any]:
+    return {"url": request.app[SERVICE].callback_url}
+
+
+async def get_callback_url(request: web.Request) -> web.Response:
+    return web.json_response(_callback_url_json(request))
+
+
+async def put_callback_url(request: web.Request) -> web.Response:
+    """Where callbacks go for applications without URLs of their own (--callback-url)."""
+    body = await _json_body(request)
+    if "url" not in body:
+        raise ControlError(400, "'url' is required: an http:// or https:// URL, or null for none")
+    url = body["url"]
+    if url is not None:
+        parsed = yarl.URL(url) if isinstance(url, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ControlError(400, "'url' must be an absolute http:// or https:// URL, or null for none")
+    request.app[SERVICE].callback_url = url
+    return web.json_response(_callback_url_json(request))
 
 
 async def openapi(request: web.Request) -> web.Response:

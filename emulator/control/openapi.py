@@ -167,6 +167,10 @@ SCHEMAS: dict[str, Any] = {
                 "description": "The scheduled attempt this POST belongs to (1 = first); a challenge-mode 401 and its resend share one.",
             },
             "duplicate": {"type": "boolean", "description": "An extra delivery of a delivered event (the application's duplicates)."},
+            "replay": {
+                "type": "boolean",
+                "description": "Made on demand by POST /_emulator/callbacks/{id}/replay, outside the retry schedule.",
+            },
         },
     },
     "Callback": {
@@ -288,6 +292,11 @@ SCHEMAS: dict[str, Any] = {
             "cancelled": {"type": "integer", "description": "Pending callbacks that will now never be sent."},
         },
     },
+    "CallbackUrl": {
+        "type": "object",
+        "required": ["url"],
+        "properties": {"url": {"type": ["string", "null"]}},
+    },
     "Scenario": {
         "type": "object",
         "description": "The scenario format; `bandwidth-emulator schema` prints its full JSON Schema.",
@@ -381,6 +390,19 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json(_ref("CallbackList"), "The matching callbacks"), "400": _error("A bad filter")},
             }
         },
+        "/_emulator/callbacks/{callbackId}/replay": {
+            "post": {
+                "summary": "Deliver this callback again now, journaled as a replay attempt",
+                "description": "One POST of the same event (two in challenge mode), added to the callback's attempts "
+                "with `replay: true`. The retry schedule, the next attempt and the state are left as they were.",
+                "parameters": [{"name": "callbackId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _json(_ref("Callback"), "The callback, the replay as its last attempt"),
+                    "404": _error("No such callback"),
+                    "409": _error("Nothing to replay: no URL, not attempted yet, or its message was reset"),
+                },
+            }
+        },
         "/_emulator/inbound": {
             "post": {
                 "summary": "A handset texts one of your numbers",
@@ -424,6 +446,34 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("Scenario"), "The new scenario, as understood"),
                     "400": _error("Invalid; `details` lists each problem with its path, and the old scenario stays"),
+                },
+            },
+            "patch": {
+                "summary": "Change part of the active scenario",
+                "description": "The body (YAML or JSON) is laid over the active scenario: objects merge key by key, "
+                "`applications` by `id` (keys not given are kept; a new id is added), anything else is replaced, "
+                "`null` removes a key. The result is validated as a whole.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/yaml": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": _json(_ref("Scenario"), "The new scenario, as understood"),
+                    "400": _error("Invalid; `details` lists each problem with its path, and the old scenario stays"),
+                },
+            },
+        },
+        "/_emulator/callback-url": {
+            "get": {
+                "summary": "Where callbacks go for applications without callback URLs of their own (--callback-url)",
+                "responses": {"200": _json(_ref("CallbackUrl"), "The fallback callback URL")},
+            },
+            "put": {
+                "summary": "Change the fallback callback URL (null: none)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CallbackUrl")}}},
+                "responses": {
+                    "200": _json(_ref("CallbackUrl"), "The fallback callback URL now"),
+                    "400": _error("Not an absolute http(s) URL"),
                 },
             },
         },

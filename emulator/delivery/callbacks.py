@@ -29,6 +29,10 @@ from emulator.state.store import Store
 
 log = logging.getLogger("emulator.delivery.callbacks")
 
+class ReplayRefused(Exception):
+    """A callback that cannot be replayed: no URL, not attempted yet, or its message is gone."""
+
+
 class CallbackJob:
     """The scheduler's handle on one pending callback; reused for every retry."""
 
@@ -189,6 +193,49 @@ class CallbackEngine:
             logger.warning("... and %d more pending callbacks", len(pending) - limit)
         return len(pending)
 
+    # -- replay ---------------------------------------------------------------------------
+
+    async def replay(self, callback: Callback) -> Attempt:
+        """Deliver the callback's event once more, now (docs/callbacks.md, 'Replay').
+
+        One POST (two in challenge mode), journaled with ``replay=True`` and the number of the
+        last scheduled attempt: the retry schedule, the next attempt and the state are left
+        as they were. Raises ReplayRefused when there is nothing to deliver."""
+        if not callback.url:
+            raise ReplayRefused("the callback has no URL (state skipped): there is nowhere to deliver it")
+        if not callback.attempts:
+            raise ReplayRefused(
+                "the callback has not been attempted yet"
+                + (" (held until an earlier callback is done)" if callback.held_by else "; advance the clock first")
+            )
+        event = self.event_of(callback)
+        if event is None:
+            raise ReplayRefused("its message is gone (reset)")
+        app = self.application(callback.application_id)
+        body = json.dumps([event], separators=(",", ":")).encode()
+        credentials = app.credentials_for(callback.type)
+        authorization = _authorization(credentials.username, credentials.password) if credentials else None
+        number = callback.attempts[-1].number
+        sends = [None, authorization] if authorization and app.callback_auth == "challenge" else [authorization]
+        attempt: Attempt | None = None
+        for i, sent_authorization in enumerate(sends):
+            at = self.clock.now()
+            outcome = await self.dispatcher.post(
+                callback.url, body, timeout=app.callback_timeout, authorization=sent_authorization
+            )
+            attempt = Attempt(
+                at, outcome.status, outcome.error, outcome.duration_ms,
+                authorization=sent_authorization is not None, number=number, replay=True,
+            )
+            callback.attempts.append(attempt)
+            last = i == len(sends) - 1 or not outcome.challenged
+            log_attempt(callback, attempt, "replay" if last else "challenged", None)
+            if last:
+                break
+        self.changed(callback)
+        assert attempt is not None
+        return attempt
+
     # -- delivery -------------------------------------------------------------------------
 
     async def fire(self, job: CallbackJob, due: float) -> None:
@@ -274,7 +321,7 @@ class CallbackEngine:
     def _log_attempts(callback: Callback, journaled: int, outcome: str, next_at: float | None) -> None:
         """The terminal log's lines for the attempts journaled since ``journaled``: the last
         one decides ``outcome``; one before it is the challenge flow's 401 (docs/callbacks.md)."""
-        new = callback.attempts[journaled:]
+        new = [a for a in callback.attempts[journaled:] if not a.replay]  # a replay logs itself
         for attempt in new[:-1]:
             log_attempt(callback, attempt, "challenged", None)
         if new:

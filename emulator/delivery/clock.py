@@ -70,6 +70,11 @@ class ManualClock:
         if t > self._now:
             self._now = t
 
+    def move_to(self, t: float) -> None:
+        """Put the clock at ``t``, earlier or later: only when nothing is scheduled (the pytest
+        plugin starts each test at the same virtual time, docs/testing.md)."""
+        self._now = t
+
     def real_delay(self, virtual_seconds: float) -> float:
         return float("inf")
 

@@ -804,6 +804,12 @@ def _check_loaded(data: Any, source: str) -> None:
 
 
 def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
+    return parse_scenario(load_scenario_data(text, source), source)
+
+
+def load_scenario_data(text: str, source: str = "<scenario>") -> Any:
+    """The YAML (or JSON) of a scenario, or of a change to one, read within the limits, not yet
+    validated as a scenario."""
     if len(text) > MAX_SCENARIO_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SCENARIO_BYTES:
         raise ScenarioError(source, [("", f"too large: a scenario is at most {MAX_SCENARIO_BYTES:,} bytes")])
     try:
@@ -819,7 +825,7 @@ def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
         # "!!int abc", an integer of thousands of digits.
         raise ScenarioError(source, [("", f"not valid YAML: a value cannot be built: {exc}")]) from None
     _check_loaded(data, source)
-    return parse_scenario(data, source)
+    return data
 
 
 def load_scenario_file(path: str | Path) -> Scenario:

@@ -92,6 +92,9 @@ class Attempt:
     number: int = 1
     # An extra delivery of an already delivered event (the application's ``duplicates``).
     duplicate: bool = False
+    # Made on demand (POST /_emulator/callbacks/{id}/replay), outside the retry schedule; it
+    # shares the number of the scheduled attempt before it, so the schedule is not disturbed.
+    replay: bool = False
 
 
 @dataclass(slots=True)

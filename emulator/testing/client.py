@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 
@@ -373,6 +374,40 @@ class AsyncClient:
         return await self.request(
             "PUT", "/_emulator/scenario", data=scenario_text(scenario), headers={"Content-Type": "application/yaml"}
         )
+
+    async def update_scenario(self, change: dict[str, Any] | str) -> dict[str, Any]:
+        """Change part of the active scenario (a dict or YAML text), keeping the rest: objects
+        merge key by key and ``applications`` by ``id``, e.g.
+        ``update_scenario({"applications": [{"id": "my-app", "statusCallbackUrl": url}]})``."""
+        data = change if isinstance(change, str) else json.dumps(change)
+        content_type = "application/yaml" if isinstance(change, str) else "application/json"
+        return await self.request("PATCH", "/_emulator/scenario", data=data, headers={"Content-Type": content_type})
+
+    async def set_application_callbacks(
+        self, application_id: str, url: str | None = None, *, status: str | None = None, inbound: str | None = None
+    ) -> dict[str, Any]:
+        """Point one application's callbacks at a URL (``url`` for both kinds, or ``status=`` and
+        ``inbound=``), keeping the rest of the scenario."""
+        application: dict[str, Any] = {"id": application_id}
+        if status or url:
+            application["statusCallbackUrl"] = status or url
+        if inbound or url:
+            application["inboundCallbackUrl"] = inbound or url
+        return await self.update_scenario({"applications": [application]})
+
+    async def fallback_callback_url(self) -> str | None:
+        """Where callbacks go for applications without callback URLs of their own (``--callback-url``)."""
+        url: str | None = (await self.request("GET", "/_emulator/callback-url"))["url"]
+        return url
+
+    async def set_fallback_callback_url(self, url: str | None) -> str | None:
+        """Change the fallback callback URL (``--callback-url``); ``None``: none."""
+        new: str | None = (await self.request("PUT", "/_emulator/callback-url", json_body={"url": url}))["url"]
+        return new
+
+    async def replay_callback(self, callback_id: str) -> dict[str, Any]:
+        """Deliver one callback again now, journaled as a replay attempt; returns the callback."""
+        return await self.request("POST", f"/_emulator/callbacks/{quote(callback_id, safe='')}/replay")
 
     async def openapi(self) -> dict[str, Any]:
         return await self.request("GET", "/_emulator/openapi.json")
@@ -746,6 +781,36 @@ class Client:
         """Replace the active scenario: a :class:`Scenario`, a dict, YAML text or a file path."""
         __tracebackhide__ = True
         return self._run(self.aio.set_scenario(scenario))
+
+    def update_scenario(self, change: dict[str, Any] | str) -> dict[str, Any]:
+        """Change part of the active scenario (a dict or YAML text), keeping the rest: objects
+        merge key by key and ``applications`` by ``id``, e.g.
+        ``update_scenario({"applications": [{"id": "my-app", "statusCallbackUrl": url}]})``."""
+        __tracebackhide__ = True
+        return self._run(self.aio.update_scenario(change))
+
+    def set_application_callbacks(
+        self, application_id: str, url: str | None = None, *, status: str | None = None, inbound: str | None = None
+    ) -> dict[str, Any]:
+        """Point one application's callbacks at a URL (``url`` for both kinds, or ``status=`` and
+        ``inbound=``), keeping the rest of the scenario."""
+        __tracebackhide__ = True
+        return self._run(self.aio.set_application_callbacks(application_id, url, status=status, inbound=inbound))
+
+    def fallback_callback_url(self) -> str | None:
+        """Where callbacks go for applications without callback URLs of their own (``--callback-url``)."""
+        __tracebackhide__ = True
+        return self._run(self.aio.fallback_callback_url())
+
+    def set_fallback_callback_url(self, url: str | None) -> str | None:
+        """Change the fallback callback URL (``--callback-url``); ``None``: none."""
+        __tracebackhide__ = True
+        return self._run(self.aio.set_fallback_callback_url(url))
+
+    def replay_callback(self, callback_id: str) -> dict[str, Any]:
+        """Deliver one callback again now, journaled as a replay attempt; returns the callback."""
+        __tracebackhide__ = True
+        return self._run(self.aio.replay_callback(callback_id))
 
     def openapi(self) -> dict[str, Any]:
         __tracebackhide__ = True

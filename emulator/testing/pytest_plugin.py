@@ -33,6 +33,7 @@ from emulator.config import DEFAULT_ACCOUNT
 # Every pytest run of a project that has the package installed loads this module, so the
 # emulator itself (aiohttp, pydantic, ...) is imported only once a fixture is used.
 if TYPE_CHECKING:
+    from emulator.scenarios.format import Scenario
     from emulator.testing.client import Client, LoopThread
     from emulator.testing.receiver import CallbackReceiver
     from emulator.testing.runner import BackgroundEmulator
@@ -89,6 +90,9 @@ class EmulatorSession:
         self.receiver = CallbackReceiver()
         self.background: BackgroundEmulator | None = None
         self.loop: LoopThread | None = None
+        # In-process: the virtual time every test starts at (the session scenario's
+        # startTime, else the moment the session's emulator started).
+        self.start_time: float | None = None
 
     def start(self) -> Client:
         from emulator.testing.client import Client, LoopThread
@@ -106,9 +110,55 @@ class EmulatorSession:
         assert self.loop is not None
         self.loop.run(self.receiver.start())
         if self.background is not None and self.background.emulator is not None:
-            self.background.emulator.set_callback_url(self.receiver.url)
-        self.default_scenario = self.client.scenario()
+            emulator = self.background.emulator
+            emulator.set_callback_url(self.receiver.url)
+            self.default_scenario_model = emulator.service.scenario
+            self.start_time = emulator.service.clock.now()
+        else:
+            self.default_scenario = self.client.scenario()
+            self.default_callback_url = self.client.fallback_callback_url()
         return self.client
+
+    def begin_test(self, scenario: Scenario | None) -> int:
+        """In-process, in one hop to the emulator's thread: forget the account's state, put
+        the session's callback URL back, move the clock to the test's start and put the
+        test's scenario (or the session's) in force."""
+        from emulator.delivery.clock import ManualClock
+
+        assert self.background is not None and self.background.emulator is not None
+        emulator = self.background.emulator
+        wanted = scenario if scenario is not None else self.default_scenario_model
+        start = wanted.start_time.timestamp() if wanted.start_time is not None else self.start_time
+        receiver_url = self.receiver.url
+
+        async def begin() -> int:
+            service = emulator.service
+            service.reset(emulator.account_id)
+            emulator.set_callback_url(receiver_url)
+            clock = service.clock
+            # Only with nothing pending anywhere: a callback of another account (sent by the
+            # application under another account id) keeps the clock where it is.
+            if start is not None and isinstance(clock, ManualClock) and service.callbacks.pending() == 0:
+                clock.move_to(start)
+            # Also plans the scenario's inbound traffic from the test's start.
+            service.replace_scenario(wanted)
+            return service.internal_errors.count
+
+        count: int = self.background.run(begin())
+        return count
+
+    def internal_errors(self) -> dict[str, Any]:
+        """The emulator's internal errors so far: ``{"count": N, "recent": [...]}``."""
+        if self.background is None:
+            return _internal_errors(self.client)
+        assert self.background.emulator is not None
+        emulator = self.background.emulator
+
+        async def read() -> dict[str, Any]:
+            return emulator.service.internal_errors.summary()
+
+        summary: dict[str, Any] = self.background.run(read())
+        return summary
 
     def stop(self) -> None:
         if self.loop is not None:
@@ -121,14 +171,22 @@ class EmulatorSession:
 
 
 @pytest.fixture(scope="session")
-def bandwidth_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorSession]:
-    """The session-wide emulator and receiver; use ``bandwidth_emulator`` in tests."""
+def _bandwidth_emulator_session(pytestconfig: pytest.Config) -> Iterator[EmulatorSession]:
+    """The session-wide emulator and receiver; use ``bandwidth_emulator`` in tests. The
+    plugin's fixtures depend only on underscored names, so that a project's own fixture
+    named like a public one (``callback_receiver``, say) replaces it without breaking them."""
     session = EmulatorSession(pytestconfig)
     try:
         session.start()
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def bandwidth_emulator_session(_bandwidth_emulator_session: EmulatorSession) -> EmulatorSession:
+    """The session-wide emulator and receiver (the earlier name, kept)."""
+    return _bandwidth_emulator_session
 
 
 def _requested_scenario(request: pytest.FixtureRequest) -> tuple[Any, str]:
@@ -144,42 +202,48 @@ def _requested_scenario(request: pytest.FixtureRequest) -> tuple[Any, str]:
 
 
 @pytest.fixture
-def callback_receiver(bandwidth_emulator_session: EmulatorSession) -> CallbackReceiver:
-    """A real webhook on 127.0.0.1 recording every callback; ``.fail(n)``, ``.respond(status)``,
-    ``.hang(n)`` change its answers. Cleared before each test."""
-    receiver = bandwidth_emulator_session.receiver
-    receiver.clear()
-    return receiver
-
-
-@pytest.fixture
-def bandwidth_emulator(
-    bandwidth_emulator_session: EmulatorSession, callback_receiver: CallbackReceiver, request: pytest.FixtureRequest
-) -> Iterator[Client]:
+def bandwidth_emulator(_bandwidth_emulator_session: EmulatorSession, request: pytest.FixtureRequest) -> Iterator[Client]:
     """A blocking client of the session's emulator, with this test's account reset."""
     from emulator.scenarios.format import ScenarioError, load_scenario
 
-    session = bandwidth_emulator_session
+    session = _bandwidth_emulator_session
     client = session.client
-    client.reset()
-    errors_before = _internal_errors(client)["count"]
+    session.receiver.clear()
     scenario_source, source_name = _requested_scenario(request)
+    scenario = None
     if scenario_source is not None:
         try:
             scenario = load_scenario(scenario_source, Path(request.path).parent)
         except (ScenarioError, OSError) as exc:
             pytest.fail(f"{source_name}: {exc}", pytrace=False)
-        client.set_scenario(scenario)
+    if session.background is not None:
+        errors_before = session.begin_test(scenario)
+    else:
+        if scenario is not None and scenario.start_time is not None:
+            pytest.fail(
+                f"{source_name}: startTime needs the in-process emulator; with --bandwidth-emulator-url "
+                "the clock is shared by every test and worker, so a test cannot set it",
+                pytrace=False,
+            )
+        client.reset()
+        errors_before = _internal_errors(client)["count"]
+        if scenario is not None:
+            client.set_scenario(scenario)
     try:
         yield client
     finally:
-        # The marker, or the test itself, may have replaced the scenario: put the session's back.
-        if client.scenario() != session.default_scenario:
-            client.set_scenario(session.default_scenario)
-        callback_receiver.clear()
+        if session.background is None:
+            # The marker, or the test itself, may have replaced the scenario or the fallback
+            # callback URL of the shared emulator: put the session's back. In-process, the next
+            # test's start does it, in the same hop as its reset.
+            if client.scenario() != session.default_scenario:
+                client.set_scenario(session.default_scenario)
+            if client.fallback_callback_url() != session.default_callback_url:
+                client.set_fallback_callback_url(session.default_callback_url)
+        session.receiver.clear()
     # Like pytest-httpserver's check_handler_errors: a bug the emulator survived during the
     # test fails it, at teardown (docs/testing.md, 'Internal errors').
-    errors = _internal_errors(client)
+    errors = session.internal_errors()
     if errors["count"] > errors_before:
         new = errors["recent"][-(errors["count"] - errors_before) :]
         lines = "\n".join(f"  {e['where']}: {e['error']}" for e in new)
@@ -193,3 +257,18 @@ def bandwidth_emulator(
 def _internal_errors(client: Client) -> dict[str, Any]:
     found = client.health().get("internalErrors")
     return found if isinstance(found, dict) else {"count": 0, "recent": []}
+
+
+@pytest.fixture
+def bandwidth_callback_receiver(_bandwidth_emulator_session: EmulatorSession, bandwidth_emulator: Client) -> CallbackReceiver:
+    """A real webhook on 127.0.0.1 recording every callback; ``.fail(n)``, ``.respond(status)``,
+    ``.hang(n)`` change its answers. Cleared before each test (by ``bandwidth_emulator``,
+    which it brings along)."""
+    return _bandwidth_emulator_session.receiver
+
+
+@pytest.fixture
+def callback_receiver(bandwidth_callback_receiver: CallbackReceiver) -> CallbackReceiver:
+    """``bandwidth_callback_receiver`` by its earlier name. A project's own fixture of this
+    name takes its place in that project's tests, and the plugin does not mind."""
+    return bandwidth_callback_receiver

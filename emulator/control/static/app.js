@@ -312,7 +312,7 @@ function attemptRow(a, index, origin) {
   const outcome = a.error ? a.error : a.statusCode !== null ? `HTTP ${a.statusCode}` : "no answer";
   return h(
     "li",
-    { class: "attempt " + (ok ? "ok" : "bad") + (a.duplicate ? " duplicate" : "") },
+    { class: "attempt " + (ok ? "ok" : "bad") + (a.duplicate ? " duplicate" : "") + (a.replay ? " replay" : "") },
     h("span", { class: "attempt-n" }, `#${attemptNumber(a, index)}`),
     h("time", { datetime: a.time }, fmtTime(a.time)),
     h("span", { class: "muted" }, fmtDuration(ms(a.time) - origin)),
@@ -321,6 +321,7 @@ function attemptRow(a, index, origin) {
       { class: "outcome" },
       outcome,
       a.duplicate ? h("span", { class: "chip", title: "the same event delivered again (duplicates)" }, "duplicate") : null,
+      a.replay ? h("span", { class: "chip", title: "delivered again on demand (Replay)" }, "replay") : null,
       a.authorization ? h("span", { class: "chip", title: "sent with Basic credentials" }, "auth") : null,
     ),
     Number.isFinite(a.durationMs) ? h("span", { class: "muted" }, `${Math.round(a.durationMs)} ms`) : null,
@@ -347,7 +348,25 @@ function timeline(message, callbacks) {
           h("span", { class: `chip cb-${c.state}` }, c.state),
           h("span", { class: "muted" }, `planned ${fmtTime(c.plannedAt)} (${fmtDuration(ms(c.plannedAt) - origin)})`),
         ),
-        h("div", { class: "callback-url muted" }, c.url ? `POST ${c.url}` : "no callback URL configured"),
+        h(
+          "div",
+          { class: "callback-url muted" },
+          c.url ? `POST ${c.url}` : "no callback URL configured",
+          // Replay: deliver the event again now, e.g. after fixing the webhook; the scheduled
+          // attempts are left as they were (docs/callbacks.md, 'Replay').
+          c.url && c.attempts.length
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "replay",
+                  title: "deliver this callback again now; the retry schedule is not changed",
+                  onclick: () => action(() => api("POST", `/callbacks/${encodeURIComponent(c.id)}/replay`)),
+                },
+                "Replay",
+              )
+            : null,
+        ),
         c.attempts.length ? h("ol", { class: "attempts" }, c.attempts.map((a, i) => attemptRow(a, i, origin))) : null,
         c.heldBy
           ? h(

@@ -1,0 +1,163 @@
+"""The pytest plugin's cost, side by side with pytest-httpserver on the same machine.
+
+    .venv/bin/python bench/plugin.py [--tests 200] [--rounds 5]
+
+Writes three tiny test suites in a temporary folder and runs each with ``pytest`` in its own
+process, every plugin auto-load switched off and only the one plugin under test loaded, so
+that "bare pytest" is the same pytest in every row:
+
+- bare: trivial tests (``assert True``), no plugin;
+- pytest-httpserver: the application sends an SMS (``urllib``) to an ``httpserver`` stub that
+  answers 202 with a Message body, and the test checks the answer: the usual way to fake the
+  send, with no callback at all;
+- emulator: the application sends the same SMS (``urllib``) to ``bandwidth_emulator.api_url``,
+  the test advances the clock a second, the emulator POSTs ``message-delivered`` to the
+  plugin's receiver, and ``assert_callbacks`` checks it: send + advance + callback + assertion.
+
+Each suite runs with 1 and with N tests, ``rounds`` times, medians taken. The per-test cost
+is (time(N) - time(1)) / (N - 1); the start-up cost is time(1) less one per-test cost; the
+overhead of a plugin is its start-up cost less bare pytest's. A last row runs the trivial
+tests with the emulator plugin loaded but unused: what merely installing the package costs
+every pytest run of a project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+PY = sys.executable
+
+INI = "[pytest]\naddopts = -q -p no:cacheprovider\n"
+
+BARE = """
+def test_{i}():
+    assert True
+"""
+
+SEND = '''
+import json
+import urllib.request
+
+BODY = json.dumps({{"applicationId": "bench", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}}).encode()
+
+
+def app_sends(api_url):
+    """What the application under test does: POST a message, as it would to Bandwidth."""
+    request = urllib.request.Request(
+        api_url + "/users/9900000/messages", data=BODY, method="POST",
+        headers={{"Content-Type": "application/json", "Authorization": "Basic dXNlcjpwYXNz"}},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 202
+        return json.loads(response.read())
+'''
+
+HTTPSERVER = """
+def test_{i}(httpserver):
+    httpserver.expect_request("/api/v2/users/9900000/messages", method="POST").respond_with_json(
+        {{"id": "1700000000000abc", "owner": "+15554443333", "to": ["+15552221111"], "text": "hi"}}, status=202
+    )
+    message = app_sends(httpserver.url_for("/api/v2"))
+    assert message["id"] == "1700000000000abc"
+"""
+
+EMULATOR = """
+def test_{i}(bandwidth_emulator):
+    message = app_sends(bandwidth_emulator.api_url)
+    bandwidth_emulator.advance(1)
+    bandwidth_emulator.assert_callbacks(message["id"], ["message-delivered"])
+"""
+
+SUITES = {
+    "bare pytest": ("", BARE, []),
+    "pytest-httpserver": (SEND, HTTPSERVER, ["-p", "pytest_httpserver.pytest_plugin"]),
+    "emulator plugin": (SEND, EMULATOR, ["-p", "emulator.testing.pytest_plugin"]),
+    "emulator plugin loaded, unused": ("", BARE, ["-p", "emulator.testing.pytest_plugin"]),
+}
+
+
+def write_suite(folder: Path, header: str, test: str, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pytest.ini").write_text(INI)
+    body = textwrap.dedent(header) + "".join(textwrap.dedent(test).format(i=i) for i in range(count))
+    (folder / "test_bench.py").write_text(body)
+
+
+def run_once(folder: Path, plugin_args: list[str], count: int) -> float:
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [PY, "-m", "pytest", *plugin_args, str(folder)],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or f"{count} passed" not in result.stdout:
+        raise SystemExit(f"the benchmark suite failed in {folder}:\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tests", type=int, default=200, help="tests in the long run of each suite (default 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each, medians taken (default 5)")
+    args = parser.parse_args()
+    try:
+        import pytest_httpserver  # noqa: F401
+    except ImportError:
+        raise SystemExit("pytest-httpserver is needed: .venv/bin/pip install -e '.[test]'") from None
+
+    results: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bwe-plugin-bench-") as tmp:
+        folders = {}
+        for name, (header, test, _) in SUITES.items():
+            for count in (1, args.tests):
+                folder = Path(tmp) / f"{name.replace(' ', '-').replace(',', '')}-{count}"
+                write_suite(folder, header, test, count)
+                folders[name, count] = folder
+        times: dict[tuple[str, int], list[float]] = {key: [] for key in folders}
+        # Rounds interleave the suites, so that a busy moment on the machine hits all of them.
+        for _ in range(args.rounds):
+            for (name, count), folder in folders.items():
+                times[name, count].append(run_once(folder, SUITES[name][2], count))
+        for name in SUITES:
+            one = statistics.median(times[name, 1])
+            many = statistics.median(times[name, args.tests])
+            per_test = (many - one) / (args.tests - 1)
+            results[name] = (one - per_test, per_test)
+
+    bare_start, bare_test = results["bare pytest"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"pytest plugin benchmark: {args.tests} tests per long run, median of {args.rounds} "
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores, load {load:.1f})"
+    )
+    print(f"{'suite':34} {'start-up s':>10} {'over bare s':>11} {'per test ms':>11}")
+    for name, (start, per_test) in results.items():
+        print(f"{name:34} {start:10.3f} {start - bare_start:11.3f} {per_test * 1000:11.2f}")
+    emulator_start, emulator_test = results["emulator plugin"]
+    _, httpserver_test = results["pytest-httpserver"]
+    print()
+    print(f"emulator plugin start-up overhead over bare pytest: {emulator_start - bare_start:.3f} s")
+    print(
+        f"per test: emulator {emulator_test * 1000:.2f} ms (send + advance + callback + assertion), "
+        f"pytest-httpserver {httpserver_test * 1000:.2f} ms (stubbed send only): "
+        f"ratio {emulator_test / httpserver_test:.2f}"
+    )
+    print(
+        f"per test over bare pytest's {bare_test * 1000:.2f} ms: emulator {(emulator_test - bare_test) * 1000:.2f} ms, "
+        f"pytest-httpserver {(httpserver_test - bare_test) * 1000:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
