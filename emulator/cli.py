@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -111,10 +112,19 @@ def _token(value: str) -> str | None:
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+
+def _library_names() -> list[str]:
+    # Read from the folder: the scenario models (pydantic) are not imported for --help.
+    return sorted(p.stem for p in (Path(__file__).resolve().parent / "scenarios" / "library").glob("*.yaml"))
+
 SERVE_OPTIONS = (
     ServeOption("--host", "address to bind (default 127.0.0.1; env BWE_HOST)", "127.0.0.1"),
     ServeOption("--port", "port (default 8080; 0 picks a free port; env BWE_PORT)", "8080", type=_port),
-    ServeOption("--scenario", "scenario YAML file (env BWE_SCENARIO)", metavar="PATH"),
+    ServeOption(
+        "--scenario",
+        "scenario YAML file, or the name of a ready-made one: " + ", ".join(_library_names()) + " (env BWE_SCENARIO)",
+        metavar="PATH|NAME",
+    ),
     ServeOption(
         "--callback-url",
         "where callbacks go for any application the scenario does not name, or names without callback URLs: "

@@ -1,4 +1,5 @@
-"""Every scenario in scenarios/: it validates with the CLI and does what its comments say."""
+"""Every ready-made scenario (emulator/scenarios/library/): it validates with the CLI, loads by
+name, and does what its comments say."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from emulator.scenarios.format import Application, Scenario, load_scenario_file
 from emulator.scenarios.planner import plan
 from emulator.state.models import Message, RecipientStatus
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parent.parent / "emulator" / "scenarios" / "library"
 OURS = "+15554443333"
 PICTURE = "https://example.com/a.png"
 
@@ -61,8 +62,9 @@ def test_library_is_complete():
     assert {p.name for p in SCENARIOS.glob("*.yaml")} == expected
     readme = (SCENARIOS / "README.md").read_text()
     for name in expected:
-        assert name in readme, f"scenarios/README.md does not mention {name}"
-        assert (SCENARIOS / name).read_text().startswith(f"# {name}:"), f"{name} does not open with its comment"
+        assert name in readme, f"emulator/scenarios/library/README.md does not mention {name}"
+        # The editor modeline first (tests/test_scenario_schema_file.py), then the opening comment.
+        assert (SCENARIOS / name).read_text().splitlines()[1].startswith(f"# {name}:"), f"{name} does not open with its comment"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ from support import SUITE_ERA
 
 pytestmark = pytest.mark.browser
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "emulator" / "scenarios" / "library").glob("*.yaml"))
 CHROMIUM = os.environ.get("BWE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BWE_CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRED = os.environ.get("BWE_REQUIRE_BROWSER") == "1"

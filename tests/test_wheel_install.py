@@ -69,20 +69,39 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Build from a copy, so the build leaves nothing in the working tree.
     source = work / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "emulator", source / "emulator", ignore=shutil.ignore_patterns("__pycache__"))
     dist = work / "dist"
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation", "-w", dist, source)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-index", "--no-build-isolation", "-w", dist, source],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    # No deprecation banners from the build backend (the license as an SPDX string, ...).
+    assert "Deprecat" not in build.stdout + build.stderr, build.stdout + build.stderr
     [wheel] = dist.glob("bandwidth_emulator-*.whl")
 
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
-        requires = Parser().parsestr(archive.read(meta).decode()).get_all("Requires-Dist") or []
+        metadata_ = Parser().parsestr(archive.read(meta).decode())
+        requires = metadata_.get_all("Requires-Dist") or []
         [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "[pytest11]" in archive.read(entry_points).decode()
+        [license_file] = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(license_file) == (ROOT / "LICENSE").read_bytes()
     assert "emulator/messaging/data/error_codes.json" in names
+    # Packaging as the ecosystem expects (README.md, 'Install').
+    assert metadata_["License-Expression"] == "MIT"
+    assert not [c for c in metadata_.get_all("Classifier") or [] if c.startswith("License ::")]
+    classifiers = set(metadata_.get_all("Classifier") or [])
+    assert {"Framework :: Pytest", "Programming Language :: Python :: 3.11", "Typing :: Typed"} <= classifiers
+    assert "emulator/py.typed" in names
+    assert "emulator/scenarios/scenario.schema.json" in names
+    shipped = {PurePosixPath(n).name for n in names if n.startswith("emulator/scenarios/library/") and n.endswith(".yaml")}
+    assert shipped == {p.name for p in (ROOT / "emulator" / "scenarios" / "library").glob("*.yaml")}
+    assert "carrier-failures.yaml" in shipped
 
     venv = work / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
@@ -128,3 +147,41 @@ def test_the_web_page_ships_in_the_wheel(installed: Path, tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "VIRTUAL_ENV"))}
     out = run(installed, "-c", code, cwd=tmp_path, env=env)
     assert out.startswith(str(installed.parent.parent)), out  # the wheel's copy, not this tree's
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "VIRTUAL_ENV", "BWE_"))}
+
+
+def test_ready_made_scenarios_load_by_name_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    out = run(installed.parent / "bandwidth-emulator", "validate", "carrier-failures", "rate-limited.yaml",
+              cwd=tmp_path, env=clean_env())
+    assert out.count(": ok") == 2, out
+    code = (
+        "from emulator.scenarios.format import library_path\n"
+        "from emulator.testing.runner import load_scenario\n"
+        "print(load_scenario('flaky-webhook', __import__('pathlib').Path('.')).name)\n"
+        "print(library_path('carrier-failures'))\n"
+    )
+    name, path = run(installed, "-c", code, cwd=tmp_path, env=clean_env()).split()
+    assert name == "flaky-webhook"
+    assert path.startswith(str(installed.parent.parent))  # the wheel's copy, not this tree's
+
+
+def test_the_json_schema_ships_and_the_scenarios_point_at_it(installed: Path, tmp_path: Path) -> None:
+    code = (
+        "from emulator.scenarios.format import LIBRARY, SCHEMA_FILE\n"
+        "print(SCHEMA_FILE)\n"
+        "for p in sorted(LIBRARY.glob('*.yaml')):\n"
+        "    assert p.read_text().splitlines()[0] == '# yaml-language-server: $schema=../scenario.schema.json', p\n"
+        "    assert (p.parent / '../scenario.schema.json').resolve() == SCHEMA_FILE\n"
+    )
+    schema_file = Path(run(installed, "-c", code, cwd=tmp_path, env=clean_env()).strip())
+    assert str(schema_file).startswith(str(installed.parent.parent))
+    printed = run(installed.parent / "bandwidth-emulator", "schema", cwd=tmp_path, env=clean_env())
+    assert schema_file.read_text(encoding="utf-8").strip() == printed.strip()
+
+
+def test_the_client_is_typed_for_users_type_checkers(installed: Path, tmp_path: Path) -> None:
+    code = "import importlib.resources as r; print(r.files('emulator').joinpath('py.typed').is_file())"
+    assert run(installed, "-c", code, cwd=tmp_path, env=clean_env()).strip() == "True"

@@ -828,18 +828,43 @@ def load_scenario_data(text: str, source: str = "<scenario>") -> Any:
     return data
 
 
+# The ready-made scenarios, shipped in the package (docs/scenarios.md, 'Ready-made scenarios').
+LIBRARY = Path(__file__).resolve().parent / "library"
+# Their JSON Schema, shipped beside them for editors (`bandwidth-emulator schema` prints it).
+SCHEMA_FILE = Path(__file__).resolve().parent / "scenario.schema.json"
+
+
+def library_names() -> list[str]:
+    return sorted(p.stem for p in LIBRARY.glob("*.yaml"))
+
+
+def library_path(reference: str | Path) -> Path | None:
+    """The ready-made scenario a bare name such as ``carrier-failures`` (or
+    ``carrier-failures.yaml``) means, or None for anything else."""
+    name = str(reference)
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    path = LIBRARY / (name if name.endswith(".yaml") else name + ".yaml")
+    return path if path.is_file() else None
+
+
 def load_scenario_file(path: str | Path) -> Scenario:
+    """A scenario from a file; a name that is no file but a ready-made scenario's loads that one."""
     return load_scenario_text(read_scenario_file(path), str(path))
 
 
 def read_scenario_file(path: str | Path) -> str:
-    """A scenario file's text, refused with a ScenarioError when it cannot be one."""
+    """A scenario file's text, refused with a ScenarioError when it cannot be one. A name that
+    is no file but a ready-made scenario's (e.g. carrier-failures) reads that one."""
+    if not Path(path).exists():
+        path = library_path(path) or path
     path = Path(path)
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_SCENARIO_BYTES + 1)
     except OSError as exc:
-        raise ScenarioError(str(path), [("", f"cannot read file: {exc.strerror}")]) from None
+        hint = f" (ready-made scenarios, by name: {', '.join(library_names())})" if "/" not in str(path) else ""
+        raise ScenarioError(str(path), [("", f"cannot read file: {exc.strerror}{hint}")]) from None
     if len(raw) > MAX_SCENARIO_BYTES:
         raise ScenarioError(str(path), [("", f"too large: a scenario is at most {MAX_SCENARIO_BYTES:,} bytes")])
     try:
@@ -860,7 +885,9 @@ def scenario_source_text(source: str | Path, base: Path | None = None) -> tuple[
     if isinstance(source, str) and "\n" in source:
         return source, "<scenario text>"
     path = Path(source)
-    if base is not None and not path.is_absolute():
+    # Relative to ``base`` (the test file's folder); a bare name that is no file there may
+    # be a ready-made scenario, e.g. "carrier-failures".
+    if base is not None and not path.is_absolute() and ((base / path).exists() or library_path(source) is None):
         path = base / path
     return read_scenario_file(path), str(path)
 

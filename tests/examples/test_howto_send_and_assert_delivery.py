@@ -1,7 +1,8 @@
 """How to: send a message and assert that its callbacks arrived.
 
-Copy this file into your own tests: ``pip install bandwidth-emulator`` provides the
-``bandwidth_emulator`` and ``callback_receiver`` fixtures (see docs/testing.md).
+Copy this file into your own tests: installing the package (docs/testing.md, 'Install')
+provides the ``bandwidth_emulator`` and ``bandwidth_callback_receiver`` fixtures (the latter
+also as ``callback_receiver``).
 """
 
 import pytest
