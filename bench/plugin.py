@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,14 +48,14 @@ SEND = '''
 import json
 import urllib.request
 
-BODY = json.dumps({{"applicationId": "bench", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}}).encode()
+BODY = json.dumps({"applicationId": "bench", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}).encode()
 
 
 def app_sends(api_url):
     """What the application under test does: POST a message, as it would to Bandwidth."""
     request = urllib.request.Request(
         api_url + "/users/9900000/messages", data=BODY, method="POST",
-        headers={{"Content-Type": "application/json", "Authorization": "Basic dXNlcjpwYXNz"}},
+        headers={"Content-Type": "application/json", "Authorization": "Basic dXNlcjpwYXNz"},
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 202
@@ -92,31 +93,50 @@ def write_suite(folder: Path, header: str, test: str, count: int) -> None:
     (folder / "test_bench.py").write_text(body)
 
 
-def run_once(folder: Path, plugin_args: list[str], count: int) -> float:
+# Runs pytest with another copy of the emulator package first on the path (--emulator-source),
+# ahead of the editable install's finder: to compare with an earlier version.
+SOURCE_FIRST = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.path.insert(0, sys.argv.pop(1)); import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
+def run_once(folder: Path, plugin_args: list[str], count: int, source: str | None = None) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, every thread of the pytest process) of one run."""
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTEST_ADDOPTS", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    python = [PY, "-c", SOURCE_FIRST, source] if source else [PY, "-m", "pytest"]
     result = subprocess.run(
-        [PY, "-m", "pytest", *plugin_args, str(folder)],
+        [*python, *plugin_args, str(folder)],
         cwd=folder, env=env, capture_output=True, text=True, timeout=600,
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0 or f"{count} passed" not in result.stdout:
         raise SystemExit(f"the benchmark suite failed in {folder}:\n{result.stdout}\n{result.stderr}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tests", type=int, default=200, help="tests in the long run of each suite (default 200)")
     parser.add_argument("--rounds", type=int, default=5, help="runs of each, medians taken (default 5)")
+    parser.add_argument(
+        "--emulator-source",
+        metavar="DIR",
+        help="a folder holding another version's emulator/ package, used instead of this one "
+        "(e.g. git archive REV emulator | tar -x -C DIR)",
+    )
     args = parser.parse_args()
     try:
         import pytest_httpserver  # noqa: F401
     except ImportError:
         raise SystemExit("pytest-httpserver is needed: .venv/bin/pip install -e '.[test]'") from None
 
-    results: dict[str, tuple[float, float]] = {}
+    load_before = os.getloadavg()[0]
+    times: dict[tuple[str, int], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bwe-plugin-bench-") as tmp:
         folders = {}
         for name, (header, test, _) in SUITES.items():
@@ -124,40 +144,40 @@ def main() -> None:
                 folder = Path(tmp) / f"{name.replace(' ', '-').replace(',', '')}-{count}"
                 write_suite(folder, header, test, count)
                 folders[name, count] = folder
-        times: dict[tuple[str, int], list[float]] = {key: [] for key in folders}
+                times[name, count] = []
         # Rounds interleave the suites, so that a busy moment on the machine hits all of them.
         for _ in range(args.rounds):
             for (name, count), folder in folders.items():
-                times[name, count].append(run_once(folder, SUITES[name][2], count))
-        for name in SUITES:
-            one = statistics.median(times[name, 1])
-            many = statistics.median(times[name, args.tests])
-            per_test = (many - one) / (args.tests - 1)
-            results[name] = (one - per_test, per_test)
+                source = args.emulator_source if "emulator.testing.pytest_plugin" in SUITES[name][2] else None
+                times[name, count].append(run_once(folder, SUITES[name][2], count, source))
+    load_after = os.getloadavg()[0]
 
-    bare_start, bare_test = results["bare pytest"]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"pytest plugin benchmark: {args.tests} tests per long run, median of {args.rounds} "
-        f"(Python {platform.python_version()}, {os.cpu_count()} cores, load {load:.1f})"
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores, load {load_before:.1f} at the start, "
+        f"{load_after:.1f} at the end)" + (f", emulator from {args.emulator_source}" if args.emulator_source else "")
     )
-    print(f"{'suite':34} {'start-up s':>10} {'over bare s':>11} {'per test ms':>11}")
-    for name, (start, per_test) in results.items():
-        print(f"{name:34} {start:10.3f} {start - bare_start:11.3f} {per_test * 1000:11.2f}")
-    emulator_start, emulator_test = results["emulator plugin"]
-    _, httpserver_test = results["pytest-httpserver"]
-    print()
-    print(f"emulator plugin start-up overhead over bare pytest: {emulator_start - bare_start:.3f} s")
-    print(
-        f"per test: emulator {emulator_test * 1000:.2f} ms (send + advance + callback + assertion), "
-        f"pytest-httpserver {httpserver_test * 1000:.2f} ms (stubbed send only): "
-        f"ratio {emulator_test / httpserver_test:.2f}"
-    )
-    print(
-        f"per test over bare pytest's {bare_test * 1000:.2f} ms: emulator {(emulator_test - bare_test) * 1000:.2f} ms, "
-        f"pytest-httpserver {(httpserver_test - bare_test) * 1000:.2f} ms"
-    )
-
+    for column, label in ((0, "wall time"), (1, "CPU time (user + system of the pytest process)")):
+        results: dict[str, tuple[float, float]] = {}
+        for name in SUITES:
+            one = statistics.median(t[column] for t in times[name, 1])
+            many = statistics.median(t[column] for t in times[name, args.tests])
+            per_test = (many - one) / (args.tests - 1)
+            results[name] = (one - per_test, per_test)
+        bare_start = results["bare pytest"][0]
+        print()
+        print(f"{label}:")
+        print(f"  {'suite':34} {'start-up s':>10} {'over bare s':>11} {'per test ms':>11}")
+        for name, (start, per_test) in results.items():
+            print(f"  {name:34} {start:10.3f} {start - bare_start:11.3f} {per_test * 1000:11.2f}")
+        emulator_start, emulator_test = results["emulator plugin"]
+        _, httpserver_test = results["pytest-httpserver"]
+        print(f"  emulator plugin start-up overhead over bare pytest: {emulator_start - bare_start:.3f} s")
+        print(
+            f"  per test: emulator {emulator_test * 1000:.2f} ms (send + advance + callback + assertion), "
+            f"pytest-httpserver {httpserver_test * 1000:.2f} ms (stubbed send only): "
+            f"ratio {emulator_test / httpserver_test:.2f}"
+        )
 
 if __name__ == "__main__":
     main()
