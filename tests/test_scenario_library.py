@@ -58,6 +58,7 @@ def test_library_is_complete():
         "messaging-2.0-early.yaml",
         "rbm-fallback.yaml",
         "rbm-conversation.yaml",
+        "bandwidth-2027.yaml",
     }
     assert {p.name for p in SCENARIOS.glob("*.yaml")} == expected
     readme = (SCENARIOS / "README.md").read_text()
@@ -184,6 +185,24 @@ async def test_mms_delivery_receipts(make_client, receiver):
     assert got["+15553004712"][-1] == ("message-failed", 4712)
     assert [t for t, _ in got["+15553009999"]] == ["message-sending", "message-sent"]  # never a receipt
     assert (await statuses(client))["+15553009999"] == "SENT"
+
+
+async def test_bandwidth_2027(make_client, receiver):
+    client = await make_client(scenario("bandwidth-2027.yaml"))
+    clock = await (await client.get("/_emulator/clock")).json()
+    assert clock["now"].startswith("2027-01-07T09:00:00") and clock["era"]["messageSending"] is False
+    await send(client, body("+15551230001", media=[PICTURE]))
+    await send(client, body(["+15551230001", "+15551230002"]))
+    await send(client, body("+15553009999"))
+    await advance(client, 60)
+    got = by_recipient(receiver)
+    assert sorted(t for t, _ in got["+15551230001"]) == ["message-delivered", "message-delivered", "message-sent", "message-sent"]
+    assert "message-sending" not in {e["type"] for e in receiver.events}
+    assert got["+15553009999"] == [("message-sent", None)]
+    await advance(client, 73 * 3600 - 61)
+    assert by_recipient(receiver)["+15553009999"] == [("message-sent", None)]
+    await advance(client, 1)
+    assert by_recipient(receiver)["+15553009999"] == [("message-sent", None), ("message-failed", 9902)]
 
 
 async def test_mms_without_receipts(make_client, receiver):
