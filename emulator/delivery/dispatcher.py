@@ -24,7 +24,7 @@ DEFAULT_CONCURRENCY = 100
 # POSTs in flight to one receiver (one URL without its query): a webhook that hangs holds at
 # most this many of the DEFAULT_CONCURRENCY slots, so other receivers' callbacks still go
 # out at once (docs/callbacks.md, 'Time, scale and shutdown').
-PER_RECEIVER = 16
+PER_RECEIVER = 64
 # How much of an answer's body is read before the rest is given up on (docs/callbacks.md,
 # 'Timeout'); the same bound as the HTTP/1.1 fast path's.
 MAX_BODY = http1.MAX_BODY
