@@ -74,21 +74,23 @@ def _recipients(to: tuple[str, ...]) -> str:
     return ", ".join(to) if len(to) <= 3 else f"{', '.join(to[:3])} and {len(to) - 3} more"
 
 
-def log_send(message: Message, callback_url: str | None) -> None:
-    if not activity.isEnabledFor(logging.INFO):
-        return
-    fields = {
-        "event": "send",
+def _message_fields(event: str, message: Message) -> dict[str, Any]:
+    return {
+        "event": event,
         "virtualTime": isoformat(message.time),
         "messageId": message.id,
         "accountId": message.account_id,
         "applicationId": message.application_id,
         "from": message.from_,
         "to": list(message.to),
-        "segments": message.segment_count,
-        "tag": message.tag,
-        "url": callback_url,
     }
+
+
+def log_send(message: Message, callback_url: str | None) -> None:
+    if not activity.isEnabledFor(logging.INFO):
+        return
+    fields = _message_fields("send", message)
+    fields.update(segments=message.segment_count, tag=message.tag, url=callback_url)
     where = f"callbacks to {callback_url}" if callback_url else "no callback URL"
     segments = "1 segment" if message.segment_count == 1 else f"{message.segment_count} segments"
     _emit(
@@ -101,17 +103,8 @@ def log_send(message: Message, callback_url: str | None) -> None:
 def log_inbound(message: Message, callback_url: str | None) -> None:
     if not activity.isEnabledFor(logging.INFO):
         return
-    fields = {
-        "event": "inbound",
-        "virtualTime": isoformat(message.time),
-        "messageId": message.id,
-        "accountId": message.account_id,
-        "applicationId": message.application_id,
-        "from": message.from_,
-        "to": list(message.to),
-        "recipient": message.owner,
-        "url": callback_url,
-    }
+    fields = _message_fields("inbound", message)
+    fields.update(recipient=message.owner, url=callback_url)
     where = f"message-received to {callback_url}" if callback_url else "no callback URL"
     _emit(logging.INFO, fields, f"inbound {message.id} from {message.from_} to {message.owner}; {where}")
 

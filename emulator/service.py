@@ -23,7 +23,7 @@ from emulator.messaging.wire import FieldError, callback_event, parse_send_reque
 from emulator.multichannel.wire import callback_event as multichannel_event
 from emulator.scenarios.faults import FaultInjector
 from emulator.scenarios.format import Application, Scenario
-from emulator.scenarios.planner import SequenceMemo, default_description, plan
+from emulator.scenarios.planner import PlannedEvent, SequenceMemo, default_description, plan
 from emulator.scenarios.rules import Subject, kind_of
 from emulator.scenarios.traffic import Traffic
 from emulator.state.changes import Changes
@@ -180,23 +180,11 @@ class MessagingService:
         self.store.add_message(message)
         app = self.application(request.application_id)
         planned_events = plan(message, app, self.scenario, self._sequences)
-        failure = send_failure(message, request.expiration_at, planned_events, self.media, queued)
-        if failure is not None:
-            planned_events = failed_plan(message, *failure)
-        for order, planned in enumerate(planned_events):
-            self._plan_callback(
-                message,
-                app.status_callback_url,
-                planned.type,
-                planned.recipient,
-                now + queued + planned.after,
-                order,
-                description=planned.description,
-                error_code=planned.error_code,
-                carrier_name=planned.carrier_name,
-            )
+        _, went_out = self.plan_status_callbacks(
+            message, app, planned_events, expiration_at=request.expiration_at, now=now, queued=queued
+        )
         log_send(message, app.status_callback_url)
-        if failure is None:  # a message that never left gets no reply
+        if went_out:  # a message that never left gets no reply
             self.traffic.after_send(message)
         self.changes.bump()
         return message
@@ -289,6 +277,40 @@ class MessagingService:
         return list_messages(self.store.messages(account_id), query, lambda m: self.media.size_of(account_id, m.media))
 
     # -- callbacks ------------------------------------------------------------------------
+
+    def plan_status_callbacks(
+        self,
+        message: Message,
+        app: Application,
+        events: list[PlannedEvent],
+        *,
+        expiration_at: float | None,
+        now: float,
+        queued: float,
+        channel: str | None = None,
+    ) -> tuple[list[PlannedEvent], bool]:
+        """Plan an accepted outbound message's status callbacks, ``queued`` seconds after ``now``.
+
+        What stops the message when it would go out (messaging/preflight.py) replaces the planned
+        events by its failure. Returns the events planned and whether the message went out.
+        """
+        failure = send_failure(message, expiration_at, events, self.media, queued)
+        if failure is not None:
+            events = failed_plan(message, *failure)
+        for order, planned in enumerate(events):
+            self._plan_callback(
+                message,
+                app.status_callback_url,
+                planned.type,
+                planned.recipient,
+                now + queued + planned.after,
+                order,
+                description=planned.description,
+                error_code=planned.error_code,
+                carrier_name=planned.carrier_name,
+                channel=channel,
+            )
+        return events, failure is None
 
     def _plan_callback(
         self,

@@ -12,6 +12,7 @@ from support import Receiver, pin_era
 
 from emulator.app import create_app
 from emulator.config import Settings
+from emulator.delivery.dispatcher import Dispatcher
 from emulator.keys import SERVICE
 from emulator.scenarios.format import Scenario
 
@@ -85,3 +86,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     become_subreaper()  # so that an orphaned grandchild is still seen by that check
+
+
+@pytest.fixture
+async def dispatcher() -> AsyncIterator[Dispatcher]:
+    """The callback dispatcher on its own, closed after the test."""
+    d = Dispatcher()
+    yield d
+    await d.close()

@@ -9,7 +9,7 @@ played against both, and the journals must match attempt for attempt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -106,14 +106,6 @@ RAW = {
     "hangs_up_without_answering": None,
     "answers_with_a_204_and_closes": b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
 }
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def _journal(aiohttp_client: Any, callback_client: str, url: str, settings: dict[str, Any]) -> list[Any]:

@@ -67,13 +67,6 @@ async def raw() -> AsyncIterator[Callable[[list[bytes | None]], asyncio.Future[R
         await server.stop()
 
 
-@pytest.fixture
-async def dispatcher() -> AsyncIterator[Dispatcher]:
-    d = Dispatcher()
-    yield d
-    await d.close()
-
-
 async def test_request_line_and_headers(raw, dispatcher: Dispatcher):
     server = await raw([])
     outcome = await dispatcher.post(server.url, BODY, timeout=5, authorization=basic_authorization("u", "p"))

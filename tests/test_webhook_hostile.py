@@ -92,13 +92,6 @@ async def hostile() -> AsyncIterator[Callable[[str], Awaitable[Hostile]]]:
         await server.stop()
 
 
-@pytest.fixture
-async def dispatcher() -> AsyncIterator[Dispatcher]:
-    d = Dispatcher()
-    yield d
-    await d.close()
-
-
 def url_for(server: Hostile, transport: str) -> str:
     # Credentials in the URL send the POST through aiohttp's client instead of the fast path.
     credentials = "u:p@" if transport == "aiohttp" else ""

@@ -158,7 +158,7 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
     )
 
 
-def _message_fields(message: Message) -> dict[str, Any]:
+def message_fields(message: Message) -> dict[str, Any]:
     """The fields the 202 body and every callback's ``message`` object share."""
     return {
         "id": message.id,
@@ -174,7 +174,7 @@ def _message_fields(message: Message) -> dict[str, Any]:
 
 def message_body(message: Message) -> dict[str, Any]:
     """The 202 body of a send (docs/bandwidth-behaviour.md, 'Sending')."""
-    body = _message_fields(message)
+    body = message_fields(message)
     body["text"] = message.text
     body["priority"] = message.priority
     if message.media:
@@ -201,7 +201,7 @@ def callback_event(
     Outbound events carry ``"text": ""`` and always ``tag`` (``""`` when unset) and ``media``
     on message-sending, so every SDK generation since 15.x can parse them (§13.2).
     """
-    inner = _message_fields(message)
+    inner = message_fields(message)
     inner["text"] = message.text if message.direction == "in" else ""
     if message.direction == "out":
         inner["tag"] = message.tag if message.tag is not None else ""

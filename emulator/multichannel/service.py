@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from emulator.delivery.clock import isoformat
-from emulator.messaging.preflight import failed_plan, send_failure
 from emulator.messaging.segments import count_segments
 from emulator.multichannel.fallback import ChannelTry, plan_fallback, view
 from emulator.multichannel.wire import SourceError, parse_request, suggestions_of
-from emulator.scenarios.planner import PlannedEvent
 from emulator.scenarios.rules import Subject
 from emulator.state.models import Callback, Message, RecipientStatus
 
@@ -107,25 +105,16 @@ def send(service: MessagingService, account_id: str, body: object) -> Message | 
         for t in plan.tries
     ]
     service.store.add_message(message)
-    events: list[PlannedEvent] = plan.events
-    failure = send_failure(message, request.expiration_at, events, service.media, queued)
-    if failure is not None:
-        events = failed_plan(message, *failure)
-    app = applications[winner.application_id]
-    for order, planned in enumerate(events):
-        service._plan_callback(
-            message,
-            app.status_callback_url,
-            planned.type,
-            planned.recipient,
-            now + queued + planned.after,
-            order,
-            description=planned.description,
-            error_code=planned.error_code,
-            carrier_name=planned.carrier_name,
-            channel=winner.channel,
-        )
-    if failure is None and not any(e.type == "message-failed" for e in events):
+    events, went_out = service.plan_status_callbacks(
+        message,
+        applications[winner.application_id],
+        plan.events,
+        expiration_at=request.expiration_at,
+        now=now,
+        queued=queued,
+        channel=winner.channel,
+    )
+    if went_out and not any(e.type == "message-failed" for e in events):
         service.traffic.after_send(message)
     service.changes.bump()
     return message

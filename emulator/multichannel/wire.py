@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.delivery.clock import isoformat, parse_isoformat
-from emulator.messaging.wire import ALPHANUMERIC_SENDER, E164, MAX_TAG
+from emulator.messaging.wire import ALPHANUMERIC_SENDER, E164, MAX_TAG, message_fields
 from emulator.state.models import Callback, Message
 
 CHANNELS = ("RBM", "SMS", "MMS")
@@ -134,15 +134,20 @@ class _Checker:
             return None
         return value
 
+    def _field(self, parent: dict[str, Any], key: str, path: str, *, required: bool, hint: str = "") -> tuple[str, Any]:
+        """The field's path and value; a missing value is None, reported when required."""
+        where = f"{path}.{key}" if path else key
+        value = parent.get(key)
+        if value is None and required:
+            self.fail(where, f"The '{where}' field is required{hint}")
+        return where, value
+
     def string(
         self, parent: dict[str, Any], key: str, path: str, *, required: bool, max_length: int | None = None,
         allow_empty: bool = False,
     ) -> str | None:
-        where = f"{path}.{key}" if path else key
-        value = parent.get(key)
+        where, value = self._field(parent, key, path, required=required)
         if value is None:
-            if required:
-                self.fail(where, f"The '{where}' field is required")
             return None
         if not isinstance(value, str):
             self.fail(where, f"The '{where}' field must be a string")
@@ -156,11 +161,8 @@ class _Checker:
         return value
 
     def enum(self, parent: dict[str, Any], key: str, path: str, allowed: tuple[str, ...], *, required: bool) -> str | None:
-        where = f"{path}.{key}" if path else key
-        value = parent.get(key)
+        where, value = self._field(parent, key, path, required=required, hint=f"; one of {', '.join(allowed)}")
         if value is None:
-            if required:
-                self.fail(where, f"The '{where}' field is required; one of {', '.join(allowed)}")
             return None
         if value not in allowed:
             self.fail(where, f"The '{where}' field must be one of {', '.join(allowed)} (got {_show(value)})")
@@ -168,11 +170,8 @@ class _Checker:
         return str(value)
 
     def array(self, parent: dict[str, Any], key: str, path: str, *, required: bool) -> list[Any] | None:
-        where = f"{path}.{key}" if path else key
-        value = parent.get(key)
+        where, value = self._field(parent, key, path, required=required)
         if value is None:
-            if required:
-                self.fail(where, f"The '{where}' field is required")
             return None
         if not isinstance(value, list):
             self.fail(where, f"The '{where}' field must be an array")
@@ -558,17 +557,8 @@ def callback_event(message: Message, callback: Callback) -> dict[str, Any]:
     ``inboundCallback``, with the message's ``channel`` (docs/multichannel.md, 'Callbacks')."""
     details = message.multichannel or {}
     channel = callback.channel or message.channel
-    inner: dict[str, Any] = {
-        "id": message.id,
-        "owner": message.owner,
-        "applicationId": message.application_id,
-        "time": isoformat(message.time),
-        "segmentCount": message.segment_count,
-        "direction": message.direction,
-        "to": list(message.to),
-        "from": message.from_,
-        "text": message.text if message.direction == "in" else "",
-    }
+    inner = message_fields(message)
+    inner["text"] = message.text if message.direction == "in" else ""
     if message.direction == "out":
         inner["tag"] = message.tag if message.tag is not None else ""
         inner["priority"] = message.priority
