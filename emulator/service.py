@@ -26,7 +26,7 @@ from emulator.scenarios.format import Application, Scenario
 from emulator.scenarios.planner import PlannedEvent, SequenceMemo, default_description, plan
 from emulator.scenarios.rules import Subject, kind_of
 from emulator.scenarios.traffic import Traffic
-from emulator.state.changes import Changes
+from emulator.state.changes import Change, Changes
 from emulator.state.ids import IdFactory
 from emulator.state.media import MediaLibrary
 from emulator.state.models import Callback, InboundRequest, Message, RecipientStatus
@@ -73,7 +73,7 @@ class MessagingService:
             application=self.application,
             on_event=self._apply_event,
             event_of=self.event,
-            on_change=self.changes.bump,
+            on_change=self._callback_changed,
             internal_errors=self.internal_errors,
         )
         self.scenario = scenario
@@ -186,7 +186,7 @@ class MessagingService:
         log_send(message, app.status_callback_url)
         if went_out:  # a message that never left gets no reply
             self.traffic.after_send(message)
-        self.changes.bump()
+        self.changes.bump(Change("message", message.account_id, message.id))
         return message
 
     # -- inbound --------------------------------------------------------------------------
@@ -249,7 +249,7 @@ class MessagingService:
             )
             log_inbound(message, app.inbound_callback_url)
             messages.append(message)
-        self.changes.bump()
+            self.changes.bump(Change("message", message.account_id, message.id))
         return messages
 
     def _rbm_reply(self, message_id: str, **what: Any) -> Message:
@@ -411,10 +411,14 @@ class MessagingService:
         await self.scheduler.stop()
         await self.dispatcher.close()
 
+    def _callback_changed(self, callback: Callback) -> None:
+        self.changes.bump(Change("callback", callback.account_id, callback.message_id, callback.id))
+
     def forget_callbacks(self, callbacks: list[Callback]) -> None:
         """Stop delivering these: their creation could not be written (--db, a full disk)."""
         self.callbacks.cancel(callbacks)
-        self.changes.bump()
+        for callback in callbacks:
+            self._callback_changed(callback)
 
     def reset(self, account_id: str | None = None) -> list[Callback]:
         """Forget one account's state (or everyone's); returns the callbacks dropped."""
@@ -422,5 +426,5 @@ class MessagingService:
         self.callbacks.cancel(dropped)
         self.faults.reset(account_id)
         self.traffic.cancel_replies(account_id)
-        self.changes.bump()
+        self.changes.bump(Change("reset", account_id))
         return dropped

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from emulator.state.changes import Changes
+from emulator.state.changes import Change, Changes
+
+A_CHANGE = Change("message", "9900000", "m-1")
 
 
 class Watched(Changes):
@@ -30,7 +32,7 @@ async def test_a_bump_wakes_every_waiter() -> None:
     second = asyncio.create_task(changes.wait(30))
     await waiting(changes)
     await waiting(changes)
-    changes.bump()
+    changes.bump(A_CHANGE)
     assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [True, True]
     assert changes.version == 1
 
@@ -44,8 +46,8 @@ async def test_a_wait_without_a_change_times_out() -> None:
 async def test_a_bump_before_the_wait_is_not_seen_by_it() -> None:
     # The version moves, but the waiter re-checks its condition first: wait only for the next change.
     changes = Watched()
-    changes.bump()
-    changes.bump()
+    changes.bump(A_CHANGE)
+    changes.bump(A_CHANGE)
     assert changes.version == 2
     assert await changes.wait(0.01) is False
 
@@ -55,7 +57,7 @@ async def test_each_bump_wakes_the_next_waits_too() -> None:
     for expected_version in (1, 2, 3):
         task = asyncio.create_task(changes.wait(30))
         await waiting(changes)
-        changes.bump()
+        changes.bump(A_CHANGE)
         assert await asyncio.wait_for(task, 5) is True
         assert changes.version == expected_version
 
@@ -74,7 +76,7 @@ async def test_wait_until_rechecks_its_condition_after_every_change() -> None:
     for i in range(3):
         await waiting(changes)
         items.append(i)
-        changes.bump()
+        changes.bump(A_CHANGE)
     assert await asyncio.wait_for(task, 5) is True
     assert checks == 4  # once before waiting, then after each of the three changes
 
@@ -95,3 +97,16 @@ async def test_close_answers_open_waits_and_every_later_one_at_once() -> None:
     assert await asyncio.wait_for(changes.wait(60), 5) is False
     assert await asyncio.wait_for(changes.wait_until(lambda: False, 60), 5) is False
     assert await changes.wait_until(lambda: True, 60) is True  # a condition that holds still holds
+
+
+def test_listeners_are_told_every_change_in_order_until_they_stop() -> None:
+    changes = Changes()
+    seen: list[Change] = []
+    stop = changes.listen(seen.append)
+    second = Change("callback", "9900000", "m-1", "c-1")
+    changes.bump(A_CHANGE)
+    changes.bump(second)
+    stop()
+    changes.bump(A_CHANGE)
+    assert seen == [A_CHANGE, second]
+    assert changes.version == 3

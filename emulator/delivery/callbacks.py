@@ -99,7 +99,7 @@ class CallbackEngine:
     ``application`` resolves an application id to its settings; ``on_event`` is told when a
     callback's event happens (at its planned time, whether or not it gets through);
     ``event_of`` builds the event's JSON element, None once its message is gone; ``on_change``
-    is told after every attempt (it wakes long-polls).
+    is told of every callback that changed, after each attempt (it wakes long-polls).
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class CallbackEngine:
         application: Callable[[str], Application],
         on_event: Callable[[Callback], None],
         event_of: Callable[[Callback], dict[str, Any] | None],
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[Callback], None] = lambda callback: None,
         internal_errors: InternalErrors | None = None,
     ) -> None:
         self.store = store
@@ -143,7 +143,7 @@ class CallbackEngine:
             message = store.get_message(callback.message_id)
             if message is not None:
                 store.message_changed(message)
-        self.on_change()
+        self.on_change(callback)
 
     # -- planning -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from emulator.messaging.segments import count_segments
 from emulator.multichannel.fallback import ChannelTry, plan_fallback, view
 from emulator.multichannel.wire import SourceError, parse_request, suggestions_of
 from emulator.scenarios.rules import Subject
+from emulator.state.changes import Change
 from emulator.state.models import Callback, Message, RecipientStatus
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def send(service: MessagingService, account_id: str, body: object) -> Message | 
     )
     if went_out and not any(e.type == "message-failed" for e in events):
         service.traffic.after_send(message)
-    service.changes.bump()
+    service.changes.bump(Change("message", message.account_id, message.id))
     return message
 
 
@@ -160,7 +161,7 @@ def read(service: MessagingService, message_id: str) -> Callback:
         description="Message read by recipient.",
         channel="RBM",
     )
-    service.changes.bump()
+    service.changes.bump(Change("callback", callback.account_id, message.id, callback.id))
     return callback
 
 
@@ -260,5 +261,5 @@ def inbound(
         description=descriptions[kind],
         channel="RBM",
     )
-    service.changes.bump()
+    service.changes.bump(Change("message", message.account_id, message.id))
     return message

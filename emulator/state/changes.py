@@ -1,15 +1,34 @@
-"""A change counter that long-polls wait on.
+"""What changed, for whoever is watching: long-polls and the live web page.
 
 Every state change a client may be waiting for (a message stored, a callback attempted,
-an account reset) bumps it, waking every waiter; waiters then re-check their own
-condition. Waking too often is harmless, missing a change is not, so producers bump
-generously and waiters always re-check.
+an account reset) is announced with :meth:`Changes.bump`, saying what changed. Listeners
+(:meth:`Changes.listen`) are told synchronously, in order, with a :class:`Change`; the
+counter ``version`` moves on with every change. Waking too often is harmless, missing a
+change is not, so producers announce generously and waiters always re-check.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+ChangeKind = Literal["message", "callback", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change. ``message_id`` is the message concerned (for a callback, its message's);
+    ``callback_id`` is set for callbacks; ``account_id`` is None for a reset of every account."""
+
+    kind: ChangeKind
+    account_id: str | None
+    message_id: str | None = None
+    callback_id: str | None = None
+
+
+Listener = Callable[[Change], None]
 
 
 class Changes:
@@ -17,10 +36,23 @@ class Changes:
         self.version = 0
         self._event = asyncio.Event()
         self._waiting = 0
+        self._listeners: list[Listener] = []
         self.closed = False
 
-    def bump(self) -> None:
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every change from now on; returns the function that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def bump(self, change: Change) -> None:
         self.version += 1
+        for listener in self._listeners:
+            listener(change)
         if self._waiting:  # nearly every bump (each send) has nobody to wake
             self._event.set()
             self._event = asyncio.Event()
@@ -55,4 +87,3 @@ class Changes:
                 return False
             await self.wait(remaining)
         return True
-
