@@ -16,6 +16,7 @@ from emulator.queries import Queries
 from emulator.scenarios.format import Scenario, load_scenario_file
 from emulator.service import MessagingService
 from emulator.state.persistence import Database, end_request, request_changes
+from emulator.state.retention import REALTIME_DEFAULT_MESSAGES, Policy
 from emulator.web.auth import AUTHENTICATOR, Authenticator
 from emulator.web.errors import internal_error
 from emulator.web.exposure import EXPOSURE, Exposure
@@ -43,6 +44,16 @@ def make_clock(settings: Settings, saved: float | None = None, start_time: float
     return RealtimeClock()
 
 
+def retention_policy(settings: Settings) -> Policy:
+    """What --retain-messages and --retain-for keep (README.md, "Retention"): by default
+    everything with the manual clock (a test sees all it did), a bounded count with the
+    realtime one (an all-day run or a load test does not grow for ever)."""
+    messages = settings.retain_messages
+    if messages is None:
+        messages = 0 if settings.clock == "manual" else REALTIME_DEFAULT_MESSAGES
+    return Policy(messages=messages, age=settings.retain_for)
+
+
 def create_app(
     settings: Settings | None = None, *, scenario: Scenario | None = None, database: Database | None = None
 ) -> web.Application:
@@ -63,6 +74,7 @@ def create_app(
         callback_url=settings.callback_url,
         default_account=settings.default_account,
         dispatcher=Dispatcher(builtin_client=settings.callback_client == "builtin"),
+        retention=retention_policy(settings),
     )
     # Errors are answered by a wrapper around each route (api/errors.py), not a middleware.
     middlewares = [_commit_middleware(database)] if database is not None else []
@@ -125,6 +137,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             service.store, clock=service.clock, resume=service.callbacks.enqueue, forget=service.forget_callbacks
         )
         log.info("state loaded from %s: %d callbacks pending", database.path, resumed)
+        service.retention.rescan()  # what the file holds beyond the policy goes now
     await service.start()
     yield
     # The server has stopped accepting by now; say what will not be delivered.

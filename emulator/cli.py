@@ -93,6 +93,27 @@ def _port(value: str) -> int:
     return number
 
 
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _duration(value: str) -> float:
+    # The scenario format's durations (docs/scenarios.md, 'Durations'); imported here, not at
+    # the top: the scenario models are not imported for --help.
+    from emulator.scenarios.format import _duration as parse
+
+    try:
+        return float(parse(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _callback_url(value: str) -> str:
     from emulator.delivery.urls import callback_url_problem
 
@@ -146,6 +167,23 @@ SERVE_OPTIONS = (
         metavar="FACTOR",
     ),
     ServeOption("--db", "persist state in this SQLite file (default: in memory; env BWE_DB)", metavar="PATH"),
+    ServeOption(
+        "--retain-messages",
+        "keep at most N messages per account, forgetting the oldest finished ones with their callbacks "
+        "(never one with a callback pending); 0 keeps every one. Default: every one with --clock manual "
+        "(tests see all they did), 100000 with the realtime clock (an all-day run stays bounded) "
+        "(README.md, 'Retention'; env BWE_RETAIN_MESSAGES)",
+        type=_count,
+        metavar="N",
+    ),
+    ServeOption(
+        "--retain-for",
+        "forget a finished message this long after its last callback ended, in virtual time, e.g. 30m, "
+        "24h, 7d; 0 (default) never (env BWE_RETAIN_FOR)",
+        "0",
+        type=_duration,
+        metavar="DURATION",
+    ),
     ServeOption(
         "--callback-client",
         "HTTP client for callbacks to http:// webhooks: builtin, a lean HTTP/1.1 client (default), "

@@ -29,3 +29,8 @@ class Settings:
     # the token the control API and the web page then need (None: no token).
     allowed_hosts: tuple[str, ...] = ()
     control_token: str | None = None
+    # README.md, "Retention": messages kept per account (None: 100,000 with the realtime clock,
+    # every one with the manual clock; 0: every one) and virtual seconds kept after a message
+    # finished (0: no limit).
+    retain_messages: int | None = None
+    retain_for: float = 0.0

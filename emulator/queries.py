@@ -174,6 +174,8 @@ class Queries:
             "internalErrors": service.internal_errors.summary(),
             # What a message sent now gets (docs/scenarios.md, "Bandwidth's timeline").
             "era": describe_era(service.scenario, service.clock.now()),
+            # What retention keeps and has forgotten so far (README.md, "Retention").
+            "retention": service.retention.summary(),
         }
 
     # -- messages and callbacks ----------------------------------------------------------

@@ -30,6 +30,7 @@ from emulator.state.changes import Change, Changes
 from emulator.state.ids import IdFactory
 from emulator.state.media import MediaLibrary
 from emulator.state.models import Callback, InboundRequest, Message, RecipientStatus
+from emulator.state.retention import Policy, Retention
 from emulator.state.store import Store
 
 # The message status a callback event moves its recipient to (list-messages enums).
@@ -54,6 +55,7 @@ class MessagingService:
         store: Store | None = None,
         scheduler: Scheduler | None = None,
         dispatcher: Dispatcher | None = None,
+        retention: Policy | None = None,
     ) -> None:
         self.clock = clock
         self.callback_url = callback_url
@@ -94,7 +96,14 @@ class MessagingService:
             rng=lambda: self.ids.rng,
             inbound=self.inbound,
             rbm_reply=self._rbm_reply,
+            replied=lambda message: self.retention.consider(message.account_id, message.id),
         )
+        # Forgets finished messages (README.md, "Retention"): the policy of the command line
+        # (--retain-messages, --retain-for), unless the scenario sets its own.
+        self.retention_default = retention or Policy()
+        self.retention = Retention(self.store, clock, lambda message: self.traffic.replying(message.id))
+        self.retention.configure(self._retention_policy())
+        self.changes.listen(self.retention.on_change)
         self.traffic.start(scenario)
 
     # -- scenario -------------------------------------------------------------------------
@@ -122,6 +131,17 @@ class MessagingService:
             self.ids = IdFactory(scenario.seed)
         self.faults.reset()
         self.traffic.start(scenario)
+        self.retention.configure(self._retention_policy())
+
+    def _retention_policy(self) -> Policy:
+        """The scenario's ``retention`` where it says, else the command line's (docs/scenarios.md, 'Retention')."""
+        default, chosen = self.retention_default, self.scenario.retention
+        if chosen is None:
+            return default
+        return Policy(
+            messages=default.messages if chosen.messages is None else chosen.messages,
+            age=default.age if chosen.for_ is None else chosen.for_,
+        )
 
     def _new_message_id(self, now: float) -> str:
         # A reloaded seed replays the same random draws: skip ids already taken, so nothing

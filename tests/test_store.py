@@ -45,6 +45,9 @@ class Recorder:
     def media_deleted(self, account_id: str, media_id: str) -> None:
         self.events.append(("media deleted", (account_id, media_id)))
 
+    def message_forgotten(self, message: Message, callbacks: list[Callback]) -> None:
+        self.events.append(("forgotten", (message.id, [c.id for c in callbacks])))
+
     def reset(self, account_id: str | None) -> None:
         self.events.append(("reset", account_id))
 

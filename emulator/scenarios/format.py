@@ -574,6 +574,25 @@ class Rcs(Model):
     )
 
 
+class Retention(Model):
+    """How much history the emulator keeps (docs/scenarios.md, 'Retention'); what is not set
+    here comes from --retain-messages and --retain-for."""
+
+    messages: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Keep at most this many messages per account, forgetting the oldest finished ones with their "
+            "callbacks (never a message with a callback pending); 0: no limit."
+        ),
+    )
+    for_: Duration | None = Field(
+        None,
+        alias="for",
+        description="Forget a finished message this long (virtual time) after its last callback ended; 0: never.",
+    )
+
+
 class Scenario(Model):
     """A bandwidth-emulator scenario: who may call, what happens to each message, and when."""
 
@@ -654,6 +673,10 @@ class Scenario(Model):
         description="Handsets that text back when you message them; the first matching entry answers.",
     )
     rcs: Rcs = Field(default_factory=Rcs, description="RCS capability of handsets and RBM outcomes (multi-channel API).")
+    retention: Retention | None = Field(
+        None,
+        description="Forget finished messages by count per account or by age; default: --retain-messages and --retain-for.",
+    )
 
     @field_validator("applications")
     @classmethod
@@ -744,7 +767,7 @@ def _path(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         else:
             # Checks of defaulted fields report the Python name; show the file's key.
-            key = "from" if part == "from_" else to_camel(str(part)) if "_" in str(part) else str(part)
+            key = part[:-1] if part in ("from_", "for_") else to_camel(str(part)) if "_" in str(part) else str(part)
             out += ("." if out else "") + key
     return out
 

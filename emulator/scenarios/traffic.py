@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 
 
 class _Job:
-    __slots__ = ("_run", "cancelled")
+    __slots__ = ("_run", "cancelled", "message_id")
 
-    def __init__(self, run: Callable[[float], None]) -> None:
+    def __init__(self, run: Callable[[float], None], message_id: str | None = None) -> None:
         self.cancelled = False
         self._run = run
+        # A reply: the message it answers, which retention keeps until then.
+        self.message_id = message_id
 
     async def run(self, due: float) -> None:
         self._run(due)
@@ -50,6 +52,7 @@ class Traffic:
         rng: Callable[[], random.Random],
         inbound: Callable[[InboundRequest], list[Message]],
         rbm_reply: Callable[..., object],
+        replied: Callable[[Message], None] = lambda message: None,
     ) -> None:
         self.scheduler = scheduler
         self.clock = clock
@@ -61,6 +64,10 @@ class Traffic:
         self._faker: Faker | None = None
         self._schedule_jobs: list[_Job] = []
         self._reply_jobs: dict[str, list[_Job]] = {}  # account -> pending replies
+        # Messages with a reply still to come, and how many: retention keeps them
+        # (emulator.state.retention); ``replied`` is told when the last one came.
+        self._replying: dict[str, int] = {}
+        self._replied = replied
 
     @property
     def rng(self) -> random.Random:
@@ -167,10 +174,14 @@ class Traffic:
 
         def run(at: float) -> None:
             pending.remove(job)
-            self._inbound(request)
+            try:
+                self._inbound(request)
+            finally:
+                self._unpin(message)
 
-        job = _Job(run)
+        job = _Job(run, message.id)
         pending.append(job)
+        self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
 
     def _plan_rbm_reply(self, auto: AutoReply, message: Message) -> None:
@@ -191,16 +202,36 @@ class Traffic:
             except multichannel.HandsetError as exc:
                 # The scenario names a suggestion this message does not offer: nothing to tap.
                 log.warning("auto-reply to %s not sent: %s", message.id, exc.message)
+            finally:
+                self._unpin(message)
 
-        job = _Job(run)
+        job = _Job(run, message.id)
         pending.append(job)
+        self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
+
+    def _pin(self, message_id: str) -> None:
+        self._replying[message_id] = self._replying.get(message_id, 0) + 1
+
+    def _unpin(self, message: Message) -> None:
+        left = self._replying.get(message.id, 0) - 1
+        if left > 0:
+            self._replying[message.id] = left
+            return
+        self._replying.pop(message.id, None)
+        self._replied(message)
+
+    def replying(self, message_id: str) -> bool:
+        """Whether a reply to this message is still to come."""
+        return message_id in self._replying
 
     def cancel_replies(self, account_id: str | None = None) -> None:
         accounts = list(self._reply_jobs) if account_id is None else [account_id]
         for account in accounts:
             for job in self._reply_jobs.pop(account, []):
                 job.cancelled = True
+                if job.message_id is not None:
+                    self._replying.pop(job.message_id, None)
 
     def pending(self) -> int:
         return len(self._schedule_jobs) + sum(len(jobs) for jobs in self._reply_jobs.values())

@@ -219,11 +219,11 @@ class Database:
 
     # -- writing (the store's observer) ---------------------------------------------------
 
-    def _touch(self, key: tuple[str, ...], value: Any) -> None:
+    def _touch(self, key: tuple[str, ...], value: Any, *, of_request: bool = True) -> None:
         if self._quiet:
             return
         self._dirty[key] = value
-        changes = _REQUEST.get()
+        changes = _REQUEST.get() if of_request else None
         if changes is not None and changes.state != "failed":
             if changes.state == "committed" or not changes.keys:
                 # Its first change, or one made after its earlier ones were committed.
@@ -259,6 +259,15 @@ class Database:
     def media_deleted(self, account_id: str, media_id: str) -> None:
         self._touch(("media", account_id, media_id), None)
 
+    def message_forgotten(self, message: Message, callbacks: list[Callback]) -> None:
+        # Retention (emulator.state.retention): the rows go in the next commit, so the file
+        # stops growing; SQLite reuses the freed pages (README.md, "Retention"). Not part of
+        # the request that happened to trigger it: if that request's commit fails, the
+        # message stays forgotten and its rows are still deleted by the next commit.
+        self._touch(("messages", message.id), None, of_request=False)
+        for callback in callbacks:
+            self._touch(("callbacks", callback.id), None, of_request=False)
+
     def reset(self, account_id: str | None) -> None:
         if self._quiet:
             return
@@ -279,7 +288,9 @@ class Database:
                     conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
         for key, value in self._dirty.items():
             kind = key[0]
-            if kind == "messages":
+            if value is None and kind in ("messages", "callbacks"):
+                conn.execute(f"DELETE FROM {kind} WHERE id = ?", key[1:])  # forgotten (retention)
+            elif kind == "messages":
                 conn.execute(
                     # An upsert, not REPLACE: the row keeps its rowid, so records load back in
                     # the order they were created.
@@ -409,8 +420,8 @@ class Database:
                 # Already stored and changed since (an attempt made during a clock advance,
                 # a status reached): that did happen; it is written by the next commit.
                 record = store.get_callback(key[1]) if kind == "callbacks" else store.get_message(key[1])
-                if record is not None:
-                    self._dirty[key] = record
+                # None: forgotten since (retention, a reset): its row goes too.
+                self._dirty[key] = record
         self._forget(dropped)
 
     def _reload(self, account_id: str | None) -> None:

@@ -37,6 +37,7 @@ class StoreObserver(Protocol):
     def callback_saved(self, callback: Callback) -> None: ...
     def media_saved(self, item: MediaItem) -> None: ...
     def media_deleted(self, account_id: str, media_id: str) -> None: ...
+    def message_forgotten(self, message: Message, callbacks: list[Callback]) -> None: ...
     def reset(self, account_id: str | None) -> None: ...
 
 
@@ -89,6 +90,26 @@ class Store:
     def messages(self, account_id: str | None = None) -> Iterator[Message]:
         for state in self._scope(account_id):
             yield from state.messages.values()
+
+    def message_count(self, account_id: str) -> int:
+        state = self._accounts.get(account_id)
+        return len(state.messages) if state else 0
+
+    def forget_message(self, message_id: str) -> list[Callback]:
+        """Forget one message and its callbacks, on disk too (retention: emulator.state.retention);
+        returns the callbacks forgotten. The caller makes sure none of them is pending."""
+        account_id = self._message_account.pop(message_id, None)
+        if account_id is None:
+            return []
+        state = self._accounts[account_id]
+        message = state.messages.pop(message_id)
+        callbacks = self._message_callbacks.pop(message_id, [])
+        for callback in callbacks:
+            state.callbacks.pop(callback.id, None)
+            self._callback_account.pop(callback.id, None)
+        if self.observer is not None:
+            self.observer.message_forgotten(message, callbacks)
+        return callbacks
 
     # -- callbacks ------------------------------------------------------------------------
 
