@@ -285,6 +285,31 @@ def bench_memory(messages: int) -> list[Row]:
                 f"{r['rss_empty_mb']:.0f} MB before the first message; {r['bytes_per_message']:,.0f} B per message")]
 
 
+# -- 6. retention ----------------------------------------------------------------------------------------
+
+
+def bench_retention(minutes: int) -> list[Row]:
+    warmup = max(1, minutes // 6)
+    # The policy keeps half of what the warm-up sends, so the bound is reached within it.
+    keep = warmup * 60 * 100 // 2
+    r = run_json([PY, str(HERE / "retention.py"), "--minutes", str(minutes), "--warmup", str(warmup),
+                  "--keep", str(keep), "--json"],
+                 minutes * 20 + 120)
+    on, off = r["on"], r["off"]
+    ratio = on["slope_mb_per_min"] / off["slope_mb_per_min"] if off["slope_mb_per_min"] > 0 else float("nan")
+    return [
+        Row(f"6. RSS band, {on['messages']:,} inbound messages over {minutes} virtual min at 100/s, retention on",
+            f"{on['band_mb']:.1f} MB", "flat", ratio < 0.01,
+            f"--retain-messages {on['keep']:,}: RSS {on['rss_warm_mb']:.0f} MB after {warmup} min of warm-up, "
+            f"{on['rss_end_mb']:.0f} MB at the end; slope {on['slope_mb_per_min']:.2f} MB per virtual min; "
+            f"{on['forgotten']:,} forgotten; {on['wall_s']:.0f} s real"),
+        Row("6. the same run, retention off (baseline)", f"{off['band_mb']:.1f} MB", "", None,
+            f"RSS {off['rss_warm_mb']:.0f} -> {off['rss_end_mb']:.0f} MB; slope {off['slope_mb_per_min']:.2f} MB per "
+            f"virtual min; {off['held']:,} messages held; {off['wall_s']:.0f} s real"),
+        Row("6. RSS slope ratio, retention on / off", f"{ratio:.3f}", "< 0.01", ratio < 0.01),
+    ]
+
+
 # -- 5. start-up -------------------------------------------------------------------------------------------
 
 
@@ -341,11 +366,11 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write bench/RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
-    parser.add_argument("--only", nargs="*", choices=["accept", "e2e", "storm", "memory", "startup"])
+    parser.add_argument("--only", nargs="*", choices=["accept", "e2e", "storm", "memory", "startup", "retention"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
-    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup"])
+    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention"])
     load_before = os.getloadavg()
     rows: list[Row] = []
     storm_out = ""
@@ -360,6 +385,8 @@ def main() -> int:
         rows += bench_memory(100_000)
     if "startup" in only:
         rows += bench_startup(3 if args.quick else 7)
+    if "retention" in only:
+        rows += bench_retention(12 if args.quick else 60)
     load_after = os.getloadavg()
     result = table(rows)
     print(result)

@@ -80,6 +80,17 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "era": _ref("Era"),
+            "retention": {
+                "type": "object",
+                "description": "What retention keeps (0: no limit) and has forgotten so far (README.md, \"Retention\").",
+                "required": ["messages", "forSeconds", "forgottenMessages", "forgottenCallbacks"],
+                "properties": {
+                    "messages": {"type": "integer", "description": "Messages kept per account."},
+                    "forSeconds": {"type": "number", "description": "Virtual seconds a message is kept after it finished."},
+                    "forgottenMessages": {"type": "integer"},
+                    "forgottenCallbacks": {"type": "integer"},
+                },
+            },
         },
     },
     "Era": {

@@ -1,0 +1,213 @@
+"""Retention: RSS through an hour of virtual traffic at 100 messages a second.
+
+An emulator process (the CLI, manual clock) runs a scenario of scheduled inbound traffic: a
+handset texts every 10 ms (100 messages a second, 360,000 in the hour), and each message's
+``message-received`` callback is POSTed to a receiver answering 200 in its own process. The
+clock is advanced one virtual minute at a time through ``POST /_emulator/clock/advance``, and
+the emulator's RSS (``VmRSS``) is read after each minute. The same run is made with retention
+on (``--retain-messages``) and off (``--retain-messages 0``, every message kept), the baseline.
+
+Printed for each: RSS after the warm-up, the band (max - min) after it, and the slope per
+virtual minute (least squares over the minutes after the warm-up); the target is a flat band
+with retention on: a slope under 1% of the baseline's.
+
+    .venv/bin/python bench/retention.py [--minutes 60] [--warmup 10] [--keep 20000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "9900000"
+# Fixed numbers, application and account: the inbound path then needs no conversation lookup.
+SCENARIO = """\
+name: bench-retention
+applications:
+  - id: bench
+    numbers: ["+15554443333"]
+inbound:
+  - every: 10ms
+    from: "+15552221111"
+    to: "+15554443333"
+    text: "an hour of traffic"
+    applicationId: bench
+    accountId: "{account}"
+"""
+
+
+class _Answer200(asyncio.Protocol):
+    """Just enough HTTP/1.1 to answer every request 200 on a kept-alive connection."""
+
+    RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].lower()
+            length = 0
+            at = head.find(b"content-length:")
+            if at >= 0:
+                length = int(head[at + 15 :].split(b"\r\n", 1)[0])
+            total = end + 4 + length
+            if len(self.buffer) < total:
+                return
+            self.buffer = self.buffer[total:]
+            self.transport.write(self.RESPONSE)  # type: ignore[attr-defined]
+
+
+def _serve_200(sock: socket.socket) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_Answer200, sock=sock)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        kb = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))  # type: ignore[union-attr]
+    return kb / 1024
+
+
+def post(url: str, body: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
+
+
+def run(receiver: str, minutes: int, warmup: int, keep: int) -> dict[str, Any]:
+    """One emulator process through ``minutes`` virtual minutes; RSS after each."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(SCENARIO.format(account=ACCOUNT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--scenario", f.name,
+         "--callback-url", receiver, "--retain-messages", str(keep), "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline()).group(0)  # type: ignore[union-attr]
+        samples: list[tuple[int, float]] = [(0, rss_mb(process.pid))]
+        started = time.perf_counter()
+        for minute in range(1, minutes + 1):
+            post(f"{url}/_emulator/clock/advance", {"seconds": 60})
+            samples.append((minute, rss_mb(process.pid)))
+        wall = time.perf_counter() - started
+        health = get(f"{url}/_emulator/health")
+        held = len(get(f"{url}/_emulator/messages?accountId={ACCOUNT}")["messages"])
+    finally:
+        process.terminate()
+        process.wait(30)
+        os.unlink(f.name)
+    after = [(m, r) for m, r in samples if m >= warmup]
+    values = [r for _, r in after]
+    return {
+        "keep": keep,
+        "minutes": minutes,
+        "warmup": warmup,
+        "messages": minutes * 60 * 100,
+        "held": held,
+        "forgotten": health["retention"]["forgottenMessages"],
+        "pending": health["pendingCallbacks"],
+        "wall_s": wall,
+        "rss_warm_mb": after[0][1],
+        "rss_end_mb": samples[-1][1],
+        "band_mb": max(values) - min(values),
+        "slope_mb_per_min": slope([(float(m), r) for m, r in after]),
+        "samples": samples,
+    }
+
+
+def measure(minutes: int, warmup: int, keep: int) -> dict[str, Any]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    receiver = multiprocessing.get_context("fork").Process(target=_serve_200, args=(sock,), daemon=True)
+    receiver.start()
+    sock.close()
+    load = os.getloadavg()[0]
+    try:
+        url = f"http://127.0.0.1:{port}/callbacks"
+        on = run(url, minutes, warmup, keep)
+        off = run(url, minutes, warmup, 0)
+    finally:
+        receiver.terminate()
+        receiver.join()
+    return {"on": on, "off": off, "load": load, "load_after": os.getloadavg()[0]}
+
+
+def report(result: dict[str, Any]) -> str:
+    on, off = result["on"], result["off"]
+    lines = [
+        f"retention: {on['messages']:,} inbound messages over {on['minutes']} virtual minutes (100/s), "
+        f"each with a callback to a local receiver; RSS after minute {on['warmup']} (warm-up) "
+        f"(Python {platform.python_version()}, {os.cpu_count()} cores, load {result['load']:.1f} -> {result['load_after']:.1f})",
+        f"{'run':<28} {'RSS warm':>9} {'RSS end':>8} {'band':>7} {'slope/min':>10} {'held':>8} {'forgotten':>10} {'wall s':>7}",
+    ]
+    for label, r in ((f"retention on (keep {on['keep']:,})", on), ("retention off (baseline)", off)):
+        lines.append(
+            f"{label:<28} {r['rss_warm_mb']:>7.1f}MB {r['rss_end_mb']:>6.1f}MB {r['band_mb']:>5.1f}MB "
+            f"{r['slope_mb_per_min']:>8.2f}MB {r['held']:>8,} {r['forgotten']:>10,} {r['wall_s']:>7.1f}"
+        )
+    ratio = on["slope_mb_per_min"] / off["slope_mb_per_min"] if off["slope_mb_per_min"] else float("nan")
+    lines.append(f"slope ratio on/off: {ratio:.3f} (target: flat, < 0.01)")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=int, default=60, help="virtual minutes of traffic (default 60)")
+    parser.add_argument("--warmup", type=int, default=10, help="virtual minutes before the band is measured (default 10)")
+    parser.add_argument("--keep", type=int, default=20_000, help="--retain-messages of the run with retention (default 20000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for bench/run.py)")
+    args = parser.parse_args()
+    if not 0 < args.warmup < args.minutes:
+        parser.error("--warmup must be between 0 and --minutes")
+    result = measure(args.minutes, args.warmup, args.keep)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
