@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,7 +49,7 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
+        return http1.REFUSED
     if isinstance(exc, http1.Disconnected):
         return "server disconnected"
     if isinstance(exc, http1.BadResponse):
@@ -58,7 +57,7 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
         if isinstance(os_error, ConnectionRefusedError):
-            return "connection refused"
+            return http1.REFUSED
         return f"connection error: {os_error.strerror or os_error}" if os_error else "connection error"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected"
@@ -88,12 +87,39 @@ def receiver_of(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
-class _Lane:
-    __slots__ = ("limit", "users")
+class _Gate:
+    """A counting semaphore for the slots: taking a free slot is a decrement, with no
+    coroutine call; waiters are served first come, first served, each handed the slot that
+    was released."""
+
+    __slots__ = ("free", "users", "waiters")
 
     def __init__(self, size: int) -> None:
-        self.limit = asyncio.Semaphore(size)
-        self.users = 0
+        self.free = size
+        self.users = 0  # lanes only: POSTs holding or waiting for a slot, to drop idle lanes
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> None:
+        """Wait for a slot (when ``free`` is 0): it is handed over by :meth:`release`."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled before it could be used
+            else:
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 async def _read_prefix(response: aiohttp.ClientResponse) -> bool:
@@ -123,23 +149,8 @@ class Dispatcher:
         # The timeout must measure the webhook, not the wait for a free slot: acquire first.
         # A POST takes its receiver's slot before a global one, so the callbacks queued behind
         # a hanging receiver wait in its lane without holding slots other receivers need.
-        self._limit = asyncio.Semaphore(concurrency)
-        self._lanes: dict[str, _Lane] = {}
-
-    @contextlib.asynccontextmanager
-    async def _slot(self, url: str) -> AsyncIterator[None]:
-        key = receiver_of(url)
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = _Lane(self._per_receiver)
-        lane.users += 1
-        try:
-            async with lane.limit, self._limit:
-                yield
-        finally:
-            lane.users -= 1
-            if lane.users == 0:
-                del self._lanes[key]
+        self._limit = _Gate(concurrency)
+        self._lanes: dict[str, _Gate] = {}
 
     async def start(self) -> None:
         if self._session is None:
@@ -161,19 +172,51 @@ class Dispatcher:
 
         ``timeout`` bounds the whole attempt, from connecting to the end of the answer; at
         most MAX_BODY bytes of the answer's body are read."""
-        async with self._slot(url):
-            started = time.perf_counter()
+        key = receiver_of(url)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Gate(self._per_receiver)
+        lane.users += 1
+        try:
+            if lane.free:
+                lane.free -= 1
+            else:
+                await lane.wait()
             try:
+                limit = self._limit
+                if limit.free:
+                    limit.free -= 1
+                else:
+                    await limit.wait()
+                try:
+                    return await self._attempt(url, body, timeout, authorization)
+                finally:
+                    limit.release()
+            finally:
+                lane.release()
+        finally:
+            lane.users -= 1
+            if lane.users == 0:
+                del self._lanes[key]
+
+    async def _attempt(self, url: str, body: bytes, timeout: float, authorization: str | None) -> Outcome:
+        started = time.perf_counter()
+        try:
+            fast = http1.target(url, USER_AGENT, CONTENT_TYPE) if self._builtin_client else None
+            if fast is not None:
+                answer = await self._pool.post(fast, body, authorization, timeout)
+                if isinstance(answer, str):  # the connection failed at once (refused)
+                    return Outcome(None, answer, round((time.perf_counter() - started) * 1000, 3))
+                status, challenged = answer
+            else:
                 async with asyncio.timeout(timeout):
                     status, challenged = await self._post(url, body, authorization)
-            except Exception as exc:
-                return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
-            return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
+        except Exception as exc:
+            return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
+        return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
 
     async def _post(self, url: str, body: bytes, authorization: str | None) -> tuple[int, bool]:
-        fast = http1.target(url, USER_AGENT, CONTENT_TYPE) if self._builtin_client else None
-        if fast is not None:
-            return await self._pool.post(fast, body, authorization)
+        """The POST through aiohttp's client (https, credentials in the URL, or --callback-client aiohttp)."""
         if self._session is None:
             await self.start()
         session = self._session

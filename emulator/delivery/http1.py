@@ -11,7 +11,9 @@ and URLs with credentials in them still go through aiohttp (see :mod:`emulator.d
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
 import socket
 from collections import defaultdict
 from dataclasses import dataclass
@@ -134,6 +136,13 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+    def expire(self) -> None:
+        """The attempt's time is up before its answer: the connection goes."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError())
+            self.close()
 
     def _parse(self) -> None:
         waiter = self.waiter
@@ -264,6 +273,14 @@ class _Connection(asyncio.Protocol):
             del buf[:pos]
 
 
+# The journal's words for a refused connection, shared by both transports (docs/callbacks.md).
+REFUSED = "connection refused"
+
+
+def _connect_error(err: int) -> str:
+    return REFUSED if err == errno.ECONNREFUSED else f"connection error: {os.strerror(err)}"
+
+
 class Pool:
     """Kept-alive connections by (host, port)."""
 
@@ -271,13 +288,17 @@ class Pool:
         self._idle: defaultdict[tuple[str, int], list[_Connection]] = defaultdict(list)
         self._max_idle = max_idle
 
-    async def post(self, t: Target, body: bytes, authorization: str | None) -> tuple[int, bool]:
-        """POST and wait for the whole answer: (status, challenged). Raises OSError,
-        Disconnected, BadResponse; the caller bounds the time."""
+    async def post(self, t: Target, body: bytes, authorization: str | None, timeout: float) -> tuple[int, bool] | str:
+        """POST and wait for the whole answer: (status, challenged), or the error text of a
+        connection that failed at once (e.g. "connection refused"). Raises TimeoutError once
+        ``timeout`` seconds have passed, from connecting to the end of the answer, and
+        OSError, Disconnected, BadResponse."""
         data = t.head + b"Content-Length: %d\r\n" % len(body)
         if authorization:
             data += b"Authorization: " + authorization.encode("latin-1") + b"\r\n"
         data += b"\r\n" + body
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         key = (t.host, t.port)
         idle = self._idle[key]
         while idle:
@@ -285,38 +306,88 @@ class Pool:
             if conn.closed:
                 continue
             try:
-                return await self._exchange(key, conn, data)
+                return await self._exchange(key, conn, data, deadline)
             except Disconnected:
                 # The server dropped a kept-alive connection while it sat idle: a fresh
                 # connection, as any HTTP client would, unless the server had started answering.
                 if conn.received:
                     raise
-        return await self._exchange(key, await self._connect(t), data)
+        sock = self._dial(t)
+        if isinstance(sock, str):
+            return sock
+        async with asyncio.timeout_at(deadline):
+            conn = await self._connect(t, sock)
+        return await self._exchange(key, conn, data, deadline)
 
-    async def _connect(self, t: Target) -> _Connection:
-        loop = asyncio.get_running_loop()
+    @staticmethod
+    def _dial(t: Target) -> socket.socket | str | None:
+        """Start connecting to an IP literal (the usual 127.0.0.1 webhook) without waiting.
+
+        Every attempt really connects: one connect() per attempt, as Bandwidth's would. On
+        loopback a closed port's refusal is already known when connect() returns, so a
+        refused attempt costs the socket, the connect() and one getsockopt(): no exception,
+        no future, no poller registration (docs/callbacks.md, 'Time, scale and shutdown').
+        Returns the connecting socket, the error text of a connection that failed at once,
+        or None for a host name (resolved and connected by the event loop)."""
         if t.family is None:
-            _, conn = await loop.create_connection(_Connection, t.host, t.port)
-            return conn
-        # An IP literal (the usual 127.0.0.1 webhook): connect the socket ourselves. Refused
-        # connections are the common case in a retry storm, and create_connection's error
-        # path leaves reference cycles that make the garbage collector a third of the cost.
-        sock = socket.socket(t.family, socket.SOCK_STREAM)
+            return None
+        sock = socket.socket(t.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, (t.host, t.port))
+            err = sock.connect_ex((t.host, t.port))
+            if err == errno.EINPROGRESS:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         except BaseException:
             sock.close()
             raise
-        _, conn = await loop.create_connection(_Connection, sock=sock)
+        if err:
+            sock.close()
+            return _connect_error(err)
+        return sock
+
+    async def _connect(self, t: Target, sock: socket.socket | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if sock is None:
+            _, conn = await loop.create_connection(_Connection, t.host, t.port)
+            return conn
+        try:
+            await self._writable(loop, sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))  # ConnectionRefusedError for ECONNREFUSED
+            _, conn = await loop.create_connection(_Connection, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
         return conn
 
-    async def _exchange(self, key: tuple[str, int], conn: _Connection, data: bytes) -> tuple[int, bool]:
+    @staticmethod
+    async def _writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        """Wait until a connecting socket is connected or has failed."""
+        fd = sock.fileno()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_writer(fd, ready)
         try:
-            status, challenged, keep_alive = await conn.request(data)
+            await done
+        finally:
+            loop.remove_writer(fd)
+
+    async def _exchange(self, key: tuple[str, int], conn: _Connection, data: bytes, deadline: float) -> tuple[int, bool]:
+        # The deadline is a timer that fails the answer's future: cheaper than a
+        # cancel-scope (asyncio.timeout) per request, with the same outcome.
+        waiter = conn.request(data)
+        timer = asyncio.get_running_loop().call_at(deadline, conn.expire)
+        try:
+            status, challenged, keep_alive = await waiter
         except BaseException:
             conn.close()
             raise
+        finally:
+            timer.cancel()
         idle = self._idle[key]
         if keep_alive and not conn.closed and len(idle) < self._max_idle:
             idle.append(conn)
