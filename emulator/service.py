@@ -101,7 +101,7 @@ class MessagingService:
         # Forgets finished messages (README.md, "Retention"): the policy of the command line
         # (--retain-messages, --retain-for), unless the scenario sets its own.
         self.retention_default = retention or Policy()
-        self.retention = Retention(self.store, clock, lambda message: self.traffic.replying(message.id))
+        self.retention = Retention(self.store, clock, lambda message_id: self.traffic.replying(message_id))
         self.retention.configure(self._retention_policy())
         self.changes.listen(self.retention.on_change)
         self.traffic.start(scenario)

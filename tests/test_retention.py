@@ -311,3 +311,30 @@ async def test_the_list_api_no_longer_shows_forgotten_messages(make_client: Any)
         headers={"Authorization": "Basic dXNlcjpwYXNz"},
     )
     assert (await resp.json())["totalCount"] == 2
+
+
+async def test_with_db_a_failed_commit_does_not_keep_the_rows_of_what_was_forgotten(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    db = tmp_path / "state.db"
+    client = await start_db(db, receiver, retain_messages=1)
+    database = client.app[DATABASE]
+    try:
+        first = (await (await send(client, SMS)).json())["id"]
+        await send(client, SMS)
+        write = database._write
+
+        def full_disk() -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        database._write = full_disk  # type: ignore[method-assign]
+        # The advance delivers both callbacks (it changes the first message, then forgets it),
+        # and its commit fails: the attempts did happen, and the first message stays forgotten.
+        resp = await client.post("/_emulator/clock/advance", json={"seconds": 2})
+        assert resp.status == 500
+        assert (await client.get(f"/_emulator/messages/{first}")).status == 404
+        database._write = write  # type: ignore[method-assign]
+        third = (await (await send(client, SMS)).json())["id"]
+        assert [row[0] for row in database._conn.execute("SELECT id FROM messages")] == [third]
+    finally:
+        await client.close()

@@ -174,3 +174,22 @@ def test_without_an_observer_nothing_is_written_through() -> None:
     store.add_message(m)
     store.message_changed(m)  # no observer: no error
     assert store.get_message("m1") is m
+
+
+def test_forgetting_a_message_takes_its_callbacks_and_tells_the_observer() -> None:
+    store = Store()
+    recorder = Recorder()
+    store.add_message(message("m1"))
+    store.add_message(message("m2"))
+    store.add_callback(callback("c1", "m1"))
+    store.add_callback(callback("c2", "m1"))
+    store.add_callback(callback("c3", "m2"))
+    store.observer = recorder
+    assert [c.id for c in store.forget_message("m1")] == ["c1", "c2"]
+    assert recorder.events == [("forgotten", ("m1", ["c1", "c2"]))]
+    assert store.get_message("m1") is None and store.get_callback("c1") is None
+    assert store.callbacks_for_message("m1") == [] and not store.has_pending_callback("m1")
+    assert [m.id for m in store.messages("1111111")] == ["m2"] and store.message_count("1111111") == 1
+    assert [c.id for c in store.callbacks("1111111")] == ["c3"] and store.has_pending_callback("m2")
+    assert store.forget_message("m1") == []  # already gone: nothing told
+    assert len(recorder.events) == 1

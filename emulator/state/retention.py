@@ -52,10 +52,10 @@ class Policy:
 
 
 class Retention:
-    """Forgets finished messages per the :class:`Policy`. ``busy(message)`` says whether
+    """Forgets finished messages per the :class:`Policy`. ``busy(message_id)`` says whether
     something other than its callbacks is still to come for a message (an auto-reply)."""
 
-    def __init__(self, store: Store, clock: Clock, busy: Callable[[Message], bool] = lambda message: False) -> None:
+    def __init__(self, store: Store, clock: Clock, busy: Callable[[str], bool] = lambda message_id: False) -> None:
         self.store = store
         self.clock = clock
         self.busy = busy
@@ -82,7 +82,7 @@ class Retention:
             return
         by_account: dict[str, list[tuple[float, str]]] = {}
         for message in self.store.messages():
-            if self.finished(message):
+            if self.finished(message.id):
                 by_account.setdefault(message.account_id, []).append((self._last_activity(message), message.id))
         for account_id, done in by_account.items():
             done.sort()
@@ -97,13 +97,13 @@ class Retention:
 
     # -- what finished --------------------------------------------------------------------
 
-    def finished(self, message: Message) -> bool:
-        if self.busy(message):
-            return False
-        return all(callback.state != "pending" for callback in self.store.callbacks_for_message(message.id))
+    def finished(self, message_id: str) -> bool:
+        """No callback of the message is pending and nothing else is to come for it."""
+        return not self.store.has_pending_callback(message_id) and not self.busy(message_id)
 
     def on_change(self, change: Change) -> None:
-        """A :class:`~emulator.state.changes.Changes` listener."""
+        """A :class:`~emulator.state.changes.Changes` listener: told of every send and every
+        callback attempt, so it is kept short for the common case, a message still pending."""
         if not self.policy.active:
             return
         if change.kind == "reset":
@@ -120,12 +120,14 @@ class Retention:
         if not self.policy.active:
             return
         queue = self._finished.get(account_id)
-        if queue is None or message_id not in queue:
-            message = self.store.get_message(message_id)
-            if message is not None and self.finished(message):
-                if queue is None:
-                    queue = self._finished[account_id] = OrderedDict()
-                queue[message_id] = self.clock.now()
+        if (
+            (queue is None or message_id not in queue)
+            and self.finished(message_id)
+            and self.store.get_message(message_id) is not None
+        ):
+            if queue is None:
+                queue = self._finished[account_id] = OrderedDict()
+            queue[message_id] = self.clock.now()
         if queue:
             self._evict(account_id)
 
@@ -144,7 +146,7 @@ class Retention:
             message = self.store.get_message(message_id)
             if message is None:  # gone meanwhile (a failed write undone)
                 continue
-            if not self.finished(message):
+            if not self.finished(message_id):
                 # Busy again (a handset read an RBM message: a new callback): it joins the
                 # queue again when that one ends.
                 continue

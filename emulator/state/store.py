@@ -149,6 +149,10 @@ class Store:
     def callbacks_for_message(self, message_id: str) -> list[Callback]:
         return list(self._message_callbacks.get(message_id, ()))
 
+    def has_pending_callback(self, message_id: str) -> bool:
+        """Whether a callback of this message is still pending (scheduled, in flight or held)."""
+        return any(callback.state == "pending" for callback in self._message_callbacks.get(message_id, ()))
+
     # -- media ----------------------------------------------------------------------------
 
     def put_media(self, item: MediaItem) -> None:
