@@ -362,6 +362,27 @@ def bench_startup(runs: int) -> list[Row]:
     ]
 
 
+# -- 7. long-polls -------------------------------------------------------------------------------------------
+
+
+def bench_waiters(seconds: float, rounds: int) -> list[Row]:
+    """bench/waiters.py: the send rate with 500 long-polls open, and gone, against none."""
+    r = run_json([PY, str(HERE / "waiters.py"), "--seconds", str(seconds), "--rounds", str(rounds)],
+                 rounds * 3 * (seconds + 120))
+    none, cpu = r["mps"]["none"], r["cpu_us"]
+    detail = (f"median of {r['rounds']} rounds of {r['seconds']:.0f} s, {r['connections']} senders; "
+              f"server CPU per send {cpu['none']:.0f} us with none")
+    rows = [Row("7. send rate, no long-poll", f"{none:,.0f} msg/s", "", None, detail)]
+    for mode, what in (("open", "open"), ("gone", "whose clients hung up")):
+        ratio = r[f"{mode}_ratio"]
+        held = r["held"] if mode == "open" else r["held_gone"]
+        rows.append(Row(f"7. send rate, {r['waiters']} long-polls {what}", f"{r['mps'][mode]:,.0f} msg/s, ratio {ratio:.2f}",
+                        ">= 0.9", ratio >= 0.9,
+                        f"server CPU per send {cpu[mode]:.0f} us ({cpu[mode] / cpu['none']:.2f} of none); "
+                        f"polls held during the rounds {held}"))
+    return rows
+
+
 # -- report ---------------------------------------------------------------------------------------------
 
 
@@ -376,14 +397,15 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write bench/RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
-    parser.add_argument("--only", nargs="*", choices=["accept", "e2e", "storm", "memory", "startup", "retention"])
+    parser.add_argument("--only", nargs="*",
+                        choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--storm-callbacks", type=int, default=10_000, metavar="N",
                         help="callbacks in the retry storm, 10 attempts each (default 10000; 100000 is the "
                              "1,000,000-attempt run with RSS sampled through it)")
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
-    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention"])
+    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters"])
     load_before = os.getloadavg()
     rows: list[Row] = []
     storm_out = ""
@@ -400,6 +422,8 @@ def main() -> int:
         rows += bench_startup(3 if args.quick else 7)
     if "retention" in only:
         rows += bench_retention(12 if args.quick else 60)
+    if "waiters" in only:
+        rows += bench_waiters(seconds, 1 if args.quick else 3)
     load_after = os.getloadavg()
     result = table(rows)
     print(result)

@@ -7,8 +7,9 @@ store, the scheduler or the clock live here (tests/test_layers.py keeps it so).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import astuple, dataclass
 from typing import Any, get_args
 
 from emulator import __version__
@@ -16,7 +17,9 @@ from emulator.delivery.clock import ManualClock, isoformat
 from emulator.scenarios.eras import describe as describe_era
 from emulator.scenarios.format import Scenario
 from emulator.service import MessagingService
+from emulator.state.changes import Change
 from emulator.state.models import Attempt, Callback, CallbackState, CallbackType, Direction, Message
+from emulator.state.waiters import Family, WaitIndex
 
 # The values the control API's filters accept, from the models' own types.
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -148,6 +151,11 @@ class CallbackFilter:
         )
 
 
+def _one(value: object) -> tuple[object, ...]:
+    """The filter values a record's field matches: its value, or none when it has none."""
+    return () if value is None else (value,)
+
+
 def _callback_order(c: Callback) -> tuple[float, int]:
     return (c.planned_at, c.order)
 
@@ -160,6 +168,11 @@ class Queries:
 
     def __init__(self, service: MessagingService) -> None:
         self._service = service
+        # Open long-polls, indexed by what they wait for (docs/control-api.md,
+        # 'Long-polling: waiting without sleeping').
+        self.waits = WaitIndex(
+            service.changes, {"messages": self._message_family(), "callbacks": self._callback_family()}
+        )
 
     def health(self) -> dict[str, Any]:
         service = self._service
@@ -170,6 +183,8 @@ class Queries:
             "now": _t(service.clock.now()),
             "scenario": service.scenario.name,
             "pendingCallbacks": service.callbacks.pending(),
+            # Long-polls waiting now (docs/control-api.md, 'Long-polling: waiting without sleeping').
+            "openWaits": self.waits.open,
             # Bugs of the emulator's own that it survived (docs/testing.md, 'Internal errors').
             "internalErrors": service.internal_errors.summary(),
             # What a message sent now gets (docs/scenarios.md, "Bandwidth's timeline").
@@ -221,6 +236,70 @@ class Queries:
     async def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``condition()`` holds, at most ``timeout`` real seconds; False on timeout."""
         return await self._service.changes.wait_until(condition, timeout)
+
+    async def wait_for_messages(
+        self, where: MessageFilter, count: int, timeout: float, gone: asyncio.Future[None] | None = None
+    ) -> tuple[list[Message], bool]:
+        """Until at least ``count`` messages match, at most ``timeout`` real seconds or until
+        ``gone`` is resolved (the client left); the messages and whether they were enough."""
+        return await self.waits.wait("messages", astuple(where), count, timeout, gone)
+
+    async def wait_for_callbacks(
+        self, where: CallbackFilter, count: int, timeout: float, gone: asyncio.Future[None] | None = None
+    ) -> tuple[list[Callback], bool]:
+        """As :meth:`wait_for_messages`, for callbacks."""
+        return await self.waits.wait("callbacks", astuple(where), count, timeout, gone)
+
+    def _message_family(self) -> Family:
+        store = self._service.store
+
+        def values(m: Message) -> tuple[tuple[object, ...], ...]:
+            # In MessageFilter's field order; ``to`` matches any one of the recipients.
+            return (_one(m.account_id), _one(m.direction), _one(m.from_), tuple(m.to), _one(m.tag))
+
+        def records(change: Change) -> Iterable[Message]:
+            # A message's filtered fields never change: only its arrival matters.
+            if change.kind == "message" and change.message_id is not None:
+                message = store.get_message(change.message_id)
+                if message is not None:
+                    return (message,)
+            return ()
+
+        return Family(
+            fields=("account_id", "direction", "from_", "to", "tag"),
+            values=values,
+            mutable=frozenset(),
+            ident=lambda m: m.id,
+            records=records,
+            find=lambda key: self.find_messages(MessageFilter(*key)),
+            exists=lambda message_id: store.get_message(message_id) is not None,
+        )
+
+    def _callback_family(self) -> Family:
+        store = self._service.store
+
+        def values(c: Callback) -> tuple[tuple[object, ...], ...]:
+            # In CallbackFilter's field order.
+            return (_one(c.account_id), _one(c.message_id), _one(c.type), _one(c.state), _one(c.recipient))
+
+        def records(change: Change) -> Iterable[Callback]:
+            if change.kind == "callback" and change.callback_id is not None:
+                callback = store.get_callback(change.callback_id)
+                return () if callback is None else (callback,)
+            if change.kind == "message" and change.message_id is not None:
+                # A message's callbacks are planned with it and announced by its change.
+                return store.callbacks_for_message(change.message_id)
+            return ()
+
+        return Family(
+            fields=("account_id", "message_id", "type", "state", "recipient"),
+            values=values,
+            mutable=frozenset({3}),  # state
+            ident=lambda c: c.id,
+            records=records,
+            find=lambda key: self.find_callbacks(CallbackFilter(*key)),
+            exists=lambda callback_id: store.get_callback(callback_id) is not None,
+        )
 
     # -- clock ---------------------------------------------------------------------------
 

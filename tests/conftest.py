@@ -13,7 +13,7 @@ from support import Receiver, pin_era
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.delivery.dispatcher import Dispatcher
-from emulator.keys import SERVICE
+from emulator.keys import QUERIES
 from emulator.scenarios.format import Scenario
 
 
@@ -58,23 +58,24 @@ def start_cli() -> Iterator[Callable[..., EmulatorProcess]]:
 
 
 @pytest.fixture
-def long_poll_waiting(monkeypatch: pytest.MonkeyPatch) -> Callable[[TestClient], asyncio.Event]:
+def long_poll_waiting() -> Iterator[Callable[[TestClient], asyncio.Event]]:
     """An event set as soon as a long-poll of this in-process emulator waits for a change,
     so a test can make the change only once the poll is waiting for it."""
+    stops: list[Callable[[], None]] = []
 
     def watch(client: TestClient) -> asyncio.Event:
-        changes = client.app[SERVICE].changes
         waiting = asyncio.Event()
-        wait = changes.wait
 
-        async def waiting_wait(timeout: float) -> bool:
-            waiting.set()
-            return await wait(timeout)
+        def counted(open_waits: int) -> None:
+            if open_waits:
+                waiting.set()
 
-        monkeypatch.setattr(changes, "wait", waiting_wait)
+        stops.append(client.app[QUERIES].waits.observe(counted))
         return waiting
 
-    return watch
+    yield watch
+    for stop in stops:
+        stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -110,3 +110,16 @@ def test_listeners_are_told_every_change_in_order_until_they_stop() -> None:
     changes.bump(A_CHANGE)
     assert seen == [A_CHANGE, second]
     assert changes.version == 3
+
+
+def test_when_closed_is_called_on_close_or_at_once_when_already_closed() -> None:
+    changes = Changes()
+    called: list[str] = []
+    changes.when_closed(lambda: called.append("before"))
+    assert called == []
+    changes.close()
+    assert called == ["before"]
+    changes.when_closed(lambda: called.append("after"))
+    assert called == ["before", "after"]
+    changes.close()  # a second close calls nobody again
+    assert called == ["before", "after"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import yarl
@@ -33,6 +35,7 @@ from emulator.state.media import parse_inbound_media
 from emulator.state.models import InboundRequest
 from emulator.web.bodies import BodyError, load_json
 from emulator.web.errors import ControlError
+from emulator.web.server import on_client_gone
 
 # Longest long-poll, in real seconds: beyond this, proxies and test runners time out first.
 MAX_WAIT = 60.0
@@ -88,19 +91,28 @@ class LongPoll:
             if self.count < 1:
                 raise ControlError(400, f"count={q['count']!r} must be a whole number of at least 1")
 
-    async def run(self, request: web.Request, find: Any) -> tuple[list[Any], bool | None]:
-        """The matching records, and whether the wait condition held (None: no wait asked)."""
+    async def run(
+        self,
+        request: web.Request,
+        find: Callable[[], list[Any]],
+        wait_for: Callable[[int, float, asyncio.Future[None]], Awaitable[tuple[list[Any], bool]]],
+    ) -> tuple[list[Any], bool | None]:
+        """The matching records, and whether the wait condition held (None: no wait asked).
+        A poll whose client hangs up stops waiting at once (docs/control-api.md,
+        'Long-polling: waiting without sleeping')."""
         if self.wait is None:
             return find(), None
-        found: list[Any] = []
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def enough() -> bool:
-            nonlocal found
-            found = find()
-            return len(found) >= self.count
+        def client_gone() -> None:
+            if not gone.done():
+                gone.set_result(None)
 
-        met = await request.app[QUERIES].wait_until(enough, self.wait)
-        return found, met
+        stop = on_client_gone(request, client_gone)
+        try:
+            return await wait_for(self.count, self.wait, gone)
+        finally:
+            stop()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -118,7 +130,7 @@ async def list_messages(request: web.Request) -> web.Response:
     where = MessageFilter(
         account_id=q.get("accountId"), direction=q.get("direction"), from_=q.get("from"), to=q.get("to"), tag=q.get("tag")
     )
-    found, met = await poll.run(request, lambda: queries.find_messages(where))
+    found, met = await poll.run(request, lambda: queries.find_messages(where), partial(queries.wait_for_messages, where))
     body: dict[str, Any] = {"messages": [message_json(m) for m in found]}
     if met is not None:
         body["conditionMet"] = met
@@ -152,7 +164,9 @@ async def list_callbacks(request: web.Request) -> web.Response:
         state=q.get("state"),
         recipient=q.get("recipient"),
     )
-    found, met = await poll.run(request, lambda: queries.find_callbacks(where))
+    found, met = await poll.run(
+        request, lambda: queries.find_callbacks(where), partial(queries.wait_for_callbacks, where)
+    )
     body: dict[str, Any] = {"callbacks": [queries.callback_json(c) for c in found]}
     if met is not None:
         body["conditionMet"] = met

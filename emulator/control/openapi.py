@@ -61,6 +61,10 @@ SCHEMAS: dict[str, Any] = {
             "now": TIME,
             "scenario": {"type": "string"},
             "pendingCallbacks": {"type": "integer"},
+            "openWaits": {
+                "type": "integer",
+                "description": "Long-polls (`wait`) waiting now; one whose client hung up is not counted.",
+            },
             "internalErrors": {
                 "type": "object",
                 "description": "Bugs of the emulator's own that it survived: how many, and the last 20.",

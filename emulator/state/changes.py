@@ -37,6 +37,7 @@ class Changes:
         self._event = asyncio.Event()
         self._waiting = 0
         self._listeners: list[Listener] = []
+        self._closing: list[Callable[[], None]] = []
         self.closed = False
 
     def listen(self, listener: Listener) -> Callable[[], None]:
@@ -48,6 +49,13 @@ class Changes:
                 self._listeners.remove(listener)
 
         return stop
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when :meth:`close` is (at once if it was already)."""
+        if self.closed:
+            callback()
+        else:
+            self._closing.append(callback)
 
     def bump(self, change: Change) -> None:
         self.version += 1
@@ -62,6 +70,9 @@ class Changes:
         so that open long-polls answer instead of holding up the shutdown."""
         self.closed = True
         self._event.set()
+        closing, self._closing = self._closing, []
+        for callback in closing:
+            callback()
 
     async def wait(self, timeout: float) -> bool:
         """Wait for the next change, at most ``timeout`` real seconds; True when one came."""

@@ -11,6 +11,10 @@ It also bounds what a stalled client can hold (docs/compatibility.md, 'What the 
 refuses'): a connection that sends no request head within ``idle_timeout`` (from its start
 or from its previous answer) is closed, and a request whose body has not fully arrived
 ``body_timeout`` after its head gets a 408 and its connection closed.
+
+And it tells a handler at once when its client hangs up (:func:`on_client_gone`), so that a
+long-poll whose client has gone stops waiting (docs/control-api.md, 'Long-polling: waiting
+without sleeping').
 """
 
 from __future__ import annotations
@@ -38,9 +42,31 @@ class SlowBody(web.HTTPRequestTimeout):
 
 
 class BandwidthRequestHandler(web.RequestHandler):
+    # Called when the connection is lost (see when_lost); a list only once someone asks.
+    _when_lost: list[Callable[[], None]] | None = None
+
     def __init__(self, *args: Any, body_timeout: float = BODY_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._body_timeout = body_timeout
+
+    def when_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the connection is lost; returns the function that cancels it."""
+        if self._when_lost is None:
+            self._when_lost = []
+        callbacks = self._when_lost
+        callbacks.append(callback)
+
+        def cancel() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return cancel
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        callbacks, self._when_lost = self._when_lost, None
+        for callback in callbacks or ():
+            callback()
 
     async def _handle_request(
         self,
@@ -140,6 +166,39 @@ class EmulatorRunner(web.AppRunner):
         # connection: every setting aiohttp put on it stays as it is.
         server.__class__ = BandwidthServer
         return server
+
+
+# How often a request served by another runner than EmulatorRunner (an application embedded
+# in a server of its own) looks whether its client is still there.
+GONE_CHECK_EVERY = 1.0
+
+
+def on_client_gone(request: BaseRequest, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` once when the client of ``request`` hangs up; returns the function that
+    cancels it. Served by :class:`EmulatorRunner`, at once, from the connection's own
+    ``connection_lost``; served by plain aiohttp, within :data:`GONE_CHECK_EVERY` seconds."""
+    protocol = request.protocol
+    if isinstance(protocol, BandwidthRequestHandler) and protocol.transport is not None:
+        return protocol.when_lost(callback)
+    loop = asyncio.get_running_loop()
+    handle: asyncio.Handle | None = None
+
+    def check() -> None:
+        nonlocal handle
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            handle = None
+            callback()
+        else:
+            handle = loop.call_later(GONE_CHECK_EVERY, check)
+
+    handle = loop.call_soon(check)
+
+    def cancel() -> None:
+        if handle is not None:
+            handle.cancel()
+
+    return cancel
 
 
 ACCEPT_FAILED = "socket.accept() out of system resource"

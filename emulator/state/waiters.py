@@ -1,0 +1,353 @@
+"""Long-polls, indexed by what they wait for (docs/control-api.md, 'Long-polling: waiting
+without sleeping').
+
+A long-poll waits until at least ``count`` records of one family (messages or callbacks)
+match a filter. A filter is a key: a tuple with one value per field of the family, None
+for a field it leaves open. Waiters with the same key share a :class:`Watch`, which keeps
+the ids of the records that match the key now, counted as changes come in, so that no
+change ever rescans the journal.
+
+On a :class:`~emulator.state.changes.Change`, the index takes the records it concerns and
+finds the watches each may match by hashing, not by trying every watch: for every set of
+fields some watch constrains (a "shape"; a family of five fields has at most 32), the key
+made of the record's own values for those fields. A change therefore costs the same whether
+nobody, one client or thousands wait, and whatever the size of the journal; and only the
+waiters whose count is now reached wake. A woken waiter checks with the real query before
+it answers, so that what the index counted too generously (a record deleted without a
+change, say) only costs that check, never a wrong answer.
+
+A waiter whose client has gone is dropped at once: whoever waits passes a future that is
+resolved when the client goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from emulator.state.changes import Change, Changes
+
+Key = tuple[Any, ...]
+Why = Literal["woken", "timeout", "gone", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One kind of record long-polls wait for, and how to read it.
+
+    ``values(record)``: per field, the filter values that the record matches (a one-value
+    tuple, several for a field such as a message's recipients, none when the record has no
+    value). ``mutable``: the fields that may change once the record exists (a callback's
+    state), so that a record that changed leaves the watches it no longer matches.
+    ``records(change)``: the records of this family
+    that a change concerns. ``find(key)``: the real query, every matching record in order.
+    ``exists(id)``: whether the record is still stored. Field 0 is the account.
+    """
+
+    fields: tuple[str, ...]
+    values: Callable[[Any], tuple[tuple[Any, ...], ...]]
+    mutable: frozenset[int]
+    ident: Callable[[Any], str]
+    records: Callable[[Change], Iterable[Any]]
+    find: Callable[[Key], list[Any]]
+    exists: Callable[[str], bool]
+
+
+class Waiter:
+    __slots__ = ("active", "count", "future")
+
+    def __init__(self, count: int, future: asyncio.Future[Why]) -> None:
+        self.count = count
+        self.future = future
+        self.active = True
+
+    def wake(self, why: Why) -> None:
+        if not self.future.done():
+            self.future.set_result(why)
+
+
+class Watch:
+    """The waiters for one key, and the ids of the records that match it now."""
+
+    __slots__ = ("_heap", "_seq", "ids", "key", "live", "tracked")
+
+    def __init__(self, key: Key, tracked: bool) -> None:
+        self.key = key
+        self.ids: set[str] = set()
+        self.live = 0
+        # The key constrains a mutable field: its records are tracked so as to leave it.
+        self.tracked = tracked
+        # The waiters not yet woken, fewest records wanted first; leavers stay until popped
+        # or until the heap is rebuilt.
+        self._heap: list[tuple[int, int, Waiter]] = []
+        self._seq = 0
+
+    def arm(self, waiter: Waiter) -> None:
+        if len(self.ids) >= waiter.count:
+            waiter.wake("woken")
+            return
+        self._seq += 1
+        heapq.heappush(self._heap, (waiter.count, self._seq, waiter))
+
+    def add(self, record_id: str) -> bool:
+        """Count a record that matches; False when it was counted already."""
+        ids = self.ids
+        if record_id in ids:
+            return False
+        ids.add(record_id)
+        heap = self._heap
+        while heap and heap[0][0] <= len(ids):
+            waiter = heapq.heappop(heap)[2]
+            if waiter.active:
+                waiter.wake("woken")
+        return True
+
+    def leave(self) -> None:
+        self.live -= 1
+        heap = self._heap
+        if len(heap) > 2 * self.live + 16:
+            self._heap = [entry for entry in heap if entry[2].active]
+            heapq.heapify(self._heap)
+
+
+_OPEN = (None,)
+
+
+class Table:
+    """The watches of one family: by key, by shape (the fields a key constrains), and, for
+    keys on a mutable field, by record (so that a record that changed leaves them)."""
+
+    __slots__ = ("family", "members", "shapes", "watches", "width")
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+        self.width = len(family.fields)
+        self.watches: dict[Key, Watch] = {}
+        # Shape (the indices of the fields a key constrains) -> how many watches have it.
+        self.shapes: dict[tuple[int, ...], int] = {}
+        # Record id -> the tracked watches that count it.
+        self.members: dict[str, list[Watch]] = {}
+
+    def join(self, key: Key) -> Watch:
+        watch = self.watches.get(key)
+        if watch is None:
+            shape = tuple(i for i, value in enumerate(key) if value is not None)
+            watch = self.watches[key] = Watch(key, any(i in self.family.mutable for i in shape))
+            self.shapes[shape] = self.shapes.get(shape, 0) + 1
+        watch.live += 1
+        return watch
+
+    def leave(self, watch: Watch) -> None:
+        watch.leave()
+        if watch.live:
+            return
+        del self.watches[watch.key]
+        shape = tuple(i for i, value in enumerate(watch.key) if value is not None)
+        self.shapes[shape] -= 1
+        if not self.shapes[shape]:
+            del self.shapes[shape]
+        self.replace(watch, set())
+
+    def add(self, watch: Watch, record_id: str) -> None:
+        if watch.add(record_id) and watch.tracked:
+            self.members.setdefault(record_id, []).append(watch)
+
+    def replace(self, watch: Watch, ids: set[str]) -> None:
+        """What the watch counts is now ``ids`` (a query's answer, or what a reset left)."""
+        if watch.tracked:
+            for record_id in watch.ids - ids:
+                self._forget(record_id, watch)
+            watch.ids = set()
+            for record_id in ids:
+                self.add(watch, record_id)
+        else:
+            watch.ids = ids
+
+    def _forget(self, record_id: str, watch: Watch) -> None:
+        held = self.members.get(record_id)
+        if held is not None and watch in held:
+            held.remove(watch)
+            if not held:
+                del self.members[record_id]
+
+    def changed(self, record: Any) -> None:
+        """A record was stored or changed: counted by every watch it matches now, and by no
+        tracked watch it no longer matches. One dictionary look-up per shape in use."""
+        family = self.family
+        values = family.values(record)
+        record_id = family.ident(record)
+        held = self.members.get(record_id)
+        if held is not None:
+            for watch in list(held):
+                key = watch.key
+                if any(key[i] is not None and key[i] not in values[i] for i in family.mutable):
+                    watch.ids.discard(record_id)
+                    held.remove(watch)
+            if not held:
+                del self.members[record_id]
+        watches = self.watches
+        width = self.width
+        several = any(len(value) > 1 for value in values)  # a message's recipients
+        for shape in self.shapes:
+            if several:
+                parts = [_OPEN] * width
+                for i in shape:
+                    parts[i] = values[i]
+                for key in itertools.product(*parts):
+                    match = watches.get(key)
+                    if match is not None:
+                        self.add(match, record_id)
+                continue
+            fields: list[Any] = [None] * width
+            for i in shape:
+                value = values[i]
+                if not value:
+                    break  # the record has no value here: no watch of this shape matches it
+                fields[i] = value[0]
+            else:
+                match = watches.get(tuple(fields))
+                if match is not None:
+                    self.add(match, record_id)
+
+
+class WaitIndex:
+    """Every open long-poll, by family and key; fed by :meth:`Changes.listen`."""
+
+    def __init__(self, changes: Changes, families: dict[str, Family]) -> None:
+        self._tables = {name: Table(family) for name, family in families.items()}
+        self._waiters: set[Waiter] = set()
+        self._joined = 0  # waiters registered in a watch, including those still querying
+        self._observers: list[Callable[[int], None]] = []
+        self.closed = changes.closed
+        changes.listen(self._changed)
+        changes.when_closed(self.close)
+
+    # -- what tests and the health endpoint read -------------------------------------------
+
+    @property
+    def open(self) -> int:
+        """How many long-polls wait now."""
+        return len(self._waiters)
+
+    def watches(self, family: str) -> int:
+        """How many distinct filters of ``family`` are waited for now."""
+        return len(self._tables[family].watches)
+
+    def tracked(self, family: str) -> int:
+        """How many records the watches on a mutable field follow now."""
+        return len(self._tables[family].members)
+
+    def observe(self, observer: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``observer`` with the number of open long-polls whenever it changes; returns
+        the function that stops it."""
+        self._observers.append(observer)
+
+        def stop() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return stop
+
+    def _counted(self) -> None:
+        for observer in list(self._observers):
+            observer(len(self._waiters))
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    async def wait(
+        self, family_name: str, key: Key, count: int, timeout: float, gone: asyncio.Future[None] | None = None
+    ) -> tuple[list[Any], bool]:
+        """Wait until at least ``count`` records match ``key``, at most ``timeout`` real
+        seconds, or until ``gone`` is resolved (the client left: nothing to answer). Returns
+        the matching records and whether there were enough."""
+        table = self._tables[family_name]
+        family = table.family
+        # Registered before the first query, so that a change that comes while (or right
+        # after) it runs is counted too: the query's records are added, never replace.
+        watch = self._join(table, key)
+        try:
+            found = family.find(key)
+        except BaseException:
+            self._leave(table, watch)
+            raise
+        if len(found) >= count or timeout <= 0 or self.closed or (gone is not None and gone.done()):
+            self._leave(table, watch)
+            return found, len(found) >= count
+        for record in found:
+            table.add(watch, family.ident(record))
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(count, loop.create_future())
+        self._waiters.add(waiter)
+        timer = loop.call_later(timeout, lambda: waiter.wake("timeout"))
+
+        def client_gone(_: asyncio.Future[None]) -> None:
+            waiter.wake("gone")
+
+        if gone is not None:
+            gone.add_done_callback(client_gone)
+        self._counted()
+        try:
+            while True:
+                watch.arm(waiter)
+                why = await waiter.future
+                if why != "woken":
+                    break
+                found = family.find(key)
+                if len(found) >= count:
+                    return found, True
+                # Counted too generously (records deleted without a change): count afresh.
+                table.replace(watch, {family.ident(r) for r in found})
+                waiter.future = loop.create_future()
+            if why == "gone":
+                return [], False
+            found = family.find(key)
+            return found, len(found) >= count
+        finally:
+            timer.cancel()
+            if gone is not None:
+                gone.remove_done_callback(client_gone)
+            waiter.active = False
+            self._waiters.discard(waiter)
+            self._leave(table, watch)
+            self._counted()
+
+    def close(self) -> None:
+        """The server is stopping: every open long-poll answers now with what it has, and
+        later ones do not wait."""
+        self.closed = True
+        for waiter in list(self._waiters):
+            waiter.wake("closed")
+
+    def _join(self, table: Table, key: Key) -> Watch:
+        self._joined += 1
+        return table.join(key)
+
+    def _leave(self, table: Table, watch: Watch) -> None:
+        self._joined -= 1
+        table.leave(watch)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _changed(self, change: Change) -> None:
+        if not self._joined:  # nearly every change (each send) has nobody waiting
+            return
+        if change.kind == "reset":
+            self._reset(change.account_id)
+            return
+        for table in self._tables.values():
+            if table.shapes:
+                for record in table.family.records(change):
+                    table.changed(record)
+
+    def _reset(self, account_id: str | None) -> None:
+        """Records are gone: forget them in the watches that counted them. A reset only
+        removes records, so it wakes nobody; what it must not do is leave them counted."""
+        for table in self._tables.values():
+            exists = table.family.exists
+            for watch in list(table.watches.values()):
+                if account_id is None or watch.key[0] is None or watch.key[0] == account_id:
+                    table.replace(watch, {i for i in watch.ids if exists(i)})
