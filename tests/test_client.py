@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from support import SUITE_ERA
 
+from emulator.keys import QUERIES
 from emulator.scenarios.format import Scenario, ScenarioError
 from emulator.testing.client import AsyncClient, Client, EmulatorError, WaitTimeout
 from emulator.testing.receiver import CallbackReceiver
@@ -84,6 +85,60 @@ async def test_emulator_with_a_scenario_and_realtime_clock_long_polls(hook):
         with pytest.raises(EmulatorError) as error:
             await emu.advance(1)
         assert error.value.status == 409 and error.value.type == "conflict"
+
+
+async def test_in_process_calls_answer_as_their_endpoints_do(emu, hook):
+    # advance and message are answered without HTTP (emulator/testing/runner.py): the same
+    # answers and the same errors as the endpoints, which emu.request reaches over HTTP.
+    message = await emu.send(to=HANDSET, from_=US, text="hi", media=MEDIA)
+    assert await emu.advance(1) == await emu.request("GET", "/_emulator/clock")
+    detail = await emu.message(message["id"])
+    assert detail == await emu.request("GET", f"/_emulator/messages/{message['id']}")
+    # A copy: changing it changes nothing in the emulator.
+    detail["callbacks"][0]["event"]["type"] = "changed"
+    detail["callbacks"].clear()
+    assert (await emu.message(message["id"]))["callbacks"][0]["event"]["type"] == "message-sending"
+    for call, method, path, body in (
+        (lambda: emu.advance(-1), "POST", "/_emulator/clock/advance", {"seconds": -1}),
+        (lambda: emu.advance(1e12), "POST", "/_emulator/clock/advance", {"seconds": 1e12}),
+        (lambda: emu.message("nope"), "GET", "/_emulator/messages/nope", None),
+    ):
+        with pytest.raises(EmulatorError) as direct:
+            await call()
+        with pytest.raises(EmulatorError) as over_http:
+            await emu.request(method, path, json_body=body)
+        assert (direct.value.status, direct.value.body, str(direct.value)) == (
+            over_http.value.status,
+            over_http.value.body,
+            str(over_http.value),
+        )
+
+
+async def test_in_process_calls_open_no_connection(emu):
+    message = await emu.send(to=HANDSET, from_=US, text="hi")
+    await emu.close()  # the send's HTTP session
+    await emu.advance(1)
+    await emu.assert_callbacks(message["id"], ["message-delivered"])
+    await emu.assert_attempts(message["id"], [200])
+    assert emu._session is None
+
+
+async def test_in_process_call_hitting_a_bug_answers_500_and_counts_it(emu, monkeypatch):
+    message = await emu.send(to=HANDSET, from_=US, text="hi")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(emu.app[QUERIES], "message_detail", broken)
+    with pytest.raises(EmulatorError) as direct:
+        await emu.message(message["id"])
+    with pytest.raises(EmulatorError) as over_http:
+        await emu.request("GET", f"/_emulator/messages/{message['id']}")
+    assert direct.value.status == over_http.value.status == 500
+    assert direct.value.body == over_http.value.body
+    errors = (await emu.health())["internalErrors"]
+    assert errors["count"] == 2
+    assert [e["where"] for e in errors["recent"]] == [f"GET /_emulator/messages/{message['id']}"] * 2
 
 
 # -- the async client ------------------------------------------------------------------------

@@ -374,3 +374,61 @@ def test_an_internal_error_of_the_emulator_fails_the_test_at_teardown(inner):
     result.stdout.fnmatch_lines(
         ["*ERROR at teardown of test_hits_a_bug*", "*1 internal error(s) during this test*", "*RuntimeError: boom*"]
     )
+
+
+def test_the_applications_first_request_sees_the_tests_fresh_start(inner):
+    # The fixture queues each test's reset on the emulator's loop without waiting for it: the
+    # application's own first request, straight after, must already find it done.
+    inner.makepyfile(
+        """
+        import json
+        import urllib.request
+
+        import pytest
+
+        def app_sends(api_url, account_id):
+            request = urllib.request.Request(
+                f"{api_url}/users/{account_id}/messages",
+                data=json.dumps({"applicationId": "app", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": "Basic dXNlcjpwYXNz"},
+            )
+            with urllib.request.urlopen(request) as response:
+                return json.loads(response.read())
+
+        @pytest.mark.parametrize("run", range(20))
+        @pytest.mark.bandwidth_scenario({"startTime": "2026-01-02T03:00:00Z", "seed": 7})
+        def test_first_thing_is_a_send(bandwidth_emulator, run):
+            message = app_sends(bandwidth_emulator.api_url, bandwidth_emulator.account_id)
+            # The clock was put back and the seed started over before the send got there.
+            assert message["time"] == "2026-01-02T03:00:00.000Z"
+            assert [m["id"] for m in bandwidth_emulator.messages()] == [message["id"]]
+            bandwidth_emulator.advance(3600)
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(passed=20)
+
+
+def test_a_failure_of_the_emulator_starting_a_test_fails_it_at_teardown(inner):
+    inner.makepyfile(
+        """
+        def test_breaks_the_next_start(bandwidth_emulator, bandwidth_emulator_session):
+            service = bandwidth_emulator_session.background.emulator.service
+            replace = service.replace_scenario
+
+            def broken(scenario):
+                service.replace_scenario = replace  # only once
+                raise RuntimeError("could not start")
+
+            service.replace_scenario = broken
+
+        def test_started_badly(bandwidth_emulator):
+            pass
+
+        def test_next_one_is_clean(bandwidth_emulator):
+            bandwidth_emulator.advance(1)
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_started_badly*", "*RuntimeError: could not start*"])

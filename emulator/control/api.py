@@ -20,6 +20,7 @@ from emulator.queries import (
     CallbackFilter,
     ClockIsRealtime,
     MessageFilter,
+    Queries,
     message_json,
     scenario_json,
 )
@@ -139,13 +140,17 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def get_message(request: web.Request) -> web.Response:
     q = _query(request, ("accountId",))
-    queries = request.app[QUERIES]
-    message_id = request.match_info["messageId"]
-    message = queries.message(message_id, q.get("accountId"))
+    return web.json_response(message_detail(request.app[QUERIES], request.match_info["messageId"], q.get("accountId")))
+
+
+def message_detail(queries: Queries, message_id: str, account_id: str | None) -> dict[str, Any]:
+    """``GET /_emulator/messages/{id}`` once its query is read; the in-process client calls it
+    too (emulator/testing/runner.py), so both answer alike."""
+    message = queries.message(message_id, account_id)
     if message is None:
-        where = f" in account {q['accountId']!r}" if "accountId" in q else ""
+        where = f" in account {account_id!r}" if account_id is not None else ""
         raise ControlError(404, f"no message with id {message_id!r}{where}")
-    return web.json_response(queries.message_detail(message))
+    return queries.message_detail(message)
 
 
 CALLBACK_FILTERS = ("accountId", "messageId", "type", "state", "recipient")
@@ -250,18 +255,28 @@ async def get_clock(request: web.Request) -> web.Response:
 
 async def advance_clock(request: web.Request) -> web.Response:
     queries = request.app[QUERIES]
-    try:
-        queries.check_manual()
-    except ClockIsRealtime:
-        raise ControlError(409, "the clock is realtime; start with --clock manual to advance it") from None
+    _check_manual(queries)
     body = await _json_body(request)
     unknown = sorted(set(body) - {"seconds"})
     if unknown:
         raise ControlError(400, f"unknown field {', '.join(repr(k) for k in unknown)}; the body is {{\"seconds\": N}}")
-    seconds = body.get("seconds")
+    return web.json_response(await advance(queries, body.get("seconds")))
+
+
+def _check_manual(queries: Queries) -> None:
+    try:
+        queries.check_manual()
+    except ClockIsRealtime:
+        raise ControlError(409, "the clock is realtime; start with --clock manual to advance it") from None
+
+
+async def advance(queries: Queries, seconds: object) -> dict[str, Any]:
+    """``POST /_emulator/clock/advance`` once its body is read; the in-process client calls it
+    too (emulator/testing/runner.py), so both answer alike."""
+    _check_manual(queries)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_ADVANCE:
         raise ControlError(400, f"'seconds' must be a number from 0 to {MAX_ADVANCE:.0f} (ten years)")
-    return web.json_response(await queries.advance(float(seconds)))
+    return await queries.advance(float(seconds))
 
 
 async def reset(request: web.Request) -> web.Response:

@@ -469,10 +469,11 @@ class Client:
     test's event loop for longer than the call.
     """
 
-    def __init__(self, base_url: str, *, loop: LoopThread | None = None, **options: Any) -> None:
+    def __init__(self, base_url: str, *, loop: LoopThread | None = None, aio: AsyncClient | None = None, **options: Any) -> None:
         self._owns_loop = loop is None
         self._loop = loop or LoopThread("bandwidth-emulator-client")
-        self.aio = AsyncClient(base_url, **options)
+        # ``aio``: the async client to run (an in-process Emulator is one), else a new one.
+        self.aio = aio if aio is not None else AsyncClient(base_url, **options)
 
     def __enter__(self) -> Client:
         return self

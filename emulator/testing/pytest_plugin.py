@@ -33,6 +33,8 @@ from emulator.config import DEFAULT_ACCOUNT
 # Every pytest run of a project that has the package installed loads this module, so the
 # emulator itself (aiohttp, pydantic, ...) is imported only once a fixture is used.
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from emulator.scenarios.format import Scenario
     from emulator.testing.client import Client, LoopThread
     from emulator.testing.receiver import CallbackReceiver
@@ -88,11 +90,30 @@ class EmulatorSession:
         scenario = config.getoption("bandwidth_scenario") or config.getini("bandwidth_scenario") or None
         self.scenario = load_scenario(scenario, Path(config.rootpath)) if scenario and not self.remote_url else None
         self.receiver = CallbackReceiver()
-        self.background: BackgroundEmulator | None = None
+        # In-process: the emulator (see the ``background`` property).
+        self._background: BackgroundEmulator | None = None
         self.loop: LoopThread | None = None
         # In-process: the virtual time every test starts at (the session scenario's
         # startTime, else the moment the session's emulator started).
         self.start_time: float | None = None
+        # In-process: the outcome of the running test's begin_test, collected by end_test.
+        self.begun: concurrent.futures.Future[None] | None = None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the emulator runs in this process (else it is at --bandwidth-emulator-url)."""
+        return self._background is not None
+
+    @property
+    def background(self) -> BackgroundEmulator | None:
+        """The in-process emulator, once the running test's start is done on its loop (see
+        :meth:`begin_test`): code that reaches into it from the test's thread finds the test's
+        fresh state, as it did when that start was waited for."""
+        if self.begun is not None:
+            import concurrent.futures
+
+            concurrent.futures.wait([self.begun])
+        return self._background
 
     def start(self) -> Client:
         from emulator.testing.client import Client, LoopThread
@@ -104,13 +125,13 @@ class EmulatorSession:
                 self.remote_url, loop=self.loop, account_id=worker_account(), control_token=self.control_token
             )
         else:
-            self.background = BackgroundEmulator(self.scenario, clock="manual", account_id=worker_account())
-            self.client = self.background.start()
-            self.loop = self.background.loop
+            self._background = BackgroundEmulator(self.scenario, clock="manual", account_id=worker_account())
+            self.client = self._background.start()
+            self.loop = self._background.loop
         assert self.loop is not None
         self.loop.run(self.receiver.start())
-        if self.background is not None and self.background.emulator is not None:
-            emulator = self.background.emulator
+        if self._background is not None and self._background.emulator is not None:
+            emulator = self._background.emulator
             emulator.set_callback_url(self.receiver.url)
             self.default_scenario_model = emulator.service.scenario
             self.start_time = emulator.service.clock.now()
@@ -120,60 +141,83 @@ class EmulatorSession:
         return self.client
 
     def begin_test(self, scenario: Scenario | None) -> int:
-        """In-process, in one hop to the emulator's thread: forget the account's state, put
-        the session's callback URL back, move the clock to the test's start and put the
-        test's scenario (or the session's) in force."""
+        """In-process: forget the account's state, put the session's callback URL back, move
+        the clock to the test's start and put the test's scenario (or the session's) in force;
+        returns the internal error count before the test.
+
+        That work is queued on the emulator's loop without waiting for it (a few microseconds
+        there, against a round trip between threads here): the loop runs what is queued in
+        order, before any request the test makes afterwards reaches it, its own client's calls
+        and its application's HTTP requests alike. :meth:`end_test` collects the outcome."""
+        import concurrent.futures
+
         from emulator.delivery.clock import ManualClock
 
-        assert self.background is not None and self.background.emulator is not None
-        emulator = self.background.emulator
+        assert self._background is not None and self._background.emulator is not None
+        assert self.loop is not None
+        emulator = self._background.emulator
         wanted = scenario if scenario is not None else self.default_scenario_model
         start = wanted.start_time.timestamp() if wanted.start_time is not None else self.start_time
         receiver_url = self.receiver.url
+        begun: concurrent.futures.Future[None] = concurrent.futures.Future()
 
-        async def begin() -> int:
-            service = emulator.service
-            service.reset(emulator.account_id)
-            emulator.set_callback_url(receiver_url)
-            clock = service.clock
-            # Only with nothing pending anywhere: a callback of another account (sent by the
-            # application under another account id) keeps the clock where it is.
-            if start is not None and isinstance(clock, ManualClock) and service.callbacks.pending() == 0:
-                clock.move_to(start)
-            # Also plans the scenario's inbound traffic from the test's start.
-            service.replace_scenario(wanted)
-            return service.internal_errors.count
+        def begin() -> None:
+            try:
+                service = emulator.service
+                service.reset(emulator.account_id)
+                emulator.set_callback_url(receiver_url)
+                clock = service.clock
+                # Only with nothing pending anywhere: a callback of another account (sent by the
+                # application under another account id) keeps the clock where it is.
+                if start is not None and isinstance(clock, ManualClock) and service.callbacks.pending() == 0:
+                    clock.move_to(start)
+                # Also plans the scenario's inbound traffic from the test's start.
+                service.replace_scenario(wanted)
+            except BaseException as exc:
+                begun.set_exception(exc)
+            else:
+                begun.set_result(None)
 
-        count: int = self.background.run(begin())
+        # Read here without a hop: the previous test's work is over, and an int is set in one step.
+        count = emulator.service.internal_errors.count
+        self.loop.loop.call_soon_threadsafe(begin)
+        self.begun = begun
         return count
+
+    def end_test(self) -> None:
+        """In-process: raise what went wrong in :meth:`begin_test`'s work, if anything (an
+        emulator bug: that work does not fail on any input)."""
+        begun, self.begun = self.begun, None
+        if begun is not None:
+            begun.result()
 
     def internal_error_count(self) -> int:
         """How many internal errors the emulator has had. In-process, read without a hop to its
         thread (an int, set in one step): most tests have none to report."""
-        if self.background is None:
+        if self._background is None:
             count: int = _internal_errors(self.client)["count"]
             return count
-        assert self.background.emulator is not None
-        return self.background.emulator.service.internal_errors.count
+        assert self._background.emulator is not None
+        return self._background.emulator.service.internal_errors.count
 
     def internal_errors(self) -> dict[str, Any]:
         """The emulator's internal errors so far: ``{"count": N, "recent": [...]}``."""
-        if self.background is None:
+        if self._background is None:
             return _internal_errors(self.client)
-        assert self.background.emulator is not None
-        emulator = self.background.emulator
+        assert self._background.emulator is not None
+        emulator = self._background.emulator
 
         async def read() -> dict[str, Any]:
             return emulator.service.internal_errors.summary()
 
-        summary: dict[str, Any] = self.background.run(read())
+        summary: dict[str, Any] = self._background.run(read())
         return summary
 
     def stop(self) -> None:
         if self.loop is not None:
             self.loop.run(self.receiver.stop())
-        if self.background is not None:
-            self.background.stop()
+        if self._background is not None:
+            self._background.stop()
         elif self.loop is not None:
             self.client.close()
             self.loop.stop()
@@ -225,7 +269,7 @@ def bandwidth_emulator(_bandwidth_emulator_session: EmulatorSession, request: py
             scenario = load_scenario(scenario_source, Path(request.path).parent)
         except (ScenarioError, OSError) as exc:
             pytest.fail(f"{source_name}: {exc}", pytrace=False)
-    if session.background is not None:
+    if session.in_process:
         errors_before = session.begin_test(scenario)
     else:
         if scenario is not None and scenario.start_time is not None:
@@ -241,15 +285,16 @@ def bandwidth_emulator(_bandwidth_emulator_session: EmulatorSession, request: py
     try:
         yield client
     finally:
-        if session.background is None:
+        if not session.in_process:
             # The marker, or the test itself, may have replaced the scenario or the fallback
             # callback URL of the shared emulator: put the session's back. In-process, the next
-            # test's start does it, in the same hop as its reset.
+            # test's start does it, with its reset.
             if client.scenario() != session.default_scenario:
                 client.set_scenario(session.default_scenario)
             if client.fallback_callback_url() != session.default_callback_url:
                 client.set_fallback_callback_url(session.default_callback_url)
         session.receiver.clear()
+        session.end_test()
     # Like pytest-httpserver's check_handler_errors: a bug the emulator survived during the
     # test fails it, at teardown (docs/testing.md, 'Internal errors').
     if session.internal_error_count() > errors_before:

@@ -8,22 +8,39 @@
 ``Emulator`` serves on 127.0.0.1 on a free port and *is* an :class:`AsyncClient` for it.
 ``BackgroundEmulator`` does the same on an event loop in a background thread, for
 synchronous code (the pytest plugin uses it), handing out a blocking :class:`Client`.
+
+Being in the same process, ``Emulator`` answers the calls a test makes most, ``advance``
+and reading a message (``message``, ``assert_callbacks``, ``assert_attempts``), by calling
+the control API's own code on its loop instead of over HTTP: the same checks, the same
+answer (a copy of its JSON) and the same :class:`EmulatorError` as the endpoint, without
+two HTTP round trips per test (docs/testing.md, 'What a test costs'). Every other call,
+and every call of a client of an emulator in another process, goes over HTTP.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
 from emulator.app import create_app
 from emulator.config import DEFAULT_ACCOUNT, Settings
+from emulator.control import api as control
 from emulator.delivery.urls import check_callback_url
-from emulator.keys import SERVICE
+from emulator.keys import QUERIES, SERVICE
+from emulator.queries import Queries
 from emulator.scenarios.format import ScenarioSource, load_scenario
 from emulator.service import MessagingService
-from emulator.testing.client import AsyncClient, Client, LoopThread
+from emulator.testing.client import AsyncClient, Client, EmulatorError, LoopThread
+from emulator.web.errors import ControlError, internal_error
 from emulator.web.server import EmulatorRunner
+
+log = logging.getLogger("emulator")
+
+T = TypeVar("T")
 
 
 class Emulator(AsyncClient):
@@ -82,6 +99,41 @@ class Emulator(AsyncClient):
             raise RuntimeError("the emulator is not started")
         return self.app[SERVICE]
 
+    # -- the calls answered in-process (see the module's docstring) -----------------------
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        """Manual clock: move virtual time forward, firing every callback and retry that falls
+        due, in order; returns once all of them are done."""
+        return await self._in_process("POST", "/_emulator/clock/advance", lambda queries: control.advance(queries, seconds))
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        """One message with its callbacks and their attempts (``GET /_emulator/messages/{id}``)."""
+
+        async def detail(queries: Queries) -> dict[str, Any]:
+            # A copy through JSON, as the endpoint's answer is: nothing the caller holds is the
+            # emulator's own, and the types are JSON's.
+            found: dict[str, Any] = json.loads(json.dumps(control.message_detail(queries, message_id, None)))
+            return found
+
+        return await self._in_process("GET", f"/_emulator/messages/{message_id}", detail)
+
+    async def _in_process(self, method: str, path: str, call: Callable[[Queries], Awaitable[T]]) -> T:
+        """``call``'s answer, or the :class:`EmulatorError` its endpoint would answer with: a
+        control API error as it is, any other exception as the 500 of the endpoint's guard
+        (counted as an internal error, docs/testing.md, 'Internal errors')."""
+        __tracebackhide__ = True
+        if self.app is None:
+            raise RuntimeError("the emulator is not started")
+        queries = self.app[QUERIES]
+        try:
+            return await call(queries)
+        except ControlError as exc:
+            raise EmulatorError(exc.status, _body(exc.response()), method, path) from None
+        except Exception as exc:
+            log.exception("unhandled error on %s %s", method, path)
+            self.service.internal_errors.record(f"{method} {path}", exc)
+            raise EmulatorError(500, _body(internal_error()), method, path) from exc
+
     def set_callback_url(self, url: str | None) -> None:
         """Where callbacks go for applications the scenario does not name, or names without
         callback URLs (``--callback-url``). ValueError for a URL that cannot be one."""
@@ -115,9 +167,8 @@ class BackgroundEmulator:
         self.loop = LoopThread("bandwidth-emulator")
         self.emulator = Emulator(self._scenario, **self._options)
         url = self.loop.run(self.emulator.start())
-        self.client = Client(
-            url, loop=self.loop, account_id=self.emulator.account_id, control_token=self.emulator.settings.control_token
-        )
+        # The emulator is its own async client, answering the commonest calls in-process.
+        self.client = Client(url, loop=self.loop, aio=self.emulator)
         return self.client
 
     def run(self, coro: Any) -> Any:
@@ -134,3 +185,9 @@ class BackgroundEmulator:
             self.loop.run(self.emulator.stop())
         self.loop.stop()
         self.loop = None
+
+
+def _body(response: web.Response) -> Any:
+    """The JSON body of an answer built in-process."""
+    assert isinstance(response.body, bytes)
+    return json.loads(response.body)
