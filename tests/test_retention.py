@@ -4,14 +4,17 @@ callback pending or a reply still to come; --db rows go too."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from support import ACCOUNT, Receiver, advance, pin_era, send
+from support import ACCOUNT, AUTH, SUITE_ERA, Receiver, advance, pin_era, send
 
 from emulator.app import DATABASE, create_app, retention_policy
 from emulator.cli import OptionError, build_parser, settings_from_args
@@ -90,6 +93,42 @@ async def test_a_message_whose_callback_is_still_retrying_through_24_hours_is_ke
     assert ids(svc, "1") == [retrying.id]
     latest = await send_and_finish(svc)
     assert ids(svc, "1") == [latest.id]
+
+
+async def test_by_age_a_message_still_retrying_is_kept_and_goes_that_long_after_it_finished() -> None:
+    svc = service(Policy(age=600), callback_url=REFUSING)
+    retrying = svc.send("1", SMS)
+    assert isinstance(retrying, Message)
+    svc.callback_url = None
+    for _ in range(24):
+        await send_and_finish(svc, seconds=3600)  # a newer message each hour, forgotten 10 min after it finished
+        assert svc.store.get_message(retrying.id) is not None
+    [callback] = svc.store.callbacks_for_message(retrying.id)
+    assert callback.state == "pending"
+    await svc.scheduler.advance(2)  # the last attempt, 24 h after the first (at 1 s)
+    assert callback.state == "exhausted"
+    # That attempt was a change in the account: the newest, finished an hour ago, went.
+    assert ids(svc, "1") == [retrying.id]
+    await svc.scheduler.advance(600)
+    latest = await send_and_finish(svc)
+    assert ids(svc, "1") == [latest.id]
+
+
+async def test_a_message_with_a_held_callback_is_kept() -> None:
+    scenario = {
+        "applications": [{"id": "app-1", "ordering": "hold"}],
+        "defaults": {"sms": [{"event": "message-sending", "after": 0}, {"event": "message-delivered", "after": 1}]},
+    }
+    svc = service(Policy(messages=1), scenario, callback_url=REFUSING)
+    held = svc.send("1", SMS)
+    assert isinstance(held, Message)
+    svc.callback_url = None
+    await svc.scheduler.advance(5)
+    sending, delivered = svc.store.callbacks_for_message(held.id)
+    assert sending.state == "pending" and delivered.held_by == sending.id
+    await send_and_finish(svc)
+    await send_and_finish(svc)
+    assert svc.store.get_message(held.id) is not None
 
 
 async def test_by_age_a_message_is_forgotten_that_long_after_it_finished() -> None:
@@ -338,3 +377,41 @@ async def test_with_db_a_failed_commit_does_not_keep_the_rows_of_what_was_forgot
         assert [row[0] for row in database._conn.execute("SELECT id FROM messages")] == [third]
     finally:
         await client.close()
+
+
+async def test_a_scenario_put_at_runtime_sets_retention(make_client: Any) -> None:
+    client = await make_client(callback_url=None)
+    for _ in range(3):
+        await send(client, SMS)
+    await advance(client, 2)
+    resp = await client.put(
+        "/_emulator/scenario",
+        data=f"era: '{SUITE_ERA}'\nretention:\n  messages: 1\n",
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert resp.status == 200, await resp.text()
+    health = await (await client.get("/_emulator/health")).json()
+    assert health["retention"]["messages"] == 1 and health["retention"]["forgottenMessages"] == 2
+    resp = await client.put("/_emulator/scenario", data="retention: {messages: -1}", headers={"Content-Type": "application/yaml"})
+    assert resp.status == 400
+    assert "retention.messages" in await resp.text()
+
+
+async def test_the_cli_takes_the_policy_from_the_environment(start_cli: Any, receiver: Receiver) -> None:
+    env = {**os.environ, "BWE_RETAIN_MESSAGES": "2", "BWE_RETAIN_FOR": "1h"}
+    emu = await asyncio.to_thread(start_cli, "--clock", "manual", "--callback-url", receiver.url, env=env)
+    async with aiohttp.ClientSession(emu.base_url) as session:
+        for _ in range(4):
+            async with session.post(f"/api/v2/users/{ACCOUNT}/messages", json=SMS, headers=AUTH) as resp:
+                assert resp.status == 202
+        async with session.post("/_emulator/clock/advance", json={"seconds": 5}) as resp:
+            assert resp.status == 200
+        async with session.get("/_emulator/health") as resp:
+            health = await resp.json()
+        async with session.get("/_emulator/messages") as resp:
+            held = (await resp.json())["messages"]
+    assert health["retention"] == {"messages": 2, "forSeconds": 3600.0, "forgottenMessages": 2, "forgottenCallbacks": 2}
+    assert len(held) == 2
+    assert len(receiver.requests) == 4  # every callback was delivered before its message went
+    assert await asyncio.to_thread(emu.stop) == 0
+    assert "retention: forgetting finished messages of account 9900000" in emu.stderr()
