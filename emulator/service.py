@@ -23,6 +23,7 @@ from emulator.messaging.wire import FieldError, callback_event, parse_send_reque
 from emulator.multichannel.wire import callback_event as multichannel_event
 from emulator.scenarios.faults import FaultInjector
 from emulator.scenarios.format import Application, Scenario
+from emulator.scenarios.format import Retention as RetentionSettings
 from emulator.scenarios.planner import PlannedEvent, SequenceMemo, default_description, plan
 from emulator.scenarios.rules import Subject, kind_of
 from emulator.scenarios.traffic import Traffic
@@ -42,6 +43,16 @@ EVENT_STATUS = {
     "message-received": "RECEIVED",
 }
 FINAL = ("DELIVERED", "FAILED", "RECEIVED")
+
+
+def _overlay(policy: Policy, chosen: RetentionSettings | None) -> Policy:
+    """``policy`` with what a scenario's ``retention`` sets instead."""
+    if chosen is None:
+        return policy
+    return Policy(
+        messages=policy.messages if chosen.messages is None else chosen.messages,
+        age=policy.age if chosen.for_ is None else chosen.for_,
+    )
 
 
 class MessagingService:
@@ -102,7 +113,7 @@ class MessagingService:
         # (--retain-messages, --retain-for), unless the scenario sets its own.
         self.retention_default = retention or Policy()
         self.retention = Retention(self.store, clock, lambda message_id: self.traffic.replying(message_id))
-        self.retention.configure(self._retention_policy())
+        self._configure_retention()
         self.changes.listen(self.retention.on_change)
         self.traffic.start(scenario)
 
@@ -131,17 +142,22 @@ class MessagingService:
             self.ids = IdFactory(scenario.seed)
         self.faults.reset()
         self.traffic.start(scenario)
-        self.retention.configure(self._retention_policy())
+        self._configure_retention()
 
-    def _retention_policy(self) -> Policy:
-        """The scenario's ``retention`` where it says, else the command line's (docs/scenarios.md, 'Retention')."""
-        default, chosen = self.retention_default, self.scenario.retention
-        if chosen is None:
-            return default
-        return Policy(
-            messages=default.messages if chosen.messages is None else chosen.messages,
-            age=default.age if chosen.for_ is None else chosen.for_,
-        )
+    def _configure_retention(self) -> None:
+        """What an account's ``retention`` sets, else the scenario's, else the command line's
+        (docs/scenarios.md, 'Retention')."""
+        scenario = self.scenario
+        policy = _overlay(self.retention_default, scenario.retention)
+        if not any(account.retention is not None for account in scenario.accounts):
+            self.retention.configure(policy)
+            return
+
+        def policy_of(account_id: str) -> Policy:
+            account = scenario.account(account_id)
+            return _overlay(policy, account.retention if account is not None else None)
+
+        self.retention.configure(policy, policy_of)
 
     def _new_message_id(self, now: float) -> str:
         # A reloaded seed replays the same random draws: skip ids already taken, so nothing

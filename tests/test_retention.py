@@ -191,6 +191,29 @@ async def test_the_scenario_overrides_the_command_line_and_a_new_one_applies_at_
     assert svc.retention.policy == Policy(messages=100)
 
 
+async def test_an_account_of_the_scenario_may_have_its_own_policy() -> None:
+    scenario = {
+        "retention": {"messages": 3},
+        "accounts": [
+            {"id": "load", "retention": {"messages": 1}},
+            {"id": "ci", "retention": {"messages": 0}},
+            {"id": "*", "retention": {"for": "1h"}},
+        ],
+    }
+    svc = service(Policy(messages=100), scenario)
+    assert svc.retention.policy_for("load") == Policy(messages=1)
+    assert svc.retention.policy_for("ci") == Policy()
+    assert svc.retention.policy_for("other") == Policy(messages=3, age=3600)
+    for account in ("load", "ci", "other"):
+        for _ in range(5):
+            await send_and_finish(svc, account)
+    assert [len(ids(svc, a)) for a in ("load", "ci", "other")] == [1, 5, 3]
+    svc.replace_scenario(pin_era({"accounts": [{"id": "ci", "retention": {"messages": 2}}]}))
+    assert [len(ids(svc, a)) for a in ("load", "ci", "other")] == [1, 2, 3]
+    svc.replace_scenario(pin_era({}))
+    assert svc.retention.policy_for("ci") == Policy(messages=100)
+
+
 async def test_the_first_drop_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     svc = service(Policy(messages=1))
     with caplog.at_level(logging.INFO, logger="emulator.state.retention"):

@@ -422,6 +422,25 @@ class ListRateLimit(Model):
     window: Duration = Field(300.0, gt=0, description="The window, counted on the wall clock (Bandwidth: 5 minutes).")
 
 
+class Retention(Model):
+    """How much history the emulator keeps (docs/scenarios.md, 'Retention'); what is not set
+    here comes from the scenario's retention, then --retain-messages and --retain-for."""
+
+    messages: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Keep at most this many messages per account, forgetting the oldest finished ones with their "
+            "callbacks (never a message with a callback pending); 0: no limit."
+        ),
+    )
+    for_: Duration | None = Field(
+        None,
+        alias="for",
+        description="Forget a finished message this long (virtual time) after its last callback ended; 0: never.",
+    )
+
+
 class Account(Model):
     """A Bandwidth account (the accountId in the URL) and who may use it."""
 
@@ -442,6 +461,9 @@ class Account(Model):
         """Whether the account lists who may use it (then only those may)."""
         return bool(self.credentials or self.oauth_clients or self.access_tokens)
     rate_limit: RateLimit | None = Field(None, description="Reject sends with 429 when the account's queue is full.")
+    retention: Retention | None = Field(
+        None, description="This account's own retention: what it sets replaces the scenario's and the command line's."
+    )
 
 
 class Fault(Model):
@@ -571,25 +593,6 @@ class Rcs(Model):
         300.0,
         gt=0,
         description="An RBM attempt without a delivery receipt expires after this long and the next channel is tried.",
-    )
-
-
-class Retention(Model):
-    """How much history the emulator keeps (docs/scenarios.md, 'Retention'); what is not set
-    here comes from --retain-messages and --retain-for."""
-
-    messages: int | None = Field(
-        None,
-        ge=0,
-        description=(
-            "Keep at most this many messages per account, forgetting the oldest finished ones with their "
-            "callbacks (never a message with a callback pending); 0: no limit."
-        ),
-    )
-    for_: Duration | None = Field(
-        None,
-        alias="for",
-        description="Forget a finished message this long (virtual time) after its last callback ended; 0: never.",
     )
 
 

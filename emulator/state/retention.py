@@ -59,7 +59,11 @@ class Retention:
         self.store = store
         self.clock = clock
         self.busy = busy
-        self.policy = Policy()
+        self.policy = Policy()  # for every account the scenario gives no policy of its own
+        # Accounts with their own (docs/scenarios.md, 'Retention'): asked once per account.
+        self._policy_of: Callable[[str], Policy] | None = None
+        self._policies: dict[str, Policy] = {}
+        self.active = False
         # Per account: finished message ids, oldest first, with the virtual time they finished.
         self._finished: dict[str, OrderedDict[str, float]] = {}
         self.forgotten_messages = 0
@@ -67,22 +71,34 @@ class Retention:
 
     # -- policy ---------------------------------------------------------------------------
 
-    def configure(self, policy: Policy) -> None:
-        """Apply ``policy`` from now on (at start-up, and when a scenario is replaced)."""
-        if policy == self.policy:
+    def configure(self, policy: Policy, policy_of: Callable[[str], Policy] | None = None) -> None:
+        """Apply ``policy`` from now on (at start-up, and when a scenario is replaced), or
+        ``policy_of(account_id)`` for the accounts it gives their own."""
+        if policy == self.policy and policy_of is None and self._policy_of is None:
             return
         self.policy = policy
+        self._policy_of = policy_of
+        self._policies = {}
+        self.active = policy.active or policy_of is not None
         self.rescan()
+
+    def policy_for(self, account_id: str) -> Policy:
+        if self._policy_of is None:
+            return self.policy
+        policy = self._policies.get(account_id)
+        if policy is None:
+            policy = self._policies[account_id] = self._policy_of(account_id)
+        return policy
 
     def rescan(self) -> None:
         """Queue every finished message held: once, when the policy changes or a --db file
         has been loaded. Their finishing time is their last activity."""
         self._finished.clear()
-        if not self.policy.active:
+        if not self.active:
             return
         by_account: dict[str, list[tuple[float, str]]] = {}
         for message in self.store.messages():
-            if self.finished(message.id):
+            if self.policy_for(message.account_id).active and self.finished(message.id):
                 by_account.setdefault(message.account_id, []).append((self._last_activity(message), message.id))
         for account_id, done in by_account.items():
             done.sort()
@@ -104,7 +120,7 @@ class Retention:
     def on_change(self, change: Change) -> None:
         """A :class:`~emulator.state.changes.Changes` listener: told of every send and every
         callback attempt, so it is kept short for the common case, a message still pending."""
-        if not self.policy.active:
+        if not self.active:
             return
         if change.kind == "reset":
             if change.account_id is None:
@@ -117,7 +133,7 @@ class Retention:
     def consider(self, account_id: str, message_id: str) -> None:
         """Something happened to this message: queue it if it has finished, and forget what
         the policy no longer keeps in its account."""
-        if not self.policy.active:
+        if not self.active or not self.policy_for(account_id).active:
             return
         queue = self._finished.get(account_id)
         if (
@@ -135,7 +151,8 @@ class Retention:
 
     def _evict(self, account_id: str) -> None:
         queue = self._finished[account_id]
-        limit, age = self.policy.messages, self.policy.age
+        policy = self.policy_for(account_id)
+        limit, age = policy.messages, policy.age
         held = self.store.message_count(account_id)
         cutoff = self.clock.now() - age if age else None
         while queue:
@@ -166,7 +183,7 @@ class Retention:
             del self._finished[account_id]
 
     def summary(self) -> dict[str, Any]:
-        """For /_emulator/health."""
+        """For /_emulator/health: the policy of accounts without their own, and what was forgotten."""
         return {
             **self.policy.json(),
             "forgottenMessages": self.forgotten_messages,
