@@ -133,7 +133,9 @@ class Retention:
     def consider(self, account_id: str, message_id: str) -> None:
         """Something happened to this message: queue it if it has finished, and forget what
         the policy no longer keeps in its account."""
-        if not self.active or not self.policy_for(account_id).active:
+        if not self.active:
+            return
+        if self._policy_of is not None and not self.policy_for(account_id).active:
             return
         queue = self._finished.get(account_id)
         if (
