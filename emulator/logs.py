@@ -5,14 +5,23 @@ starts with the virtual time it happened at; with ``--log-format json`` the same
 fields of one JSON object per line (``event``, ``virtualTime``, ``messageId``, ...).
 The lines are written only when the ``emulator.activity`` logger is enabled for INFO, so a
 test process that does not show them pays one level check per event.
+
+In the CLI, whose one handler is :class:`TerminalHandler`, an activity line skips the
+``logging`` machinery (a ``LogRecord``, the caller lookup, the formatter, a write and a flush
+per line): it is formatted here into the very text the formatter would give, and the lines of
+one event-loop iteration are written together once it ends. Anything else that logs, or any
+other handler (a test's ``caplog``), takes the ordinary path, which writes the waiting lines
+first so that the order stays as it happened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
-from typing import Any
+import time
+from typing import IO, Any
 
 from emulator.delivery.clock import isoformat
 from emulator.state.models import Attempt, Callback, Message
@@ -50,9 +59,81 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The CLI's handler: a ``StreamHandler`` that also takes activity lines already
+    formatted (:func:`_emit`), keeps them until the end of the event-loop iteration, and then
+    writes them with one write."""
+
+    # Past this many waiting lines they are written at once, whatever the loop does.
+    MAX_PENDING = 512
+
+    def __init__(self, stream: IO[str], json_lines: bool) -> None:
+        super().__init__(stream)
+        self.json_lines = json_lines
+        self.own_formatter = JsonFormatter() if json_lines else TextFormatter()
+        self.setFormatter(self.own_formatter)
+        self._pending: list[str] = []
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
+        # The wall time of the line, to the second, as the formatter writes it.
+        self._second = -1
+        self._stamp = ""
+
+    def wall_time(self, now: float) -> str:
+        """``asctime`` of a record created at ``now``: text ``2026-11-30 12:00:00,101``,
+        JSON ``2026-11-30T12:00:00+0000`` (logging.Formatter.formatTime, local time)."""
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z" if self.json_lines else "%Y-%m-%d %H:%M:%S",
+                                        time.localtime(now))
+        if self.json_lines:
+            return self._stamp
+        return f"{self._stamp},{int((now - second) * 1000):03d}"
+
+    def add_line(self, line: str) -> None:
+        self._pending.append(line)
+        if len(self._pending) >= self.MAX_PENDING:
+            self.write_pending()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop's thread: no iteration to wait for
+            self.write_pending()
+            return
+        if self._scheduled_on is not loop:
+            self._scheduled_on = loop
+            loop.call_soon(self.write_pending)
+
+    def write_pending(self) -> None:
+        self._scheduled_on = None
+        if not self._pending:
+            return
+        with self.lock:  # type: ignore[union-attr]
+            lines, self._pending = self._pending, []
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed or gone: as logging, carry on
+                pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:
+            self.write_pending()
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.write_pending()
+        super().flush()
+
+
+# The CLI's handler while it is the only one that activity lines reach; see _emit.
+_terminal: TerminalHandler | None = None
+
+
 def setup_logging(fmt: str, level: str = "info", *, access_log: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    global _terminal
+    handler = TerminalHandler(sys.stderr, fmt == "json")
+    _terminal = handler
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
@@ -66,7 +147,36 @@ def access_logger(enabled: bool) -> logging.Logger | None:
     return logging.getLogger("aiohttp.access") if enabled else None
 
 
+_emulator_log = logging.getLogger("emulator")
+_root = logging.getLogger()
+
+
 def _emit(level: int, fields: dict[str, Any], text: str) -> None:
+    """Log one activity line; the caller has checked that ``level`` is enabled."""
+    terminal = _terminal
+    if (
+        terminal is not None
+        # Only the terminal would see the record: no other handler, filter or logger in the way.
+        and _root.handlers == [terminal]
+        and not activity.handlers
+        and not _emulator_log.handlers
+        and not (activity.filters or _emulator_log.filters or _root.filters or terminal.filters)
+        and activity.propagate
+        and _emulator_log.propagate
+        and level >= terminal.level
+        and terminal.formatter is terminal.own_formatter
+    ):
+        # The text TextFormatter or JsonFormatter would give the record logging would make.
+        message = f"[{fields['virtualTime']}] {text}"
+        name = logging.getLevelName(level)
+        stamp = terminal.wall_time(time.time())
+        if terminal.json_lines:
+            entry: dict[str, Any] = {"time": stamp, "level": name.lower(), "logger": activity.name, "message": message}
+            entry.update(fields)
+            terminal.add_line(json.dumps(entry) + terminal.terminator)
+        else:
+            terminal.add_line(f"{stamp} {name} {message}{terminal.terminator}")
+        return
     activity.log(level, "[%s] %s", fields["virtualTime"], text, extra={"fields": fields})
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -125,3 +126,96 @@ def test_setup_logging_levels_and_access_log():
         root.handlers[:], level, access = saved
         root.setLevel(level)
         logging.getLogger("aiohttp.access").setLevel(access)
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch):
+    """``setup_logging`` as the CLI calls it, writing to a StringIO instead of stderr, at a
+    fixed wall time; returns ``start(fmt) -> (handler, stream)``. Everything is put back after."""
+    import io
+    import sys
+    import time
+
+    import emulator.logs
+    from emulator.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.getLogger("aiohttp.access").level
+    monkeypatch.setattr(emulator.logs, "_terminal", None)
+    # 2025-11-30 12:00:00.101 UTC: the ordinary path (LogRecord) and the fast one read the same clock.
+    monkeypatch.setattr(time, "time", lambda: 1_764_504_000.101)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+    def start(fmt: str) -> tuple[logging.Handler, io.StringIO]:
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        setup_logging(fmt, "info")
+        return root.handlers[0], stream
+
+    yield start
+    root.handlers[:], level, access = saved
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(access)
+    monkeypatch.undo()
+    time.tzset()
+
+
+FIELDS = {"event": "send", "virtualTime": "2026-11-30T12:00:00.000Z", "messageId": "m-1", "to": ["+15551230001"], "tag": None}
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_the_terminal_writes_what_the_formatter_would(terminal, fmt: str):
+    from emulator.logs import _emit
+
+    _, stream = terminal(fmt)
+    _emit(logging.INFO, FIELDS, "sent m-1 from +1 to +2")
+    _emit(logging.WARNING, FIELDS, "callback for m-1: 500")
+    fast = stream.getvalue()  # not on an event loop: written at once (on one: test below)
+    # Another handler on the way: the ordinary path, LogRecord and formatter, which must give the same text.
+    seen: list[logging.LogRecord] = []
+    collector = logging.Handler()
+    collector.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(collector)
+    _emit(logging.INFO, FIELDS, "sent m-1 from +1 to +2")
+    _emit(logging.WARNING, FIELDS, "callback for m-1: 500")
+    assert len(seen) == 2
+    ordinary = stream.getvalue()[len(fast):]
+    assert fast == ordinary and len(fast.splitlines()) == 2
+    if fmt == "text":
+        assert fast.startswith("2025-11-30 12:00:00,101 INFO [2026-11-30T12:00:00.000Z] sent m-1 from +1 to +2\n")
+    else:
+        first = json.loads(fast.splitlines()[0])
+        assert first["time"] == "2025-11-30T12:00:00+0000" and first["level"] == "info" and first["messageId"] == "m-1"
+
+
+async def test_the_terminal_writes_a_loop_iterations_lines_at_once_and_in_order(terminal, monkeypatch):
+    from emulator.logs import _emit
+
+    _, stream = terminal("text")
+    writes: list[str] = []
+    write = stream.write
+    monkeypatch.setattr(stream, "write", lambda text: writes.append(text) or write(text))
+    for n in range(3):
+        _emit(logging.INFO, FIELDS, f"line {n}")
+    assert writes == []  # waiting for the end of this iteration of the loop
+    await asyncio.sleep(0)  # one iteration
+    assert len(writes) == 1 and [line.rsplit(" ", 1)[1] for line in writes[0].splitlines()] == ["0", "1", "2"]
+    _emit(logging.INFO, FIELDS, "line 3")
+    logging.getLogger("emulator").warning("something else")  # the waiting line goes first
+    assert [line.rsplit(" ", 1)[1] for line in stream.getvalue().splitlines()[3:]] == ["3", "else"]
+
+
+async def test_a_send_takes_the_fast_path_in_the_cli_setup(terminal, make_client, receiver: Receiver, monkeypatch):
+    handler, stream = terminal("text")
+    client = await make_client()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("made a LogRecord for an activity line only the terminal shows")
+
+    monkeypatch.setattr(logging.getLogger("emulator.activity"), "makeRecord", refuse)
+    message_id = (await (await send(client, BODY)).json())["id"]
+    handler.flush()
+    (line,) = [line for line in stream.getvalue().splitlines() if " sent " in line]
+    assert line.startswith("2025-11-30 12:00:00,101 INFO [")
+    assert f"sent {message_id} from +19195550100 to +15551230001 (sms, 1 segment); callbacks to {receiver.url}" in line
