@@ -71,5 +71,17 @@ def load_json(raw: bytes) -> Any:
         raise BodyError("body", f"The request body is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:  # also UnicodeDecodeError: bytes that are not UTF-8, -16 or -32
         raise BodyError("body", "The request body is not valid JSON") from None
-    check_value(body)
+    if not _plainly_safe(raw):
+        check_value(body)
     return body
+
+
+def _plainly_safe(raw: bytes) -> bool:
+    """Whether the body's bytes alone show it holds neither problem, so that walking the
+    decoded value can be skipped (the common case: what an SDK sends).
+
+    ASCII bytes without a ``\\u`` escape decode to no surrogate: as UTF-8 they are ASCII text,
+    and as UTF-16 or UTF-32 every unit they make is below U+8000 or not a character at all.
+    A value nests no deeper than its count of ``[`` and ``{`` bytes.
+    """
+    return raw.isascii() and b"\\u" not in raw and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
