@@ -3,9 +3,12 @@ as pure functions (over HTTP: test_api_send.py and test_validation.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulator.messaging.wire import (
     MAX_MEDIA,
@@ -16,6 +19,7 @@ from emulator.messaging.wire import (
     SendRequest,
     callback_event,
     message_body,
+    message_body_json,
     parse_send_request,
 )
 from emulator.state.models import Message
@@ -125,6 +129,23 @@ def test_the_202_body_has_only_the_fields_that_are_set() -> None:
     }  # fmt: skip
     full = message_body(message(media=("https://x/a.png",), tag="t", expiration="2026-01-03T00:00:00Z"))
     assert (full["media"], full["tag"], full["expiration"]) == (["https://x/a.png"], "t", "2026-01-03T00:00:00Z")
+
+
+@given(
+    text=st.text(max_size=20),
+    tag=st.none() | st.text(max_size=5),
+    media=st.lists(st.text(max_size=8), max_size=2).map(tuple),
+    expiration=st.none() | st.just("2026-01-03T00:00:00Z"),
+    to=st.lists(st.sampled_from(["+15552221111", "+15552221112", 'a"\\b\u00e9\U0001f600']), min_size=1, max_size=3).map(tuple),
+    segments=st.integers(1, 20),
+    time=st.floats(0, 4_000_000_000),
+)
+def test_the_202_text_is_what_json_dumps_gives_for_the_202_body(
+    text: str, tag: str | None, media: tuple[str, ...], expiration: str | None, to: tuple[str, ...], segments: int,
+    time: float,
+) -> None:
+    m = message(text=text, tag=tag, media=media, expiration=expiration, to=to, segment_count=segments, time=time)
+    assert message_body_json(m) == json.dumps(message_body(m))
 
 
 def test_an_outbound_event_has_no_text_and_always_a_tag() -> None:

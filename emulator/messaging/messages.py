@@ -8,7 +8,7 @@ from aiohttp import web
 
 from emulator.keys import SERVICE
 from emulator.messaging.listing import ListError, encode_page_token, parse_query
-from emulator.messaging.wire import FieldError, message_body
+from emulator.messaging.wire import FieldError, message_body_json
 from emulator.scenarios.faults import LIST_RATE_LIMITED, SendRejected
 from emulator.web.auth import authenticate
 from emulator.web.bodies import BodyError, load_json
@@ -44,7 +44,7 @@ async def create_message(request: web.Request) -> web.Response:
         raise BandwidthError(exc.status, exc.type, exc.description) from None
     if isinstance(result, list):
         raise validation_error(result)
-    return web.json_response(message_body(result), status=202)
+    return web.Response(text=message_body_json(result), status=202, content_type="application/json")
 
 
 

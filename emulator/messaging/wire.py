@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 from emulator.delivery.clock import isoformat, parse_isoformat
@@ -184,6 +185,26 @@ def message_body(message: Message) -> dict[str, Any]:
     if message.expiration is not None:
         body["expiration"] = message.expiration
     return body
+
+
+def message_body_json(message: Message) -> str:
+    """``json.dumps(message_body(message))``, the same text written directly: the answer to
+    every send, at a quarter of the cost (the fields and their order are message_body's)."""
+    to = ", ".join(map(_json_string, message.to))
+    text = (
+        f'{{"id": {_json_string(message.id)}, "owner": {_json_string(message.owner)}, '
+        f'"applicationId": {_json_string(message.application_id)}, "time": {_json_string(isoformat(message.time))}, '
+        f'"segmentCount": {int(message.segment_count)}, "direction": {_json_string(message.direction)}, '
+        f'"to": [{to}], "from": {_json_string(message.from_)}, '
+        f'"text": {_json_string(message.text)}, "priority": {_json_string(message.priority)}'
+    )
+    if message.media:
+        text += ', "media": [' + ", ".join(map(_json_string, message.media)) + "]"
+    if message.tag is not None:
+        text += f', "tag": {_json_string(message.tag)}'
+    if message.expiration is not None:
+        text += f', "expiration": {_json_string(message.expiration)}'
+    return text + "}"
 
 
 def callback_event(
