@@ -171,15 +171,15 @@ SERVE_OPTIONS = (
         "--retain-messages",
         "keep at most N messages per account, forgetting the oldest finished ones with their callbacks "
         "(never one with a callback pending); 0 keeps every one. Default: every one with --clock manual "
-        "(tests see all they did), 100000 with the realtime clock (an all-day run stays bounded) "
-        "(README.md, 'Retention'; env BWE_RETAIN_MESSAGES)",
+        "(tests see all they did), 100000 with the realtime clock (an all-day run stays bounded); "
+        "a scenario's retention overrides it (README.md, 'Retention'; env BWE_RETAIN_MESSAGES)",
         type=_count,
         metavar="N",
     ),
     ServeOption(
         "--retain-for",
         "forget a finished message this long after its last callback ended, in virtual time, e.g. 30m, "
-        "24h, 7d; 0 (default) never (env BWE_RETAIN_FOR)",
+        "24h, 7d; 0 (default) never; a scenario's retention overrides it (env BWE_RETAIN_FOR)",
         "0",
         type=_duration,
         metavar="DURATION",

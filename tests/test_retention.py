@@ -166,6 +166,16 @@ async def test_a_message_is_kept_until_its_auto_reply_came() -> None:
     assert [m.direction for m in remaining] == ["in"] and remaining[0].text == "pong"
 
 
+async def test_a_message_whose_auto_reply_is_called_off_can_be_forgotten() -> None:
+    scenario = {"autoReplies": [{"match": {"to": "+15552221111"}, "reply": "pong", "after": "60s"}]}
+    svc = service(Policy(messages=1), scenario)
+    pinged = await send_and_finish(svc)
+    svc.replace_scenario(pin_era({}))  # the reply will not come any more
+    latest = await send_and_finish(svc)
+    assert ids(svc, "1") == [latest.id]
+    assert svc.store.get_message(pinged.id) is None
+
+
 async def test_a_reset_empties_the_queue_of_its_account_only() -> None:
     svc = service(Policy(messages=1))
     await send_and_finish(svc, "1")

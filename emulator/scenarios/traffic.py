@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 
 
 class _Job:
-    __slots__ = ("_run", "cancelled", "message_id")
+    __slots__ = ("_run", "cancelled", "message")
 
-    def __init__(self, run: Callable[[float], None], message_id: str | None = None) -> None:
+    def __init__(self, run: Callable[[float], None], message: Message | None = None) -> None:
         self.cancelled = False
         self._run = run
         # A reply: the message it answers, which retention keeps until then.
-        self.message_id = message_id
+        self.message = message
 
     async def run(self, due: float) -> None:
         self._run(due)
@@ -179,7 +179,7 @@ class Traffic:
             finally:
                 self._unpin(message)
 
-        job = _Job(run, message.id)
+        job = _Job(run, message)
         pending.append(job)
         self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
@@ -205,7 +205,7 @@ class Traffic:
             finally:
                 self._unpin(message)
 
-        job = _Job(run, message.id)
+        job = _Job(run, message)
         pending.append(job)
         self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
@@ -230,8 +230,8 @@ class Traffic:
         for account in accounts:
             for job in self._reply_jobs.pop(account, []):
                 job.cancelled = True
-                if job.message_id is not None:
-                    self._replying.pop(job.message_id, None)
+                if job.message is not None:
+                    self._unpin(job.message)  # no reply to come any more: retention may take it
 
     def pending(self) -> int:
         return len(self._schedule_jobs) + sum(len(jobs) for jobs in self._reply_jobs.values())
