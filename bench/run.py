@@ -387,6 +387,32 @@ def bench_waiters(seconds: float, rounds: int) -> list[Row]:
     return rows
 
 
+# -- 17.4 the pytest plugin ----------------------------------------------------------------------------
+
+
+def bench_plugin(tests: int, rounds: int) -> list[Row]:
+    """bench/plugin.py: the plugin's per-test and start-up cost against pytest-httpserver and
+    bare pytest, each suite in its own pytest process, all in the same run."""
+    r = run_json([PY, str(HERE / "plugin.py"), "--tests", str(tests), "--rounds", str(rounds), "--json"],
+                 rounds * 8 * 60 + 120)
+    wall, cpu = r["wall"], r["cpu"]
+    emulator, httpserver = wall["suites"]["emulator plugin"], wall["suites"]["pytest-httpserver"]
+    bare, unused = wall["suites"]["bare pytest"], wall["suites"]["emulator plugin loaded, unused"]
+    runs = f"median of {r['rounds']} runs of 1 and of {r['tests']} tests, each suite its own pytest process"
+    return [
+        Row("17.4 pytest plugin, per test (send + advance + callback + assertion) / pytest-httpserver's "
+            "(stubbed send)",
+            f"{emulator['per_test'] * 1000:.2f} / {httpserver['per_test'] * 1000:.2f} ms, ratio "
+            f"{wall['per_test_ratio']:.2f}", "<= 0.5", wall["per_test_ratio"] <= 0.5,
+            f"{runs}; bare pytest {bare['per_test'] * 1000:.2f} ms per test; CPU time: ratio "
+            f"{cpu['per_test_ratio']:.2f}"),
+        Row("17.4 pytest plugin, start-up overhead over bare pytest", f"{wall['startup_overhead']:.3f} s", "<= 0.3 s",
+            wall["startup_overhead"] <= 0.3,
+            f"{runs}; CPU time {cpu['startup_overhead']:.3f} s; pytest-httpserver's {httpserver['over_bare']:.3f} s; "
+            f"plugin installed but unused {unused['over_bare']:.3f} s"),
+    ]
+
+
 # -- report ---------------------------------------------------------------------------------------------
 
 
@@ -402,14 +428,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write bench/RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
     parser.add_argument("--only", nargs="*",
-                        choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters"])
+                        choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--storm-callbacks", type=int, default=10_000, metavar="N",
                         help="callbacks in the retry storm, 10 attempts each (default 10000; 100000 is the "
                              "1,000,000-attempt run with RSS sampled through it)")
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
-    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters"])
+    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin"])
     load_before = os.getloadavg()
     rows: list[Row] = []
     storm_out = ""
@@ -428,6 +454,8 @@ def main() -> int:
         rows += bench_retention(12 if args.quick else 60)
     if "waiters" in only:
         rows += bench_waiters(seconds, 1 if args.quick else 3)
+    if "plugin" in only:
+        rows += bench_plugin(50 if args.quick else 200, 2 if args.quick else 5)
     load_after = os.getloadavg()
     result = table(rows)
     print(result)
