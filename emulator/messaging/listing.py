@@ -20,9 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import iso3166
-import phonenumbers
-
 from emulator.delivery.clock import isoformat, parse_isoformat
 from emulator.state.models import Message
 
@@ -61,6 +58,12 @@ def country_a3(number: str) -> str | None:
     The country comes from libphonenumber's metadata; a +1 number no NANP region claims (such
     as the fictional 555 numbers of tests) counts as the calling code's main region, the US.
     """
+    # Imported on first use: libphonenumber's metadata costs about an eighth of the emulator's
+    # import time, and only the list API's country fields need it (docs/testing.md, 'What a
+    # test costs').
+    import iso3166
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
