@@ -30,7 +30,7 @@ from emulator.scenarios.traffic import Traffic
 from emulator.state.changes import Change, Changes
 from emulator.state.ids import IdFactory
 from emulator.state.media import MediaLibrary
-from emulator.state.models import Callback, InboundRequest, Message, RecipientStatus
+from emulator.state.models import Callback, InboundRequest, Message, Recipients, RecipientStatus, shared
 from emulator.state.retention import Policy, Retention
 from emulator.state.store import Store
 
@@ -195,14 +195,15 @@ class MessagingService:
                 segments.segments,
                 now,
             )
+        sender = shared(request.from_)
         message = Message(
             id=self._new_message_id(now),
-            account_id=account_id,
-            application_id=request.application_id,
+            account_id=shared(account_id),
+            application_id=shared(request.application_id),
             direction="out",
-            from_=request.from_,
+            from_=sender,
             to=request.to,
-            owner=request.from_,
+            owner=sender,
             time=now,
             segment_count=segments.segments,
             text=request.text,
@@ -211,7 +212,7 @@ class MessagingService:
             priority=request.priority,
             expiration=request.expiration,
             encoding=segments.encoding,
-            recipients={to: RecipientStatus(to=to, updated_at=now) for to in request.to},
+            recipients=Recipients([RecipientStatus(to=to, updated_at=now) for to in request.to]),
         )
         self.store.add_message(message)
         app = self.application(request.application_id)
@@ -255,10 +256,10 @@ class MessagingService:
             account_id = account_id or self.default_account
             message = Message(
                 id=self._new_message_id(now),
-                account_id=account_id,
-                application_id=application_id,
+                account_id=shared(account_id),
+                application_id=shared(application_id),
                 direction="in",
-                from_=request.from_,
+                from_=shared(request.from_),
                 to=tuple(request.to),
                 owner=number,
                 time=now,
@@ -266,7 +267,7 @@ class MessagingService:
                 text=request.text,
                 media=media,
                 encoding=segments.encoding,
-                recipients={number: RecipientStatus(to=number, status="RECEIVED", updated_at=now)},
+                recipients=Recipients([RecipientStatus(to=number, status="RECEIVED", updated_at=now)]),
             )
             if media:
                 message.media = tuple(

@@ -227,7 +227,7 @@ class CallbackEngine:
                 at, outcome.status, outcome.error, outcome.duration_ms,
                 authorization=sent_authorization is not None, number=number, replay=True,
             )
-            callback.attempts.append(attempt)
+            callback.add_attempt(attempt)
             last = i == len(sends) - 1 or not outcome.challenged
             log_attempt(callback, attempt, "replay" if last else "challenged", None)
             if last:
@@ -257,7 +257,7 @@ class CallbackEngine:
         if self._jobs.get(callback.id) is not job:
             return
         number = job.number or (callback.attempts[-1].number + 1 if callback.attempts else 1)
-        callback.attempts.append(Attempt(self.clock.now(), None, f"internal error: {describe(exc)}", 0.0, number=number))
+        callback.add_attempt(Attempt(self.clock.now(), None, f"internal error: {describe(exc)}", 0.0, number=number))
         try:
             app = self.application(callback.application_id)
         except Exception:
@@ -351,7 +351,7 @@ class CallbackEngine:
         )
         if job.cancelled:
             return outcome
-        callback.attempts.append(
+        callback.add_attempt(
             Attempt(
                 at, outcome.status, outcome.error, outcome.duration_ms,
                 authorization=authorization is not None, number=number, duplicate=duplicate,

@@ -33,7 +33,7 @@ from emulator.scenarios.planner import (
     steps_for,
 )
 from emulator.scenarios.rules import Subject, first_rule, pattern_matches
-from emulator.state.models import Message
+from emulator.state.models import Message, Recipients
 
 # Magic numbers (docs/multichannel.md, 'Magic numbers'), beside +1555010EEEE of plain sends:
 # +1555020xxxx is never RCS-capable; +1555021EEEE is, but its RBM attempt fails with EEEE.
@@ -91,7 +91,7 @@ def view(message: Message, item: ChannelItem) -> Message:
         application_id=item.application_id,
         text=summary_text(item),
         media=media_urls(item) if item.channel == "MMS" else (),
-        recipients={},
+        recipients=Recipients(),
     )
 
 

@@ -16,7 +16,7 @@ from emulator.multichannel.fallback import ChannelTry, plan_fallback, view
 from emulator.multichannel.wire import SourceError, parse_request, suggestions_of
 from emulator.scenarios.rules import Subject
 from emulator.state.changes import Change
-from emulator.state.models import Callback, Message, RecipientStatus
+from emulator.state.models import Callback, Message, Recipients, RecipientStatus
 
 if TYPE_CHECKING:
     from emulator.service import MessagingService
@@ -82,7 +82,7 @@ def send(service: MessagingService, account_id: str, body: object) -> Message | 
         tag=request.tag,
         priority=request.priority,
         expiration=request.expiration,
-        recipients={request.to: RecipientStatus(to=request.to, updated_at=now)},
+        recipients=Recipients([RecipientStatus(to=request.to, updated_at=now)]),
         channel=first.channel,
         multichannel={"channelList": [item.to_json() for item in request.channels]},
     )
@@ -240,7 +240,7 @@ def inbound(
         time=now,
         segment_count=1,
         text=text,
-        recipients={agent: RecipientStatus(to=agent, status="RECEIVED", updated_at=now)},
+        recipients=Recipients([RecipientStatus(to=agent, status="RECEIVED", updated_at=now)]),
         channel="RBM",
         multichannel=details,
     )

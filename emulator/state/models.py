@@ -2,12 +2,22 @@
 
 Wire formats (what Bandwidth sends and accepts) live in :mod:`emulator.messaging.wire`; these are
 what the store keeps and the control API shows.
+
+A million messages with their callbacks must fit in well under a gigabyte, so the records are
+kept small (bench/RESULTS.md, 'What limits each number'): slotted dataclasses, tuples rather
+than lists and dicts for what is short (a message's recipients, a callback's attempts), and the
+strings every message repeats (account, application, sender) shared through :func:`shared`.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# The metadata of a field that is an index, not part of the record (emulator.state.persistence skips it).
+NOT_STORED = {"stored": False}
 
 Direction = Literal["in", "out"]
 # Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
@@ -27,6 +37,14 @@ CallbackType = Literal[
 MessageKind = Literal["sms", "mms", "group"]
 
 
+def shared(text: str) -> str:
+    """One string object for every equal one (``sys.intern``): account ids, application ids and
+    the numbers messages are sent from repeat across messages, and every request's JSON gives
+    them a new copy (50 to 90 bytes each per message otherwise). Not for texts or the numbers
+    sent to, which seldom repeat."""
+    return sys.intern(text)
+
+
 @dataclass(slots=True)
 class RecipientStatus:
     to: str
@@ -35,6 +53,59 @@ class RecipientStatus:
     description: str | None = None
     carrier_name: str | None = None
     updated_at: float | None = None
+
+
+class Recipients(Mapping[str, RecipientStatus]):
+    """A message's statuses by recipient number, in the order of its ``to``.
+
+    A read-only mapping over a tuple: a dict of one entry costs about 270 bytes, this about
+    90, and most messages have one recipient (a group at most a few, so a lookup by scanning
+    is as quick as hashing). Statuses change in place; the set of recipients never does.
+    """
+
+    __slots__ = ("_statuses",)
+
+    def __init__(self, statuses: Iterable[RecipientStatus] = ()) -> None:
+        self._statuses = tuple(statuses)
+
+    def __getitem__(self, to: str) -> RecipientStatus:
+        for status in self._statuses:
+            if status.to == to:
+                return status
+        raise KeyError(to)
+
+    def get(self, to: str, default: Any = None) -> Any:
+        for status in self._statuses:
+            if status.to == to:
+                return status
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        return (status.to for status in self._statuses)
+
+    def values(self) -> ValuesView[RecipientStatus]:
+        return _Statuses(self)
+
+    def __len__(self) -> int:
+        return len(self._statuses)
+
+    def __repr__(self) -> str:
+        return f"Recipients({list(self._statuses)!r})"
+
+
+class _Statuses(ValuesView[RecipientStatus]):
+    """``Recipients.values()`` straight from its tuple, without a lookup per number."""
+
+    __slots__ = ()
+    _mapping: Recipients
+
+    def __iter__(self) -> Iterator[RecipientStatus]:
+        return iter(self._mapping._statuses)
+
+
+def compact_recipients(recipients: Mapping[str, RecipientStatus]) -> Recipients:
+    """The statuses of a plain dict (a record read back from --db, a test's) as :class:`Recipients`."""
+    return recipients if isinstance(recipients, Recipients) else Recipients(recipients.values())
 
 
 @dataclass(slots=True)
@@ -56,13 +127,18 @@ class Message:
     priority: str = "default"
     expiration: str | None = None
     encoding: str = "GSM-7"
-    recipients: dict[str, RecipientStatus] = field(default_factory=dict)
+    # Read-only; a plain dict is accepted too (emulator.state.persistence turns it into Recipients).
+    recipients: Mapping[str, RecipientStatus] = field(default_factory=Recipients)
     # Messages of the multi-channel API (docs/multichannel.md): the channel it went out on
     # (or came in on) - RBM, SMS or MMS - and its details as JSON: the request's channel
     # list, every channel attempt of the fallback, the read time; for a handset's RBM
     # answer, its content, suggestion response or location. None for plain messaging.
     channel: str | None = None
     multichannel: dict[str, Any] | None = None
+    # Its callbacks in the order they were planned: the store's index of them (emulator.state.store),
+    # held here rather than in a dict by message id. Not part of the record: --db keeps
+    # callbacks in rows of their own (``NOT_STORED``).
+    callbacks: tuple[Callback, ...] = field(default=(), init=False, repr=False, compare=False, metadata=NOT_STORED)
 
     @property
     def kind(self) -> MessageKind:
@@ -118,13 +194,19 @@ class Callback:
     carrier_name: str | None = None
     state: CallbackState = "pending"
     next_attempt_at: float | None = None
-    attempts: list[Attempt] = field(default_factory=list)
+    # A tuple, grown by add_attempt: most callbacks end with one attempt, or none yet, and the
+    # empty tuple is shared where an empty list would cost 56 bytes per callback.
+    attempts: tuple[Attempt, ...] = ()
     # Sequence number of this event within its message and recipient (0 = first).
     order: int = 0
     # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
     held_by: str | None = None
     # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
     channel: str | None = None
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        """Journal one more POST (a copy of a handful of references: callbacks make few)."""
+        self.attempts = (*self.attempts, attempt)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from emulator.delivery.clock import Clock, keeps_own_time
-from emulator.state.models import Callback, Message
+from emulator.state.models import Callback, Message, Recipients, compact_recipients, shared
 from emulator.state.store import MediaItem, Store
 
 log = logging.getLogger("emulator.state.persistence")
@@ -64,8 +64,13 @@ class DatabaseError(Exception):
     """The file cannot be used as the emulator's database."""
 
 
+def _stored_fields(cls: type) -> tuple[str, ...]:
+    # Not the indexes a record carries (models.NOT_STORED: a message's callbacks).
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("stored", True))
+
+
 def _fields(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    return set(_stored_fields(cls))
 
 
 _MESSAGE_FIELDS = _fields(Message)
@@ -80,11 +85,13 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     # json calls this for every dataclass it meets (a Message's RecipientStatus, a Callback's
     # Attempts); unlike dataclasses.asdict it copies nothing, which matters on the accept path.
     cls = type(obj)
+    if cls is Recipients:  # a message's, kept as the dict by number it reads as
+        return {status.to: status for status in obj.values()}
     names = _FIELD_NAMES.get(cls)
     if names is None:
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"cannot store a {cls.__name__}")
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _FIELD_NAMES[cls] = _stored_fields(cls)
     return {name: getattr(obj, name) for name in names}
 
 
@@ -116,7 +123,14 @@ def _object(text: str) -> dict[str, Any]:
 
 
 def message_from_json(text: str) -> Message:
-    return _MESSAGE.validate_python(_known(_object(text), _MESSAGE_FIELDS))
+    message = _MESSAGE.validate_python(_known(_object(text), _MESSAGE_FIELDS))
+    # As compact as the records the service makes (emulator/state/models.py).
+    message.recipients = compact_recipients(message.recipients)
+    message.account_id = shared(message.account_id)
+    message.application_id = shared(message.application_id)
+    message.from_ = shared(message.from_)
+    message.owner = shared(message.owner)
+    return message
 
 
 def callback_from_json(text: str) -> Callback:
@@ -128,7 +142,15 @@ def callback_from_json(text: str) -> Callback:
         data["description"] = event.get("description", "")
         data["error_code"] = event.get("errorCode")
         data["carrier_name"] = event.get("carrierName")
-    return _CALLBACK.validate_python(data)
+    callback = _CALLBACK.validate_python(data)
+    # The strings every callback of an account repeats, shared (emulator/state/models.py).
+    callback.account_id = shared(callback.account_id)
+    callback.application_id = shared(callback.application_id)
+    callback.type = shared(callback.type)
+    callback.description = shared(callback.description)
+    if callback.url is not None:
+        callback.url = shared(callback.url)
+    return callback
 
 
 def media_from_row(data: str, content: bytes) -> MediaItem:

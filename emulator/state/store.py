@@ -26,8 +26,15 @@ class MediaItem:
 @dataclass
 class AccountState:
     messages: dict[str, Message] = field(default_factory=dict)
-    callbacks: dict[str, Callback] = field(default_factory=dict)
     media: dict[str, MediaItem] = field(default_factory=dict)
+
+
+def message_id_in(callback_id: str) -> str | None:
+    """The message id a callback id names: callback ids are ``cb-{messageId}-{n}`` (emulator.service)."""
+    if not callback_id.startswith("cb-"):
+        return None
+    message_id, dash, _ = callback_id.partition("-")[2].rpartition("-")
+    return message_id if dash else None
 
 
 class StoreObserver(Protocol):
@@ -45,10 +52,13 @@ class Store:
     def __init__(self) -> None:
         self.observer: StoreObserver | None = None
         self._accounts: dict[str, AccountState] = {}
-        # Global indexes by id: ids are unique across accounts.
+        # Global index by id: ids are unique across accounts.
         self._message_account: dict[str, str] = {}
-        self._callback_account: dict[str, str] = {}
-        self._message_callbacks: dict[str, list[Callback]] = {}
+        # A message holds its callbacks (Message.callbacks), and a callback's id names its
+        # message, so callbacks need no index of their own (a million of them would cost
+        # about 100 MB in two dicts). Except these, by id: callbacks from --db files written
+        # before the ids named their message, or whose message is not (or no longer) here.
+        self._loose_callbacks: dict[str, Callback] = {}
 
     def account(self, account_id: str) -> AccountState:
         state = self._accounts.get(account_id)
@@ -101,12 +111,10 @@ class Store:
         account_id = self._message_account.pop(message_id, None)
         if account_id is None:
             return []
-        state = self._accounts[account_id]
-        message = state.messages.pop(message_id)
-        callbacks = self._message_callbacks.pop(message_id, [])
+        callbacks = self.callbacks_for_message(message_id)
+        message = self._accounts[account_id].messages.pop(message_id)
         for callback in callbacks:
-            state.callbacks.pop(callback.id, None)
-            self._callback_account.pop(callback.id, None)
+            self._loose_callbacks.pop(callback.id, None)
         if self.observer is not None:
             self.observer.message_forgotten(message, callbacks)
         return callbacks
@@ -114,9 +122,11 @@ class Store:
     # -- callbacks ------------------------------------------------------------------------
 
     def add_callback(self, callback: Callback) -> None:
-        self.account(callback.account_id).callbacks[callback.id] = callback
-        self._callback_account[callback.id] = callback.account_id
-        self._message_callbacks.setdefault(callback.message_id, []).append(callback)
+        message = self.get_message(callback.message_id)
+        if message is not None and message_id_in(callback.id) == message.id:
+            message.callbacks = (*message.callbacks, callback)
+        else:
+            self._loose_callbacks[callback.id] = callback
         if self.observer is not None:
             self.observer.callback_saved(callback)
 
@@ -126,28 +136,40 @@ class Store:
 
     def discard_callback(self, callback_id: str) -> None:
         """Forget one callback without telling the observer (its write failed)."""
-        account_id = self._callback_account.pop(callback_id, None)
-        if account_id is None or account_id not in self._accounts:
+        if self._loose_callbacks.pop(callback_id, None) is not None:
             return
-        callback = self._accounts[account_id].callbacks.pop(callback_id, None)
-        siblings = self._message_callbacks.get(callback.message_id) if callback is not None else None
-        if siblings is not None and callback in siblings:
-            siblings.remove(callback)
-            if not siblings:
-                del self._message_callbacks[callback.message_id]
+        message = self._message_of(callback_id)
+        if message is not None:
+            message.callbacks = tuple(c for c in message.callbacks if c.id != callback_id)
+
+    def _message_of(self, callback_id: str) -> Message | None:
+        message_id = message_id_in(callback_id)
+        return None if message_id is None else self.get_message(message_id)
 
     def get_callback(self, callback_id: str) -> Callback | None:
-        account_id = self._callback_account.get(callback_id)
-        if account_id is None:
-            return None
-        return self._accounts[account_id].callbacks.get(callback_id)
+        message = self._message_of(callback_id)
+        if message is not None:
+            for callback in message.callbacks:
+                if callback.id == callback_id:
+                    return callback
+        return self._loose_callbacks.get(callback_id)
 
     def callbacks(self, account_id: str | None = None) -> Iterator[Callback]:
+        """The callbacks of the account (of all with None), message by message."""
         for state in self._scope(account_id):
-            yield from state.callbacks.values()
+            for message in state.messages.values():
+                yield from message.callbacks
+        if self._loose_callbacks:
+            for callback in list(self._loose_callbacks.values()):
+                if account_id is None or callback.account_id == account_id:
+                    yield callback
 
     def callbacks_for_message(self, message_id: str) -> list[Callback]:
-        return list(self._message_callbacks.get(message_id, ()))
+        message = self.get_message(message_id)
+        found = list(message.callbacks) if message is not None else []
+        if self._loose_callbacks:
+            found += [c for c in self._loose_callbacks.values() if c.message_id == message_id]
+        return found
 
     def has_pending_callback(self, message_id: str) -> bool:
         """Whether a callback of this message is still pending (scheduled, in flight or held)."""
@@ -179,21 +201,18 @@ class Store:
 
     def reset(self, account_id: str | None = None) -> list[Callback]:
         """Forget messages, callbacks and media; returns the callbacks that were dropped."""
-        dropped: list[Callback] = []
-        for state in self._scope(account_id):
-            dropped.extend(state.callbacks.values())
+        dropped = list(self.callbacks(account_id))
         if account_id is None:
             self._accounts.clear()
             self._message_account.clear()
-            self._callback_account.clear()
-            self._message_callbacks.clear()
-        elif account_id in self._accounts:
-            state = self._accounts.pop(account_id)
-            for mid in state.messages:
-                self._message_account.pop(mid, None)
-                self._message_callbacks.pop(mid, None)
-            for cid in state.callbacks:
-                self._callback_account.pop(cid, None)
+            self._loose_callbacks.clear()
+        else:
+            if account_id in self._accounts:
+                state = self._accounts.pop(account_id)
+                for mid in state.messages:
+                    self._message_account.pop(mid, None)
+            for callback in dropped:
+                self._loose_callbacks.pop(callback.id, None)
         if self.observer is not None:
             self.observer.reset(account_id)
         return dropped
