@@ -364,8 +364,6 @@ class MessagingService:
         channel: str | None = None,
     ) -> Callback:
         callback = Callback(
-            # Unique as its message id is: a message plans each (order) only once.
-            id=f"cb-{message.id}-{order}",
             account_id=message.account_id,
             message_id=message.id,
             application_id=message.application_id,

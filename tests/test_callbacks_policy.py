@@ -23,10 +23,10 @@ def application(**settings: Any) -> Application:
 def callback(*attempts: tuple[float, int]) -> Callback:
     """A callback planned at T0 with attempts given as (time, number)."""
     cb = Callback(
-        id="cb-1", account_id="9900000", message_id="m1", application_id="app", type="message-delivered",
+        account_id="9900000", message_id="m1", application_id="app", type="message-delivered",
         recipient="+15552221111", url="http://127.0.0.1:9/cb", planned_at=T0,
     )  # fmt: skip
-    cb.attempts = [Attempt(time=t, status=500, error=None, duration_ms=1.0, number=n) for t, n in attempts]
+    cb.attempts = tuple(Attempt(time=t, status=500, error=None, duration_ms=1.0, number=n) for t, n in attempts)
     return cb
 
 

@@ -17,8 +17,9 @@ def message(id: str, account: str = "1111111", **fields: Any) -> Message:
 
 
 def callback(id: str, message_id: str, account: str = "1111111") -> Callback:
+    # Ids that do not name their message, as in --db files from before ids were cb-{messageId}-{n}.
     return Callback(
-        id=id, account_id=account, message_id=message_id, application_id="app", type="message-delivered",
+        other_id=id, account_id=account, message_id=message_id, application_id="app", type="message-delivered",
         recipient="+15552221111", url="http://127.0.0.1:9/cb", planned_at=1_700_000_001.0,
     )  # fmt: skip
 

@@ -122,8 +122,8 @@ class CallbackEngine:
         self.application = application
         self.on_event = on_event
         self.event_of = event_of
-        # Every pending callback (scheduled, in flight or held), by id.
-        self._jobs: dict[str, CallbackJob] = {}
+        # Every pending callback (scheduled, in flight or held): the record is the key.
+        self._jobs: dict[Callback, CallbackJob] = {}
         # ordering=hold: held callbacks by message id.
         self._held: dict[str, list[Callback]] = {}
         self.on_change = on_change
@@ -148,16 +148,16 @@ class CallbackEngine:
     # -- planning -------------------------------------------------------------------------
 
     def enqueue(self, callback: Callback, due: float) -> None:
-        job = self._jobs.get(callback.id)
+        job = self._jobs.get(callback)
         if job is None:
-            job = self._jobs[callback.id] = CallbackJob(self, callback)
+            job = self._jobs[callback] = CallbackJob(self, callback)
         callback.next_attempt_at = due
         job.entry = self.scheduler.schedule(due, job)
 
     def cancel(self, callbacks: list[Callback]) -> None:
         """Stop delivering these (dropped by a reset); their records are left as they were."""
         for callback in callbacks:
-            job = self._jobs.pop(callback.id, None)
+            job = self._jobs.pop(callback, None)
             if job is not None:
                 job.cancelled = True
                 job.body = None
@@ -254,7 +254,7 @@ class CallbackEngine:
         self.internal_errors.record(f"callback {callback.id}", exc)
         if job.cancelled or callback.state != "pending" or job.entry is not None or callback.held_by:
             return  # cancelled, ended or planned again before the error: nothing more to do
-        if self._jobs.get(callback.id) is not job:
+        if self._jobs.get(callback) is not job:
             return
         number = job.number or (callback.attempts[-1].number + 1 if callback.attempts else 1)
         callback.add_attempt(Attempt(self.clock.now(), None, f"internal error: {describe(exc)}", 0.0, number=number))
@@ -271,7 +271,7 @@ class CallbackEngine:
     async def _fire(self, job: CallbackJob, due: float) -> None:
         callback = job.callback
         if callback.state != "pending":
-            self._jobs.pop(callback.id, None)
+            self._jobs.pop(callback, None)
             return
         app = self.application(callback.application_id)
         if not job.started and not callback.attempts:
@@ -364,7 +364,7 @@ class CallbackEngine:
         callback.state = state  # type: ignore[assignment]
         callback.next_attempt_at = None
         job.body = None
-        self._jobs.pop(callback.id, None)
+        self._jobs.pop(callback, None)
         if self._held:
             self._release_after(callback)
 

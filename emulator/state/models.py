@@ -58,49 +58,58 @@ class RecipientStatus:
 class Recipients(Mapping[str, RecipientStatus]):
     """A message's statuses by recipient number, in the order of its ``to``.
 
-    A read-only mapping over a tuple: a dict of one entry costs about 270 bytes, this about
-    90, and most messages have one recipient (a group at most a few, so a lookup by scanning
-    is as quick as hashing). Statuses change in place; the set of recipients never does.
+    A read-only mapping over the statuses themselves: a dict of one entry costs about 270
+    bytes, this 40, and most messages have one recipient (a group a few, so a lookup by
+    scanning is as quick as hashing). Statuses change in place; the recipients never do.
     """
 
     __slots__ = ("_statuses",)
 
     def __init__(self, statuses: Iterable[RecipientStatus] = ()) -> None:
-        self._statuses = tuple(statuses)
+        every = tuple(statuses)
+        # One status is held as it is, not in a tuple of one (48 bytes more).
+        self._statuses: RecipientStatus | tuple[RecipientStatus, ...] = every[0] if len(every) == 1 else every
+
+    def _all(self) -> tuple[RecipientStatus, ...]:
+        statuses = self._statuses
+        return (statuses,) if isinstance(statuses, RecipientStatus) else statuses
 
     def __getitem__(self, to: str) -> RecipientStatus:
-        for status in self._statuses:
+        for status in self._all():
             if status.to == to:
                 return status
         raise KeyError(to)
 
     def get(self, to: str, default: Any = None) -> Any:
-        for status in self._statuses:
+        statuses = self._statuses
+        if isinstance(statuses, RecipientStatus):
+            return statuses if statuses.to == to else default
+        for status in statuses:
             if status.to == to:
                 return status
         return default
 
     def __iter__(self) -> Iterator[str]:
-        return (status.to for status in self._statuses)
+        return (status.to for status in self._all())
+
+    def __len__(self) -> int:
+        return 1 if isinstance(self._statuses, RecipientStatus) else len(self._statuses)
 
     def values(self) -> ValuesView[RecipientStatus]:
         return _Statuses(self)
 
-    def __len__(self) -> int:
-        return len(self._statuses)
-
     def __repr__(self) -> str:
-        return f"Recipients({list(self._statuses)!r})"
+        return f"Recipients({list(self._all())!r})"
 
 
 class _Statuses(ValuesView[RecipientStatus]):
-    """``Recipients.values()`` straight from its tuple, without a lookup per number."""
+    """``Recipients.values()`` straight from the statuses, without a lookup per number."""
 
     __slots__ = ()
     _mapping: Recipients
 
     def __iter__(self) -> Iterator[RecipientStatus]:
-        return iter(self._mapping._statuses)
+        return iter(self._mapping._all())
 
 
 def compact_recipients(recipients: Mapping[str, RecipientStatus]) -> Recipients:
@@ -135,10 +144,12 @@ class Message:
     # answer, its content, suggestion response or location. None for plain messaging.
     channel: str | None = None
     multichannel: dict[str, Any] | None = None
-    # Its callbacks in the order they were planned: the store's index of them (emulator.state.store),
-    # held here rather than in a dict by message id. Not part of the record: --db keeps
-    # callbacks in rows of their own (``NOT_STORED``).
-    callbacks: tuple[Callback, ...] = field(default=(), init=False, repr=False, compare=False, metadata=NOT_STORED)
+    # Its callbacks in the order they were planned, a single one as it is: the store's index
+    # of them (Store.callbacks_for_message), held here rather than in a dict by message id.
+    # Not part of the record: --db keeps callbacks in rows of their own (``NOT_STORED``).
+    callbacks: Callback | tuple[Callback, ...] = field(
+        default=(), init=False, repr=False, compare=False, metadata=NOT_STORED
+    )
 
     @property
     def kind(self) -> MessageKind:
@@ -173,15 +184,17 @@ class Attempt:
     replay: bool = False
 
 
-@dataclass(slots=True)
+# eq=False: a callback is itself (the delivery engine keys its jobs by the record), and
+# two records of one event are never compared field by field.
+@dataclass(slots=True, eq=False)
 class Callback:
     """One planned event for one recipient, and every attempt to deliver it.
 
     The event's JSON is not kept: it is built from the message when it is sent or shown
     (``MessagingService.event``), from the fields here; its ``time`` is ``planned_at``.
+    Its id is not kept either: it is ``cb-{messageId}-{order}`` (:attr:`id`).
     """
 
-    id: str
     account_id: str
     message_id: str
     application_id: str
@@ -203,6 +216,14 @@ class Callback:
     held_by: str | None = None
     # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
     channel: str | None = None
+    # The id, only when it is not cb-{messageId}-{order}: callbacks read from --db files
+    # written when callback ids were random. Kept under "id" there (emulator.state.persistence).
+    other_id: str | None = field(default=None, metadata=NOT_STORED)
+
+    @property
+    def id(self) -> str:
+        """``cb-{messageId}-{order}``: unique as message ids are, as a message plans each order once."""
+        return self.other_id or f"cb-{self.message_id}-{self.order}"
 
     def add_attempt(self, attempt: Attempt) -> None:
         """Journal one more POST (a copy of a handful of references: callbacks make few)."""

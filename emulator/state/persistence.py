@@ -78,7 +78,9 @@ _CALLBACK_FIELDS = _fields(Callback)
 _MEDIA_FIELDS = _fields(MediaItem) - {"content"}
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# A callback's id is not a field (it is made from its message id and order) but is written
+# first, as it always was, so that every row says which callback it is.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {Callback: ("id", *_stored_fields(Callback))}
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -143,6 +145,11 @@ def callback_from_json(text: str) -> Callback:
         data["error_code"] = event.get("errorCode")
         data["carrier_name"] = event.get("carrierName")
     callback = _CALLBACK.validate_python(data)
+    written = raw.get("id")
+    if not isinstance(written, str):
+        raise ValueError("id: a callback's id must be a string")
+    if written != callback.id:
+        callback.other_id = written  # a random id, from before ids named their message
     # The strings every callback of an account repeats, shared (emulator/state/models.py).
     callback.account_id = shared(callback.account_id)
     callback.application_id = shared(callback.application_id)

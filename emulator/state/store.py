@@ -37,6 +37,11 @@ def message_id_in(callback_id: str) -> str | None:
     return message_id if dash else None
 
 
+def _each(callbacks: Callback | tuple[Callback, ...]) -> tuple[Callback, ...]:
+    """A message's callbacks (Message.callbacks holds a single one as it is)."""
+    return (callbacks,) if isinstance(callbacks, Callback) else callbacks
+
+
 class StoreObserver(Protocol):
     """Told of every change, e.g. to write it through to disk (:mod:`emulator.state.persistence`)."""
 
@@ -124,7 +129,8 @@ class Store:
     def add_callback(self, callback: Callback) -> None:
         message = self.get_message(callback.message_id)
         if message is not None and message_id_in(callback.id) == message.id:
-            message.callbacks = (*message.callbacks, callback)
+            held = message.callbacks
+            message.callbacks = callback if not held else (*_each(held), callback)
         else:
             self._loose_callbacks[callback.id] = callback
         if self.observer is not None:
@@ -140,7 +146,8 @@ class Store:
             return
         message = self._message_of(callback_id)
         if message is not None:
-            message.callbacks = tuple(c for c in message.callbacks if c.id != callback_id)
+            kept = tuple(c for c in _each(message.callbacks) if c.id != callback_id)
+            message.callbacks = kept[0] if len(kept) == 1 else kept
 
     def _message_of(self, callback_id: str) -> Message | None:
         message_id = message_id_in(callback_id)
@@ -149,7 +156,7 @@ class Store:
     def get_callback(self, callback_id: str) -> Callback | None:
         message = self._message_of(callback_id)
         if message is not None:
-            for callback in message.callbacks:
+            for callback in _each(message.callbacks):
                 if callback.id == callback_id:
                     return callback
         return self._loose_callbacks.get(callback_id)
@@ -158,7 +165,7 @@ class Store:
         """The callbacks of the account (of all with None), message by message."""
         for state in self._scope(account_id):
             for message in state.messages.values():
-                yield from message.callbacks
+                yield from _each(message.callbacks)
         if self._loose_callbacks:
             for callback in list(self._loose_callbacks.values()):
                 if account_id is None or callback.account_id == account_id:
@@ -166,7 +173,7 @@ class Store:
 
     def callbacks_for_message(self, message_id: str) -> list[Callback]:
         message = self.get_message(message_id)
-        found = list(message.callbacks) if message is not None else []
+        found = list(_each(message.callbacks)) if message is not None else []
         if self._loose_callbacks:
             found += [c for c in self._loose_callbacks.values() if c.message_id == message_id]
         return found
