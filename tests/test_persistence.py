@@ -481,3 +481,41 @@ async def test_two_emulators_starting_together_on_one_file_one_serves_the_other_
     assert str(refused[0]).endswith(
         f"standard error:\nbandwidth-emulator: cannot use --db {db} is in use by another running emulator\n"
     ), str(refused[0])
+
+
+def test_rows_are_written_as_before_and_records_load_back_compact(tmp_path: Path) -> None:
+    # A callback's id is made from its message id and order, and a message's recipients are
+    # a tuple-backed mapping (emulator/state/models.py); the rows keep their shape: the id
+    # first, the recipients as an object by number. Random ids of older files are kept.
+    from emulator.state.models import Callback, Message, Recipients, RecipientStatus
+    from emulator.state.persistence import _dump, callback_from_json, message_from_json
+
+    message = Message(
+        "1700000000000abcdefghijklmnop", ACCOUNT, "app", "out", "+15554443333", ("+15552221111", "+15552222222"),
+        "+15554443333", 1.0, 1,
+        recipients=Recipients([RecipientStatus("+15552221111"), RecipientStatus("+15552222222", "DELIVERED")]),
+    )
+    row = json.loads(_dump(message))
+    assert "callbacks" not in row
+    assert row["recipients"] == {
+        "+15552221111": {"to": "+15552221111", "status": "QUEUED", "error_code": None, "description": None,
+                         "carrier_name": None, "updated_at": None},
+        "+15552222222": {"to": "+15552222222", "status": "DELIVERED", "error_code": None, "description": None,
+                         "carrier_name": None, "updated_at": None},
+    }  # fmt: skip
+    loaded = message_from_json(_dump(message))
+    assert isinstance(loaded.recipients, Recipients) and loaded == message
+
+    callback = Callback(ACCOUNT, message.id, "app", "message-delivered", "+15552221111", None, 2.0, order=1)
+    row = json.loads(_dump(callback))
+    assert list(row)[:3] == ["id", "account_id", "message_id"] and "other_id" not in row
+    assert row["id"] == "cb-1700000000000abcdefghijklmnop-1"
+    assert callback_from_json(_dump(callback)).id == callback.id
+    assert callback_from_json(_dump(callback)).other_id is None
+
+    row["id"] = "cb-x7k2q9"  # a random id, as ids were made before
+    old = callback_from_json(json.dumps(row))
+    assert old.id == "cb-x7k2q9" and json.loads(_dump(old))["id"] == "cb-x7k2q9"
+    del row["id"]
+    with pytest.raises(ValueError, match="id"):
+        callback_from_json(json.dumps(row))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from emulator.state.models import Callback, Message
 from emulator.state.store import MediaItem, Store
 
@@ -194,3 +196,78 @@ def test_forgetting_a_message_takes_its_callbacks_and_tells_the_observer() -> No
     assert [c.id for c in store.callbacks("1111111")] == ["c3"] and store.has_pending_callback("m2")
     assert store.forget_message("m1") == []  # already gone: nothing told
     assert len(recorder.events) == 1
+
+
+def planned(message_id: str, order: int, account: str = "1111111") -> Callback:
+    """A callback as the service plans it: its id is cb-{messageId}-{order}, not stored."""
+    return Callback(
+        account_id=account, message_id=message_id, application_id="app", type="message-delivered",
+        recipient="+15552221111", url="http://127.0.0.1:9/cb", planned_at=1_700_000_001.0, order=order,
+    )  # fmt: skip
+
+
+def test_callbacks_named_after_their_message_are_kept_and_found_through_it() -> None:
+    store = Store()
+    store.add_message(message("1700000000000abcdefghijklmnop"))
+    store.add_message(message("other"))
+    first, second = planned("1700000000000abcdefghijklmnop", 0), planned("1700000000000abcdefghijklmnop", 1)
+    store.add_callback(first)
+    assert store.get_callback("cb-1700000000000abcdefghijklmnop-0") is first
+    store.add_callback(second)
+    store.add_callback(planned("other", 0))
+    assert first.id == "cb-1700000000000abcdefghijklmnop-0"
+    assert store.get_callback("cb-1700000000000abcdefghijklmnop-1") is second
+    assert store.get_callback("cb-1700000000000abcdefghijklmnop-2") is None
+    assert store.get_callback("cb-missing-0") is None and store.get_callback("cb-") is None
+    assert store.callbacks_for_message("1700000000000abcdefghijklmnop") == [first, second]
+    assert [c.id for c in store.callbacks("1111111")] == [first.id, second.id, "cb-other-0"]
+    assert store._loose_callbacks == {}  # nothing kept apart: the message holds them
+
+    store.discard_callback(second.id)
+    assert store.get_callback(second.id) is None
+    assert store.callbacks_for_message("1700000000000abcdefghijklmnop") == [first]
+
+    forgotten = store.forget_message("1700000000000abcdefghijklmnop")
+    assert forgotten == [first]
+    assert store.get_callback(first.id) is None
+    assert [c.id for c in store.reset("1111111")] == ["cb-other-0"]
+    assert store.get_callback("cb-other-0") is None
+
+
+def test_callbacks_whose_id_does_not_name_their_message_are_kept_apart_and_still_found() -> None:
+    # --db files from before callback ids were cb-{messageId}-{n} hold random ids.
+    store = Store()
+    store.add_message(message("m1"))
+    store.add_callback(planned("m1", 0))
+    legacy = callback("cb-x7k2", "m1")
+    store.add_callback(legacy)
+    assert store.get_callback("cb-x7k2") is legacy
+    assert [c.id for c in store.callbacks_for_message("m1")] == ["cb-m1-0", "cb-x7k2"]
+    assert store.has_pending_callback("m1")
+    store.get_callback("cb-m1-0").state = "delivered"
+    assert store.has_pending_callback("m1")  # the older one still is
+    legacy.state = "delivered"
+    assert not store.has_pending_callback("m1")
+    assert store.forget_message("m1")[1] is legacy
+    assert store.get_callback("cb-x7k2") is None and store._loose_callbacks == {} and store._loose_by_message == {}
+    store.add_callback(callback("cb-y", "gone", "2222222"))  # its message is not here
+    assert store.callbacks_for_message("gone")[0].id == "cb-y" and store.has_pending_callback("gone")
+    assert [c.id for c in store.reset("2222222")] == ["cb-y"] and store._loose_by_message == {}
+
+
+def test_a_message_reads_its_recipients_as_a_mapping_by_number() -> None:
+    from emulator.state.models import Recipients, RecipientStatus
+
+    one = Recipients([RecipientStatus("+15552221111")])
+    group = Recipients([RecipientStatus("+15552221111"), RecipientStatus("+15552222222", "DELIVERED")])
+    assert list(one) == ["+15552221111"] and len(one) == 1
+    assert one["+15552221111"].status == "QUEUED" and one.get("+15559999999") is None
+    assert list(group) == ["+15552221111", "+15552222222"] and len(group) == 2
+    assert [s.status for s in group.values()] == ["QUEUED", "DELIVERED"]
+    assert group.get("+15552222222").status == "DELIVERED" and "+15552222222" in group
+    assert group == {"+15552221111": RecipientStatus("+15552221111"), "+15552222222": RecipientStatus("+15552222222", "DELIVERED")}
+    assert len(Recipients()) == 0 and list(Recipients().values()) == []
+    with pytest.raises(KeyError):
+        group["+15559999999"]
+    with pytest.raises(KeyError):
+        one["+15559999999"]

@@ -64,6 +64,7 @@ class Store:
         # about 100 MB in two dicts). Except these, by id: callbacks from --db files written
         # before the ids named their message, or whose message is not (or no longer) here.
         self._loose_callbacks: dict[str, Callback] = {}
+        self._loose_by_message: dict[str, list[Callback]] = {}
 
     def account(self, account_id: str) -> AccountState:
         state = self._accounts.get(account_id)
@@ -113,13 +114,13 @@ class Store:
     def forget_message(self, message_id: str) -> list[Callback]:
         """Forget one message and its callbacks, on disk too (retention: emulator.state.retention);
         returns the callbacks forgotten. The caller makes sure none of them is pending."""
+        callbacks = self.callbacks_for_message(message_id)
         account_id = self._message_account.pop(message_id, None)
         if account_id is None:
             return []
-        callbacks = self.callbacks_for_message(message_id)
         message = self._accounts[account_id].messages.pop(message_id)
-        for callback in callbacks:
-            self._loose_callbacks.pop(callback.id, None)
+        if self._loose_callbacks:
+            self._drop_loose(callbacks)
         if self.observer is not None:
             self.observer.message_forgotten(message, callbacks)
         return callbacks
@@ -133,6 +134,7 @@ class Store:
             message.callbacks = callback if not held else (*_each(held), callback)
         else:
             self._loose_callbacks[callback.id] = callback
+            self._loose_by_message.setdefault(callback.message_id, []).append(callback)
         if self.observer is not None:
             self.observer.callback_saved(callback)
 
@@ -142,12 +144,23 @@ class Store:
 
     def discard_callback(self, callback_id: str) -> None:
         """Forget one callback without telling the observer (its write failed)."""
-        if self._loose_callbacks.pop(callback_id, None) is not None:
+        loose = self._loose_callbacks.pop(callback_id, None)
+        if loose is not None:
+            self._drop_loose([loose])
             return
         message = self._message_of(callback_id)
         if message is not None:
             kept = tuple(c for c in _each(message.callbacks) if c.id != callback_id)
             message.callbacks = kept[0] if len(kept) == 1 else kept
+
+    def _drop_loose(self, callbacks: Iterable[Callback]) -> None:
+        for callback in callbacks:
+            self._loose_callbacks.pop(callback.id, None)
+            siblings = self._loose_by_message.get(callback.message_id)
+            if siblings is not None and callback in siblings:
+                siblings.remove(callback)
+                if not siblings:
+                    del self._loose_by_message[callback.message_id]
 
     def _message_of(self, callback_id: str) -> Message | None:
         message_id = message_id_in(callback_id)
@@ -174,13 +187,22 @@ class Store:
     def callbacks_for_message(self, message_id: str) -> list[Callback]:
         message = self.get_message(message_id)
         found = list(_each(message.callbacks)) if message is not None else []
-        if self._loose_callbacks:
-            found += [c for c in self._loose_callbacks.values() if c.message_id == message_id]
+        if self._loose_by_message:
+            found += self._loose_by_message.get(message_id, ())
         return found
 
     def has_pending_callback(self, message_id: str) -> bool:
         """Whether a callback of this message is still pending (scheduled, in flight or held)."""
-        return any(callback.state == "pending" for callback in self._message_callbacks.get(message_id, ()))
+        message = self.get_message(message_id)
+        if message is not None:
+            held = message.callbacks
+            if isinstance(held, Callback):
+                if held.state == "pending":
+                    return True
+            elif any(callback.state == "pending" for callback in held):
+                return True
+        loose = self._loose_by_message.get(message_id) if self._loose_by_message else None
+        return loose is not None and any(callback.state == "pending" for callback in loose)
 
     # -- media ----------------------------------------------------------------------------
 
@@ -213,13 +235,14 @@ class Store:
             self._accounts.clear()
             self._message_account.clear()
             self._loose_callbacks.clear()
+            self._loose_by_message.clear()
         else:
             if account_id in self._accounts:
                 state = self._accounts.pop(account_id)
                 for mid in state.messages:
                     self._message_account.pop(mid, None)
-            for callback in dropped:
-                self._loose_callbacks.pop(callback.id, None)
+            if self._loose_callbacks:
+                self._drop_loose(dropped)
         if self.observer is not None:
             self.observer.reset(account_id)
         return dropped
