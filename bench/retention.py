@@ -11,7 +11,10 @@ Printed for each: RSS after the warm-up, the band (max - min) after it, and the 
 virtual minute (least squares over the minutes after the warm-up); the target is a flat band
 with retention on: a slope under 1% of the baseline's.
 
-    .venv/bin/python bench/retention.py [--minutes 60] [--warmup 10] [--keep 20000] [--json]
+With ``--db`` both runs keep their state in a SQLite file, and its size (with the ``-wal`` file
+beside it) is read after each minute too.
+
+    .venv/bin/python bench/retention.py [--minutes 60] [--warmup 10] [--keep 20000] [--db] [--json]
 """
 
 from __future__ import annotations
@@ -112,15 +115,23 @@ def slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
 
 
-def run(receiver: str, minutes: int, warmup: int, keep: int) -> dict[str, Any]:
-    """One emulator process through ``minutes`` virtual minutes; RSS after each."""
+def file_mb(db: Path) -> float:
+    """The --db file and its -wal file beside it."""
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()) / (1024 * 1024)
+
+
+def run(receiver: str, minutes: int, warmup: int, keep: int, db: Path | None = None) -> dict[str, Any]:
+    """One emulator process through ``minutes`` virtual minutes; RSS (and the --db file's
+    size) after each."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(SCENARIO.format(account=ACCOUNT))
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--port", "0", "--clock", "manual", "--scenario", f.name,
-         "--callback-url", receiver, "--retain-messages", str(keep), "--log-level", "warning"],
+         "--callback-url", receiver, "--retain-messages", str(keep), "--log-level", "warning",
+         *(["--db", str(db)] if db is not None else [])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+    files: list[tuple[int, float]] = []
     try:
         assert process.stdout is not None
         url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline()).group(0)  # type: ignore[union-attr]
@@ -129,6 +140,8 @@ def run(receiver: str, minutes: int, warmup: int, keep: int) -> dict[str, Any]:
         for minute in range(1, minutes + 1):
             post(f"{url}/_emulator/clock/advance", {"seconds": 60})
             samples.append((minute, rss_mb(process.pid)))
+            if db is not None:
+                files.append((minute, file_mb(db)))
         wall = time.perf_counter() - started
         health = get(f"{url}/_emulator/health")
         held = len(get(f"{url}/_emulator/messages?accountId={ACCOUNT}")["messages"])
@@ -138,7 +151,12 @@ def run(receiver: str, minutes: int, warmup: int, keep: int) -> dict[str, Any]:
         os.unlink(f.name)
     after = [(m, r) for m, r in samples if m >= warmup]
     values = [r for _, r in after]
+    file_after = [size for m, size in files if m >= warmup]
     return {
+        "db": db is not None,
+        "file_warm_mb": file_after[0] if file_after else None,
+        "file_end_mb": file_after[-1] if file_after else None,
+        "file_slope_mb_per_min": slope([(float(m), v) for m, v in files if m >= warmup]) if files else None,
         "keep": keep,
         "minutes": minutes,
         "warmup": warmup,
@@ -155,7 +173,7 @@ def run(receiver: str, minutes: int, warmup: int, keep: int) -> dict[str, Any]:
     }
 
 
-def measure(minutes: int, warmup: int, keep: int) -> dict[str, Any]:
+def measure(minutes: int, warmup: int, keep: int, with_db: bool = False) -> dict[str, Any]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
@@ -165,9 +183,10 @@ def measure(minutes: int, warmup: int, keep: int) -> dict[str, Any]:
     sock.close()
     load = os.getloadavg()[0]
     try:
-        url = f"http://127.0.0.1:{port}/callbacks"
-        on = run(url, minutes, warmup, keep)
-        off = run(url, minutes, warmup, 0)
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"http://127.0.0.1:{port}/callbacks"
+            on = run(url, minutes, warmup, keep, Path(tmp) / "on.db" if with_db else None)
+            off = run(url, minutes, warmup, 0, Path(tmp) / "off.db" if with_db else None)
     finally:
         receiver.terminate()
         receiver.join()
@@ -189,6 +208,12 @@ def report(result: dict[str, Any]) -> str:
         )
     ratio = on["slope_mb_per_min"] / off["slope_mb_per_min"] if off["slope_mb_per_min"] else float("nan")
     lines.append(f"slope ratio on/off: {ratio:.3f} (target: flat, < 0.01)")
+    if on["db"]:
+        for label, r in (("--db file, retention on", on), ("--db file, retention off", off)):
+            lines.append(
+                f"{label:<28} {r['file_warm_mb']:>7.1f}MB {r['file_end_mb']:>6.1f}MB "
+                f"slope {r['file_slope_mb_per_min']:.2f}MB per virtual min"
+            )
     return "\n".join(lines)
 
 
@@ -197,11 +222,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=60, help="virtual minutes of traffic (default 60)")
     parser.add_argument("--warmup", type=int, default=10, help="virtual minutes before the band is measured (default 10)")
     parser.add_argument("--keep", type=int, default=20_000, help="--retain-messages of the run with retention (default 20000)")
+    parser.add_argument("--db", action="store_true", help="both runs with --db: also the file's size (with its -wal)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (for bench/run.py)")
     args = parser.parse_args()
     if not 0 < args.warmup < args.minutes:
         parser.error("--warmup must be between 0 and --minutes")
-    result = measure(args.minutes, args.warmup, args.keep)
+    result = measure(args.minutes, args.warmup, args.keep, args.db)
     if args.json:
         print(json.dumps(result))
     else:

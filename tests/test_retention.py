@@ -329,25 +329,56 @@ async def start_db(db: Path, receiver: Receiver, **settings: Any) -> TestClient:
 async def test_with_db_forgotten_rows_are_deleted_and_the_file_stops_growing(tmp_path: Path, receiver: Receiver) -> None:
     db = tmp_path / "state.db"
     client = await start_db(db, receiver, retain_messages=5)
+    database = client.app[DATABASE]
+    database.forget_batch = 4  # rows are deleted 4 messages at a time (256 by default)
     try:
-        for _ in range(10):
+        for _ in range(12):
             assert (await send(client, SMS)).status == 202
             await advance(client, 2)
-        assert rows(client) == (5, 5)
-        conn = client.app[DATABASE]._conn
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        # 7 forgotten: one batch of 4 deleted, 3 waiting for the next batch.
+        assert rows(client) == (8, 8)
+        pages = database._conn.execute("PRAGMA page_count").fetchone()[0]
         for _ in range(40):
             await send(client, SMS)
             await advance(client, 2)
-        assert rows(client) == (5, 5)
+            assert 5 <= rows(client)[0] <= 5 + 3
         # Freed pages are reused: forty more messages take no more room (the WAL file beside
         # it is bounded by SQLite's checkpoints, every 1000 pages).
-        assert conn.execute("PRAGMA page_count").fetchone()[0] <= pages
+        assert database._conn.execute("PRAGMA page_count").fetchone()[0] <= pages
         kept = [m["id"] for m in (await (await client.get("/_emulator/messages")).json())["messages"]]
     finally:
         await client.close()
+    # Stopping deletes the rows of the batch under way: the file holds what memory held.
     with sqlite3.connect(db) as conn:
         assert sorted(r[0] for r in conn.execute("SELECT id FROM messages")) == sorted(kept)
+        assert conn.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 5
+
+
+async def test_with_db_rows_not_yet_deleted_come_back_finished_and_go_again(tmp_path: Path, receiver: Receiver) -> None:
+    db = tmp_path / "state.db"
+    client = await start_db(db, receiver, retain_messages=2)
+    try:
+        for _ in range(5):
+            await send(client, SMS)
+            await advance(client, 2)
+        kept = [m["id"] for m in (await (await client.get("/_emulator/messages")).json())["messages"]]
+        assert rows(client) == (5, 5)  # 3 forgotten, their batch not yet full
+        # As after a kill: the file is copied as it is, without the rows of the batch deleted.
+        copy = tmp_path / "copy.db"
+        database = client.app[DATABASE]
+        database._conn.execute("PRAGMA wal_checkpoint(FULL)")
+        database._conn.execute(f"VACUUM INTO '{copy}'")
+    finally:
+        await client.close()
+    client = await start_db(copy, receiver, retain_messages=2)
+    try:
+        again = [m["id"] for m in (await (await client.get("/_emulator/messages")).json())["messages"]]
+        assert again == kept
+        callbacks = (await (await client.get("/_emulator/callbacks")).json())["callbacks"]
+        assert {c["state"] for c in callbacks} == {"delivered"}  # nothing delivered twice
+    finally:
+        await client.close()
+    assert len(receiver.requests) == 5
 
 
 async def test_a_db_file_holding_more_is_trimmed_at_start_up(tmp_path: Path, receiver: Receiver) -> None:
@@ -391,6 +422,7 @@ async def test_with_db_a_failed_commit_does_not_keep_the_rows_of_what_was_forgot
     db = tmp_path / "state.db"
     client = await start_db(db, receiver, retain_messages=1)
     database = client.app[DATABASE]
+    database.forget_batch = 1
     try:
         first = (await (await send(client, SMS)).json())["id"]
         await send(client, SMS)

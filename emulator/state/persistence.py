@@ -46,6 +46,9 @@ log = logging.getLogger("emulator.state.persistence")
 
 SCHEMA_VERSION = 1
 
+# Messages forgotten by retention whose rows are deleted together (see Database.message_forgotten).
+FORGET_BATCH = 256
+
 # No index on account_id: only a per-account reset needs it, and every index is one more page
 # written by the commit that precedes each 202.
 SCHEMA = """
@@ -245,6 +248,13 @@ class Database:
         self._requests: list[RequestChanges] = []  # the requests whose changes are in _dirty
         self._quiet = False  # while undoing: changes made then are the file's own state
         self.failing: str | None = None  # why writing fails, while it does (None: it works)
+        # Rows of messages forgotten by retention, deleted FORGET_BATCH messages at a time
+        # (README.md, "Retention"): old rows lie side by side, so a batch rewrites a few pages
+        # where one message at a time would rewrite a page or two per message.
+        self._forgotten: list[tuple[str, list[str]]] = []
+        self.forget_batch = FORGET_BATCH
+        self._forgotten_written = 0  # how many of them the commit under way deletes
+        self._flush_forgotten = False  # at close: whatever the batch holds
 
     # -- writing (the store's observer) ---------------------------------------------------
 
@@ -289,13 +299,16 @@ class Database:
         self._touch(("media", account_id, media_id), None)
 
     def message_forgotten(self, message: Message, callbacks: list[Callback]) -> None:
-        # Retention (emulator.state.retention): the rows go in the next commit, so the file
-        # stops growing; SQLite reuses the freed pages (README.md, "Retention"). Not part of
-        # the request that happened to trigger it: if that request's commit fails, the
-        # message stays forgotten and its rows are still deleted by the next commit.
-        self._touch(("messages", message.id), None, of_request=False)
-        for callback in callbacks:
-            self._touch(("callbacks", callback.id), None, of_request=False)
+        # Retention (emulator.state.retention): the rows go with the commit that follows the
+        # batch's last message, so the file stops growing; SQLite reuses the freed pages
+        # (README.md, "Retention"). Not part of the request that happened to trigger it. Until
+        # then the rows hold the message's last state: after a kill they load back, finished,
+        # and the policy forgets them again at start-up.
+        if self._quiet:
+            return
+        self._forgotten.append((message.id, [callback.id for callback in callbacks]))
+        if len(self._forgotten) >= self.forget_batch:
+            self._touch(("forget", ""), None, of_request=False)  # a commit soon, to write them
 
     def reset(self, account_id: str | None) -> None:
         if self._quiet:
@@ -318,7 +331,9 @@ class Database:
         for key, value in self._dirty.items():
             kind = key[0]
             if value is None and kind in ("messages", "callbacks"):
-                conn.execute(f"DELETE FROM {kind} WHERE id = ?", key[1:])  # forgotten (retention)
+                conn.execute(f"DELETE FROM {kind} WHERE id = ?", key[1:])  # forgotten meanwhile (_undo)
+            elif kind == "forget":
+                pass  # below
             elif kind == "messages":
                 conn.execute(
                     # An upsert, not REPLACE: the row keeps its rowid, so records load back in
@@ -341,6 +356,10 @@ class Database:
                 )
             elif kind == "meta":
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key[1], value))
+        if len(self._forgotten) >= self.forget_batch or (self._forgotten and self._flush_forgotten):
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid, _ in self._forgotten])
+            conn.executemany("DELETE FROM callbacks WHERE id = ?", [(cid,) for _, cids in self._forgotten for cid in cids])
+            self._forgotten_written = len(self._forgotten)
 
     def commit(self) -> None:
         """Write everything changed since the last commit, in one transaction.
@@ -355,10 +374,11 @@ class Database:
             if now != self._saved_clock:
                 self._dirty[("meta", "clock")] = repr(now)
         requests, self._requests = self._requests, []
-        if not self._dirty and not self._resets:
+        if not self._dirty and not self._resets and not (self._flush_forgotten and self._forgotten):
             for changes in requests:
                 changes.state = "committed"
             return
+        self._forgotten_written = 0
         try:
             self._conn.execute("BEGIN")
             self._write()
@@ -376,6 +396,7 @@ class Database:
             self._saved_clock = float(clock)
         self._dirty.clear()
         self._resets.clear()
+        del self._forgotten[: self._forgotten_written]
         for changes in requests:
             changes.state = "committed"
         if self.failing is not None:
@@ -573,6 +594,7 @@ class Database:
         return len(pending)
 
     def close(self) -> None:
+        self._flush_forgotten = True  # the rows of every message forgotten so far
         try:
             self.commit()
         except DatabaseError as exc:
