@@ -372,18 +372,20 @@ def bench_startup(runs: int) -> list[Row]:
 def bench_waiters(seconds: float, rounds: int) -> list[Row]:
     """bench/waiters.py: the send rate with 500 long-polls open, and gone, against none."""
     r = run_json([PY, str(HERE / "waiters.py"), "--seconds", str(seconds), "--rounds", str(rounds)],
-                 rounds * 3 * (seconds + 120))
+                 rounds * 4 * (seconds + 120))
     none, cpu = r["mps"]["none"], r["cpu_us"]
     detail = (f"median of {r['rounds']} rounds of {r['seconds']:.0f} s, {r['connections']} senders; "
               f"server CPU per send {cpu['none']:.0f} us with none")
     rows = [Row("7. send rate, no long-poll", f"{none:,.0f} msg/s", "", None, detail)]
-    for mode, what in (("open", "open"), ("gone", "whose clients hung up")):
+    for mode, what in (("open", "open, a tenth answered now and then"), ("idle", "open, never answered"),
+                       ("gone", "whose clients hung up")):
         ratio = r[f"{mode}_ratio"]
-        held = r["held"] if mode == "open" else r["held_gone"]
+        held = r[{"open": "held", "idle": "held_idle", "gone": "held_gone"}[mode]]
         rows.append(Row(f"7. send rate, {r['waiters']} long-polls {what}", f"{r['mps'][mode]:,.0f} msg/s, ratio {ratio:.2f}",
                         ">= 0.9", ratio >= 0.9,
                         f"server CPU per send {cpu[mode]:.0f} us ({cpu[mode] / cpu['none']:.2f} of none); "
-                        f"polls held during the rounds {held}"))
+                        f"polls held during the rounds {held}"
+                        + (f"; polls answered per round {r['answered']}" if mode == "open" else "")))
     return rows
 
 

@@ -1,16 +1,22 @@
 """Long-polls must not slow sends down: the send rate with N open waiters against none.
 
 One emulator (realtime clock, callbacks delivered at once to the load generator's receiver),
-a closed-loop sender (bench/drive.py e2e, its own process) and a process holding N long-polls
-of ``GET /_emulator/callbacks`` and ``GET /_emulator/messages`` (its own process too). The
-journal is emptied (``POST /_emulator/reset``) before every round, and the rounds alternate:
+a closed-loop sender (bench/drive.py e2e, its own process), and a holder process with a
+feeder that sends one message every 0.25 s to another account (in every round alike) and N
+long-polls of ``GET /_emulator/callbacks`` and ``GET /_emulator/messages``. The journal is
+emptied (``POST /_emulator/reset``) before every round, and the rounds alternate:
 
 - ``none``: no long-poll open;
-- ``open``: N long-polls open for the whole round: most for filters that never match (other
-  message ids, tags, a failure type that never happens, a count never reached), a tenth for
-  the sender's own recipients, which match during the round and are polled again at once for
-  a later one;
-- ``gone``: N long-polls whose clients sent the request and then closed the connection.
+- ``open``: N long-polls open for the whole round: nine in ten for filters that never match
+  (other message ids, tags, recipients, a failure type that never happens, a count never
+  reached), one in ten for the feeder's next 4 to 20 messages or delivered callbacks (1 to 5
+  s away), polled again as soon as answered;
+- ``idle``: N long-polls open, none of which matches (what waiting costs, without the cost of
+  answering the polls that match);
+- ``gone``: N long-polls whose clients sent the request and then hung up.
+
+The figure is the sender's rate, and the emulator's CPU time per message sent (steadier on
+a busy machine), each against the ``none`` rounds of the same run.
 
     .venv/bin/python bench/waiters.py [--waiters 500] [--seconds 10] [--rounds 3] [--connections 64]
     .venv/bin/python bench/waiters.py hold URL --waiters N [--gone]     (the holder process)
@@ -41,43 +47,64 @@ ACCOUNT = "9900000"
 WAIT = 60  # the longest long-poll the control API allows; every round is shorter
 
 
-def recipient(worker: int, k: int) -> str:
-    """The recipient of the k-th message of bench/drive.py's worker ``worker``."""
-    return f"+1777{worker * 1_000_000 + k:07d}"
+FED = "9900001"  # the account of the feeder's messages, which the matching polls wait for
+FEED_EVERY = 0.25  # seconds between two of the feeder's messages
 
 
-def poll_path(j: int, step: int) -> tuple[str, bool]:
-    """The j-th waiter's query (for its ``step``-th poll) and whether it matches during a round."""
+def poll_path(j: int, seen: int, matching: bool = True) -> str:
+    """The j-th waiter's query, once it has seen ``seen`` records (matching polls only);
+    without ``matching``, one that never matches instead."""
     kind = j % 10
-    if kind == 0:  # the sender's own messages and callbacks: they come during the round
-        worker, k = j % 64, 3 + 25 * step + j // 64
+    if kind == 0 and not matching:
+        return f"/_emulator/messages?accountId={FED}&tag=never-{j}&wait={WAIT}"
+    if kind == 0:  # the feeder's messages and callbacks: 4 to 20 more, 1 to 5 s from now
+        count = seen + 4 + 4 * (j // 10 % 5)
         if j % 20 == 0:
-            return f"/_emulator/messages?to=%2B{recipient(worker, k)[1:]}&wait={WAIT}", True
-        return f"/_emulator/callbacks?recipient=%2B{recipient(worker, k)[1:]}&state=delivered&wait={WAIT}", True
+            return f"/_emulator/messages?accountId={FED}&count={count}&wait={WAIT}"
+        return f"/_emulator/callbacks?accountId={FED}&state=delivered&count={count}&wait={WAIT}"
     if kind in (1, 2, 3, 4):
-        return f"/_emulator/callbacks?messageId=never-{j}&wait={WAIT}", False
+        return f"/_emulator/callbacks?messageId=never-{j}&wait={WAIT}"
     if kind in (5, 6):
-        return f"/_emulator/messages?accountId={ACCOUNT}&tag=never-{j}&wait={WAIT}", False
+        return f"/_emulator/messages?accountId={ACCOUNT}&tag=never-{j}&wait={WAIT}"
     if kind == 7:
-        return f"/_emulator/callbacks?accountId={ACCOUNT}&type=message-failed&wait={WAIT}", False
+        return f"/_emulator/callbacks?accountId={ACCOUNT}&type=message-failed&wait={WAIT}"
     if kind == 8:
-        return f"/_emulator/messages?to=%2B19990{j:06d}&wait={WAIT}", False
-    return f"/_emulator/callbacks?state=delivered&count=100000000&wait={WAIT}", False
+        return f"/_emulator/messages?to=%2B19990{j:06d}&wait={WAIT}"
+    return f"/_emulator/callbacks?state=delivered&count=100000000&wait={WAIT}"
 
 
 # -- the holder process -------------------------------------------------------------------------
 
 
-async def _answer(reader: asyncio.StreamReader) -> bytes:
+async def _answer(reader: asyncio.StreamReader) -> dict:
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
-    return await reader.readexactly(length)
+    return json.loads(await reader.readexactly(length))
 
 
-async def hold(url: str, waiters: int, gone: bool) -> None:
+async def feed(host: str, port: int, stop: asyncio.Event) -> int:
+    """One message to account FED every FEED_EVERY seconds, in every round alike."""
+    reader, writer = await asyncio.open_connection(host, port)
+    body = json.dumps({"applicationId": "bench", "from": "+15554443333", "to": ["+15550009999"], "text": "fed"})
+    head = (f"POST /api/v2/users/{FED}/messages HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    sent = 0
+    while not stop.is_set():
+        writer.write((head + body).encode())
+        await _answer(reader)
+        sent += 1
+        try:
+            await asyncio.wait_for(stop.wait(), FEED_EVERY)
+        except TimeoutError:
+            pass
+    writer.close()
+    return sent
+
+
+async def hold(url: str, waiters: int, gone: bool, matching: bool) -> None:
     host, port = url.removeprefix("http://").split(":")
     answered = 0
     connections: list[asyncio.StreamWriter] = []
@@ -89,16 +116,15 @@ async def hold(url: str, waiters: int, gone: bool) -> None:
         nonlocal answered
         reader, writer = await asyncio.open_connection(host, int(port))
         connections.append(writer)
-        step = 0
-        writer.write(request(poll_path(j, step)[0]))
+        writer.write(request(poll_path(j, 0, matching)))
         if gone:
             await writer.drain()
             return
         while True:
-            await _answer(reader)
+            answer = await _answer(reader)
             answered += 1
-            step += 1
-            writer.write(request(poll_path(j, step)[0]))
+            seen = len(answer.get("messages", answer.get("callbacks", [])))
+            writer.write(request(poll_path(j, seen, matching)))
 
     tasks = [asyncio.create_task(waiter(j)) for j in range(waiters)]
     while len(connections) < waiters:
@@ -107,13 +133,17 @@ async def hold(url: str, waiters: int, gone: bool) -> None:
         await asyncio.gather(*tasks)
         for writer in connections:
             writer.transport.abort()  # no FIN handshake to wait for: the client is simply gone
+    stop = asyncio.Event()
+    feeder = asyncio.create_task(feed(host, int(port), stop))
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # until told to stop
+    stop.set()
+    fed = await feeder
     for task in tasks:
         task.cancel()
     for writer in connections:
         writer.transport.abort()
-    print(json.dumps({"answered": answered}), flush=True)
+    print(json.dumps({"answered": answered, "fed": fed}), flush=True)
 
 
 # -- the benchmark ----------------------------------------------------------------------------------
@@ -148,25 +178,24 @@ def reset(url: str) -> None:
 
 def one_round(url: str, port: int, mode: str, waiters: int, seconds: float, connections: int, pid: int) -> dict:
     reset(url)
-    holder = None
-    if mode != "none":
-        args = [PY, str(HERE / "waiters.py"), "hold", url, "--waiters", str(waiters)]
-        holder = subprocess.Popen([*args, *(["--gone"] if mode == "gone" else [])], cwd=ROOT, text=True,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert holder.stdout is not None and holder.stdin is not None
-        if holder.stdout.readline().strip() != "ready":
-            holder.kill()
-            raise RuntimeError("the holder process did not start")
-    held = settle(url, waiters if mode == "open" else 0)
+    # The holder runs in every round, with its feeder; with no long-poll in the first.
+    args = [PY, str(HERE / "waiters.py"), "hold", url, "--waiters", str(0 if mode == "none" else waiters)]
+    args += {"gone": ["--gone"], "idle": ["--never"]}.get(mode, [])
+    holder = subprocess.Popen(args, cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    if holder.stdout.readline().strip() != "ready":
+        holder.kill()
+        raise RuntimeError("the holder process did not start")
+    held = settle(url, waiters if mode in ("open", "idle") else 0)
     cpu = cpu_seconds(pid)
     drive = [PY, str(HERE / "drive.py"), "e2e", url, "--receiver-port", str(port)]
     result = run_json([*drive, "--seconds", str(seconds), "--connections", str(connections)], seconds + 90)
     result["server_cpu_us"] = (cpu_seconds(pid) - cpu) / max(result["accepted"], 1) * 1e6
     result["held_during"] = open_waits(url)
     result["held_before"] = held
-    if holder is not None:
-        out, _ = holder.communicate("stop\n", timeout=30)
-        result["answered"] = json.loads(out.strip().splitlines()[-1])["answered"]
+    out, _ = holder.communicate("stop\n", timeout=30)
+    result.update(json.loads(out.strip().splitlines()[-1]))
     return result
 
 
@@ -179,7 +208,7 @@ def bench(waiters: int, seconds: float, rounds: int, connections: int) -> dict:
                       "--callback-url", f"http://127.0.0.1:{port}/callbacks") as server:
             drive = [PY, str(HERE / "drive.py"), "e2e", server.url, "--receiver-port", str(port)]
             run_json([*drive, "--seconds", "1", "--connections", "16"], 90)  # warm-up
-            runs: dict[str, list[dict]] = {"none": [], "open": [], "gone": []}
+            runs: dict[str, list[dict]] = {"none": [], "open": [], "idle": [], "gone": []}
             for _ in range(rounds):
                 for mode in runs:
                     r = one_round(server.url, port, mode, waiters, seconds, connections, server.process.pid)
@@ -200,8 +229,10 @@ def bench(waiters: int, seconds: float, rounds: int, connections: int) -> dict:
         "cpu_us": cpu,
         "open_ratio": med["open"] / med["none"],
         "gone_ratio": med["gone"] / med["none"],
+        "idle_ratio": med["idle"] / med["none"],
         "held": [r["held_during"] for r in runs["open"]],
         "held_gone": [r["held_during"] for r in runs["gone"]],
+        "held_idle": [r["held_during"] for r in runs["idle"]],
         "answered": [r.get("answered") for r in runs["open"]],
         "load": os.getloadavg()[0],
     }
@@ -213,17 +244,20 @@ def main() -> None:
     parser.add_argument("url", nargs="?")
     parser.add_argument("--waiters", type=int, default=500)
     parser.add_argument("--gone", action="store_true", help="hold: close every connection once its request is sent")
+    parser.add_argument("--never", action="store_true", help="hold: only polls that never match")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     if args.what == "hold":
-        asyncio.run(hold(args.url, args.waiters, args.gone))
+        asyncio.run(hold(args.url, args.waiters, args.gone, not args.never))
         return
     r = bench(args.waiters, args.seconds, args.rounds, args.connections)
     print(f"send rate, no long-poll:            {r['mps']['none']:8.0f} msg/s  {r['cpu_us']['none']:5.0f} us CPU per send")
     print(f"send rate, {r['waiters']} open long-polls:     {r['mps']['open']:8.0f} msg/s  "
           f"{r['cpu_us']['open']:5.0f} us CPU per send  ratio {r['open_ratio']:.2f}  target >= 0.9")
+    print(f"send rate, {r['waiters']} never answered:   {r['mps']['idle']:8.0f} msg/s  "
+          f"{r['cpu_us']['idle']:5.0f} us CPU per send  ratio {r['idle_ratio']:.2f}  target >= 0.9")
     print(f"send rate, {r['waiters']} long-polls gone:     {r['mps']['gone']:8.0f} msg/s  "
           f"{r['cpu_us']['gone']:5.0f} us CPU per send  ratio {r['gone_ratio']:.2f}  target >= 0.9")
     print(json.dumps(r))
