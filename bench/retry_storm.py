@@ -100,7 +100,7 @@ def rss_mb() -> float:
 class RssSampler:
     """The process's RSS every ``interval`` seconds, from a thread (the event loop is busy)."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.start = self.peak = self.end = rss_mb()
         self._stop = threading.Event()
@@ -121,14 +121,19 @@ class RssSampler:
         self.peak = max(self.peak, self.end)
 
 
-def attempt_bytes(attempt: Attempt) -> int:
-    """What one journaled attempt holds of its own: the record, its slot in the callback's
-    list, and the values it does not share (small ints and the error texts are shared)."""
-    size = sys.getsizeof(attempt) + 8
-    for value in (attempt.time, attempt.status, attempt.duration_ms):
-        if value is not None and not (isinstance(value, int) and -5 <= value <= 256):
-            size += sys.getsizeof(value)
-    return size
+def journal_bytes(attempts: list[Attempt]) -> float:
+    """What one journaled attempt holds, on average: the record, its slot in the callback's
+    list, and its values, each object counted once however many attempts share it (small
+    ints, the error texts, a manual clock's instants, the interned status codes)."""
+    total = 0
+    seen: set[int] = set()
+    for attempt in attempts:
+        total += sys.getsizeof(attempt) + 8
+        for value in (attempt.time, attempt.status, attempt.error, attempt.duration_ms):
+            if value is not None and id(value) not in seen:
+                seen.add(id(value))
+                total += sys.getsizeof(value)
+    return total / max(1, len(attempts))
 
 
 async def storm(url: str, callbacks: int) -> dict[str, Any]:
@@ -148,9 +153,8 @@ async def storm(url: str, callbacks: int) -> dict[str, Any]:
         journal = list(service.store.callbacks(ACCOUNT))
         attempts = sum(len(c.attempts) for c in journal)
         exhausted = sum(1 for c in journal if c.state == "exhausted")
-        # The journal's own bytes per attempt (a sample of callbacks): growth that is data.
-        sample = [a for c in journal[:: max(1, len(journal) // 1000)] for a in c.attempts]
-        per_attempt = sum(attempt_bytes(a) for a in sample) / max(1, len(sample))
+        # The journal's own bytes per attempt: RSS growth that is data, not a leak.
+        per_attempt = journal_bytes([a for c in journal for a in c.attempts])
         # What must be gone once every callback is exhausted: a leak would be left here.
         left = (len(asyncio.all_tasks()) - 1, service.scheduler.pending(), service.callbacks.pending())
         return {"wall": wall, "cpu": cpu, "attempts": attempts, "exhausted": exhausted, "callbacks": len(journal),

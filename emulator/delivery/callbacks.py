@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import lru_cache
 from typing import Any
 
@@ -55,12 +55,8 @@ class CallbackJob:
         """Who receives this callback, so that the scheduler can take turns between receivers."""
         return receiver_of(self.callback.url or "")
 
-    async def run(self, due: float) -> None:
-        try:
-            await self.engine.fire(self, due)
-        finally:
-            # An attempt changes the callback and may change its message's status.
-            self.engine.changed(self.callback)
+    def run(self, due: float) -> Coroutine[Any, Any, None]:
+        return self.engine.fire(self, due)
 
 
 def succeeded(outcome: Outcome, app: Application) -> bool:
@@ -245,6 +241,9 @@ class CallbackEngine:
             await self._fire(job, due)
         except Exception as exc:  # a bug of ours: the callback must not stay pending with nothing planned
             self._failed_to_attempt(job, exc)
+        finally:
+            # An attempt changes the callback and may change its message's status.
+            self.changed(job.callback)
 
     def _failed_to_attempt(self, job: CallbackJob, exc: Exception) -> None:
         """Journal an attempt that could not be made as a failed one, and go on with the retry
@@ -327,17 +326,23 @@ class CallbackEngine:
         if new:
             log_attempt(callback, new[-1], outcome, next_at)
 
-    async def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Outcome:
+    def _deliver(self, job: CallbackJob, app: Application, number: int, *, duplicate: bool) -> Awaitable[Outcome]:
         """One scheduled attempt: one POST, or two in challenge mode. Journals each POST."""
         callback = job.callback
         credentials = app.credentials_for(callback.type)
         authorization = _authorization(credentials.username, credentials.password) if credentials else None
         if authorization and app.callback_auth == "challenge":
-            # Bandwidth's documented challenge flow (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): send without
-            # credentials; only a 401 carrying WWW-Authenticate earns the resend with them.
-            outcome = await self._post(job, app, None, number, duplicate)
-            if not outcome.challenged or job.cancelled:
-                return outcome
+            return self._challenge(job, app, authorization, number, duplicate)
+        return self._post(job, app, authorization, number, duplicate)
+
+    async def _challenge(
+        self, job: CallbackJob, app: Application, authorization: str, number: int, duplicate: bool
+    ) -> Outcome:
+        # Bandwidth's documented challenge flow (docs/bandwidth-behaviour.md, 'Callback delivery and retries'): send without
+        # credentials; only a 401 carrying WWW-Authenticate earns the resend with them.
+        outcome = await self._post(job, app, None, number, duplicate)
+        if not outcome.challenged or job.cancelled:
+            return outcome
         return await self._post(job, app, authorization, number, duplicate)
 
     async def _post(

@@ -10,8 +10,8 @@ import asyncio
 import base64
 import time
 from collections import deque
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import aiohttp
 
@@ -29,8 +29,7 @@ PER_RECEIVER = 64
 MAX_BODY = http1.MAX_BODY
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one POST came to: a status code, or an error text such as "timeout"."""
 
     status: int | None
@@ -188,32 +187,29 @@ class Dispatcher:
                     limit.free -= 1
                 else:
                     await limit.wait()
+                # One coroutine for the whole attempt, slots and POST: there is one per attempt.
+                started = time.perf_counter()
                 try:
-                    return await self._attempt(url, body, timeout, authorization)
+                    fast = http1.target(url, USER_AGENT, CONTENT_TYPE) if self._builtin_client else None
+                    if fast is not None:
+                        answer = await self._pool.post(fast, body, authorization, timeout)
+                        if isinstance(answer, str):  # the connection failed at once (refused)
+                            return Outcome(None, answer, round((time.perf_counter() - started) * 1000, 3))
+                        status, challenged = answer
+                    else:
+                        async with asyncio.timeout(timeout):
+                            status, challenged = await self._post(url, body, authorization)
+                except Exception as exc:
+                    return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
                 finally:
                     limit.release()
+                return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
             finally:
                 lane.release()
         finally:
             lane.users -= 1
             if lane.users == 0:
                 del self._lanes[key]
-
-    async def _attempt(self, url: str, body: bytes, timeout: float, authorization: str | None) -> Outcome:
-        started = time.perf_counter()
-        try:
-            fast = http1.target(url, USER_AGENT, CONTENT_TYPE) if self._builtin_client else None
-            if fast is not None:
-                answer = await self._pool.post(fast, body, authorization, timeout)
-                if isinstance(answer, str):  # the connection failed at once (refused)
-                    return Outcome(None, answer, round((time.perf_counter() - started) * 1000, 3))
-                status, challenged = answer
-            else:
-                async with asyncio.timeout(timeout):
-                    status, challenged = await self._post(url, body, authorization)
-        except Exception as exc:
-            return Outcome(None, _error_text(exc), round((time.perf_counter() - started) * 1000, 3))
-        return Outcome(status, None, round((time.perf_counter() - started) * 1000, 3), challenged)
 
     async def _post(self, url: str, body: bytes, authorization: str | None) -> tuple[int, bool]:
         """The POST through aiohttp's client (https, credentials in the URL, or --callback-client aiohttp)."""

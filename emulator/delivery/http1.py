@@ -28,6 +28,20 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024
 
 
+# Status codes as shared ints: each journaled attempt holds one (docs/callbacks.md, 'Time, scale
+# and shutdown'), and an int above 256 is otherwise a fresh 28-byte object per attempt.
+_STATUSES: dict[bytes, int] = {}
+
+
+def _status(digits: bytes) -> int:
+    status = _STATUSES.get(digits)
+    if status is None:
+        status = int(digits)
+        if len(digits) == 3:  # at most 1,000 of them, whatever a webhook answers
+            _STATUSES[digits] = status
+    return status
+
+
 class Disconnected(ConnectionError):
     """The webhook closed the connection before a complete answer."""
 
@@ -189,7 +203,7 @@ class _Connection(asyncio.Protocol):
             parts = lines[0].split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
                 raise BadResponse(f"bad status line {lines[0][:80]!r}")
-            status = int(parts[1])
+            status = _status(parts[1])
             del buf[: end + 4]
             self._scanned = 0
             if 100 <= status < 200 and status != 101:
@@ -293,31 +307,53 @@ class Pool:
         connection that failed at once (e.g. "connection refused"). Raises TimeoutError once
         ``timeout`` seconds have passed, from connecting to the end of the answer, and
         OSError, Disconnected, BadResponse."""
-        data = t.head + b"Content-Length: %d\r\n" % len(body)
-        if authorization:
-            data += b"Authorization: " + authorization.encode("latin-1") + b"\r\n"
-        data += b"\r\n" + body
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         key = (t.host, t.port)
         idle = self._idle[key]
-        while idle:
-            conn = idle.pop()
-            if conn.closed:
-                continue
+        data: bytes | None = None
+        while True:
+            conn = None
+            while idle and conn is None:
+                conn = idle.pop()
+                if conn.closed:
+                    conn = None
+            fresh = conn is None
+            if conn is None:
+                sock = self._dial(t)
+                if isinstance(sock, str):
+                    return sock
+                async with asyncio.timeout_at(deadline):
+                    conn = await self._connect(t, sock)
+            # The request is made once there is a connection to send it on (none when refused).
+            if data is None:
+                data = t.head + b"Content-Length: %d\r\n" % len(body)
+                if authorization:
+                    data += b"Authorization: " + authorization.encode("latin-1") + b"\r\n"
+                data += b"\r\n" + body
+            # The deadline is a timer that fails the answer's future: cheaper than a
+            # cancel-scope (asyncio.timeout) per request, with the same outcome.
+            waiter = conn.request(data)
+            timer = loop.call_at(deadline, conn.expire)
             try:
-                return await self._exchange(key, conn, data, deadline)
+                status, challenged, keep_alive = await waiter
             except Disconnected:
+                conn.close()
                 # The server dropped a kept-alive connection while it sat idle: a fresh
                 # connection, as any HTTP client would, unless the server had started answering.
-                if conn.received:
+                if fresh or conn.received:
                     raise
-        sock = self._dial(t)
-        if isinstance(sock, str):
-            return sock
-        async with asyncio.timeout_at(deadline):
-            conn = await self._connect(t, sock)
-        return await self._exchange(key, conn, data, deadline)
+                continue
+            except BaseException:
+                conn.close()
+                raise
+            finally:
+                timer.cancel()
+            if keep_alive and not conn.closed and len(idle) < self._max_idle:
+                idle.append(conn)
+            else:
+                conn.close()
+            return status, challenged
 
     @staticmethod
     def _dial(t: Target) -> socket.socket | str | None:
@@ -375,25 +411,6 @@ class Pool:
             await done
         finally:
             loop.remove_writer(fd)
-
-    async def _exchange(self, key: tuple[str, int], conn: _Connection, data: bytes, deadline: float) -> tuple[int, bool]:
-        # The deadline is a timer that fails the answer's future: cheaper than a
-        # cancel-scope (asyncio.timeout) per request, with the same outcome.
-        waiter = conn.request(data)
-        timer = asyncio.get_running_loop().call_at(deadline, conn.expire)
-        try:
-            status, challenged, keep_alive = await waiter
-        except BaseException:
-            conn.close()
-            raise
-        finally:
-            timer.cancel()
-        idle = self._idle[key]
-        if keep_alive and not conn.closed and len(idle) < self._max_idle:
-            idle.append(conn)
-        else:
-            conn.close()
-        return status, challenged
 
     def close(self) -> None:
         for idle in self._idle.values():

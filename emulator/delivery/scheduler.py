@@ -141,8 +141,15 @@ class Scheduler:
         jobs = iter(_interleaved(batch))
 
         async def worker() -> None:
+            # Scheduler._fire inlined: a storm runs 100,000 jobs through here.
             for job in jobs:
-                await self._fire(job, due)
+                if job.cancelled or self.stopped:
+                    continue
+                try:
+                    await job.run(due)
+                except Exception as exc:  # a failing job must never stop the timer
+                    log.exception("scheduled job failed")
+                    self.internal_errors.record("scheduled job", exc)
 
         await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(batch)))))
 
