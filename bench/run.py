@@ -256,7 +256,7 @@ def bench_storm(callbacks: int) -> tuple[list[Row], str]:
     rows = []
     # Columns are read from the script's header line, so a column added there does not break this.
     known = ["wall s", "CPU s", "attempts/s", "attempts", "ratio", "target", "exhausted",
-             "RSS MB start/peak/end", "B/attempt", "journal B"]
+             "RSS MB start/peak/end", "B/attempt", "journal B", "objs/attempt"]
     columns: list[str] = []
     baseline_rate = re.search(r"bare aiohttp accept: (\d+) req/s \(before (\d+), after (\d+)", out.stdout)
     for line in out.stdout.splitlines():
@@ -278,7 +278,8 @@ def bench_storm(callbacks: int) -> tuple[list[Row], str]:
             ratio = float(values["ratio"]) if values.get("ratio", "-") != "-" else None
             accept = (f"; bare aiohttp accept {int(baseline_rate.group(1)):,} req/s (before {int(baseline_rate.group(2)):,}, "
                       f"after {int(baseline_rate.group(3)):,})" if baseline_rate else "")
-            rss = f"; RSS MB start/peak/end {values['RSS MB start/peak/end']}" if "RSS MB start/peak/end" in values else ""
+            rss = (f"; RSS MB start/peak/end {values['RSS MB start/peak/end']}, {values.get('B/attempt', '?')} B per attempt "
+                   f"(journal records {values.get('journal B', '?')} B)" if "RSS MB start/peak/end" in values else "")
             rows.append(Row(f"3. retry storm, webhook {match.group(1)}", f"{rate:,.0f} attempts/s", "", None,
                             f"{values.get('exhausted', '?')} exhausted, {values.get('attempts', '?')} attempts in "
                             f"{values['wall s']} s, emulator CPU {values.get('CPU s', '?')} s{rss}"))

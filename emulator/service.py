@@ -74,6 +74,7 @@ class MessagingService:
         self.store = store or Store()
         self.scheduler = scheduler or Scheduler(clock)
         self.dispatcher = dispatcher or Dispatcher()
+        self.scheduler.lane_limit = self.dispatcher.per_receiver
         self.changes = Changes()
         # Bugs survived, for /_emulator/health (docs/testing.md, 'Internal errors').
         self.internal_errors = InternalErrors(lambda: isoformat(self.clock.now()))

@@ -151,6 +151,11 @@ class Dispatcher:
         self._limit = _Gate(concurrency)
         self._lanes: dict[str, _Gate] = {}
 
+    @property
+    def per_receiver(self) -> int:
+        """POSTs in flight to one receiver at most."""
+        return self._per_receiver
+
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._concurrency)

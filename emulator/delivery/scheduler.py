@@ -35,12 +35,17 @@ Entry = list[Any]
 
 def _interleaved(batch: list[Job]) -> list[Job]:
     """The jobs round-robin by their ``lane`` (a receiver), each lane in its own order."""
+    return _interleave(batch)[0]
+
+
+def _interleave(batch: list[Job]) -> tuple[list[Job], int]:
+    """:func:`_interleaved`, and how many lanes there are."""
     lanes: dict[object, list[Job]] = {}
     for job in batch:
         lanes.setdefault(getattr(job, "lane", None), []).append(job)
     if len(lanes) == 1:
-        return batch
-    return [job for row in itertools.zip_longest(*lanes.values()) for job in row if job is not None]
+        return batch, 1
+    return [job for row in itertools.zip_longest(*lanes.values()) for job in row if job is not None], len(lanes)
 
 
 class Scheduler:
@@ -50,6 +55,9 @@ class Scheduler:
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self._concurrency = concurrency
+        # How many jobs of one lane can make progress at once: the dispatcher's bound per
+        # receiver (set by the service). None: no such bound.
+        self.lane_limit: int | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._live = 0  # entries neither fired nor cancelled through cancel()
@@ -138,7 +146,12 @@ class Scheduler:
         if len(batch) == 1:
             await self._fire(batch[0], due)
             return
-        jobs = iter(_interleaved(batch))
+        ordered, lanes = _interleave(batch)
+        jobs = iter(ordered)
+        workers = min(self._concurrency, len(batch))
+        if lanes == 1 and self.lane_limit:
+            # One receiver: workers beyond its bound would only queue for its slots.
+            workers = min(workers, self.lane_limit)
 
         async def worker() -> None:
             # Scheduler._fire inlined: a storm runs 100,000 jobs through here.
@@ -151,7 +164,7 @@ class Scheduler:
                     log.exception("scheduled job failed")
                     self.internal_errors.record("scheduled job", exc)
 
-        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(batch)))))
+        await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def advance(self, seconds: float) -> float:
         """Manual clock: move time forward, firing everything that falls due, in time order.
