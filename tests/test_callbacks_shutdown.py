@@ -76,4 +76,9 @@ async def test_sigterm_under_callback_load_with_a_scaled_clock_stops_at_once(tmp
     # Every callback is still pending (the webhook never accepted one), kept in the file.
     with sqlite3.connect(db) as conn:
         states = conn.execute("SELECT json_extract(data, '$.state'), count(*) FROM callbacks GROUP BY 1").fetchall()
+        journaled = conn.execute("SELECT sum(json_array_length(data, '$.attempts')) FROM callbacks").fetchone()[0]
     assert states == [("pending", sends)]
+    # Each POST the webhook got is journaled, but for those cut short (at most the ones in
+    # flight); and nothing is journaled that the webhook did not get (an attempt cancelled by
+    # the shutdown is not a failed attempt).
+    assert 0 <= len(receiver.requests) - journaled <= DEFAULT_CONCURRENCY

@@ -50,6 +50,20 @@ async def test_a_cancelled_waiter_leaves_the_line():
     assert gate.free == 1
 
 
+async def test_a_waiter_cancelled_then_passed_over_by_a_release_is_only_cancelled():
+    # release() meets the cancelled waiter first and drops it; the waiter, when it runs, must
+    # end cancelled (not with an error of the line's own), and the slot stays free.
+    gate = _Gate(1)
+    gate.free = 0
+    waiter = asyncio.create_task(gate.wait())
+    await _until(lambda: len(gate.waiters) == 1)
+    waiter.cancel()
+    gate.release()
+    (result,) = await asyncio.gather(waiter, return_exceptions=True)
+    assert isinstance(result, asyncio.CancelledError)
+    assert gate.free == 1 and not gate.waiters
+
+
 async def test_every_attempt_connects_a_refusing_webhook_that_comes_up_gets_the_next(dispatcher: Dispatcher):
     url = closed_port_url()
     for _ in range(3):

@@ -105,9 +105,9 @@ class _Gate:
         try:
             await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if not waiter.cancelled():
                 self.release()  # handed a slot, then cancelled before it could be used
-            else:
+            elif waiter in self.waiters:  # release() drops the cancelled waiters it meets
                 self.waiters.remove(waiter)
             raise
 
