@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -47,6 +49,32 @@ async def test_hang_until_the_sender_gives_up(hook):
     assert [r.status for r in hook.requests] == [None]
     assert await post(hook.url) == 200  # only the next request hung
     hook.clear()  # releases the hung handler
+
+
+async def test_clear_releases_hung_requests_and_otherwise_leaves_the_loop_alone(hook, monkeypatch):
+    calls = []
+    loop = asyncio.get_running_loop()
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counting(callback, *args, **kwargs):
+        if getattr(callback, "__name__", "") == "swap":  # the receiver's own (to_thread makes others)
+            calls.append(callback)
+        return call_soon_threadsafe(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    await asyncio.to_thread(hook.clear)  # from another thread, as the pytest plugin clears it
+    assert calls == []  # nothing hung: no call into the receiver's loop
+    hook.hang(times=1)
+    with pytest.raises(TimeoutError):
+        await post(hook.url, timeout=0.2)
+    assert hook._hung == 1
+    await asyncio.to_thread(hook.clear)
+    assert len(calls) == 1
+    for _ in range(20):  # the released handler finishes within a few turns of the loop
+        if hook._hung == 0:
+            break
+        await asyncio.sleep(0)
+    assert hook._hung == 0
 
 
 async def test_records_a_body_that_is_not_json(hook):
