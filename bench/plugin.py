@@ -14,7 +14,8 @@ that "bare pytest" is the same pytest in every row:
   the test advances the clock a second, the emulator POSTs ``message-delivered`` to the
   plugin's receiver, and ``assert_callbacks`` checks it: send + advance + callback + assertion.
 
-Each suite runs with 1 and with N tests, ``rounds`` times, medians taken. The per-test cost
+Each suite runs with 1 and with N tests, ``rounds`` times, medians taken (``--baseline-source
+DIR`` adds the emulator suite run with another version's package, in the same rounds). The per-test cost
 is (time(N) - time(1)) / (N - 1); the start-up cost is time(1) less one per-test cost; the
 overhead of a plugin is its start-up cost less bare pytest's. A last row runs the trivial
 tests with the emulator plugin loaded but unused: what merely installing the package costs
@@ -136,14 +137,23 @@ PER_TEST_TARGET = 0.5
 STARTUP_TARGET = 0.3
 
 
-def measure(tests: int, rounds: int, source: str | None = None) -> dict[str, Any]:
+BASELINE = "emulator plugin, baseline"
+
+
+def measure(tests: int, rounds: int, source: str | None = None, baseline: str | None = None) -> dict[str, Any]:
     """Every suite with 1 and ``tests`` tests, ``rounds`` times; per suite and per clock (wall,
-    cpu) the start-up and per-test seconds, from medians."""
+    cpu) the start-up and per-test seconds, from medians. With ``baseline`` (a folder holding
+    another version's emulator/ package), the emulator suite runs with it too, in the same rounds."""
+    suites = dict(SUITES)
+    sources = {name: source if "emulator.testing.pytest_plugin" in args[2] else None for name, args in SUITES.items()}
+    if baseline:
+        suites[BASELINE] = SUITES["emulator plugin"]
+        sources[BASELINE] = baseline
     load_before = os.getloadavg()[0]
     times: dict[tuple[str, int], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bwe-plugin-bench-") as tmp:
         folders = {}
-        for name, (header, test, _) in SUITES.items():
+        for name, (header, test, _) in suites.items():
             for count in (1, tests):
                 folder = Path(tmp) / f"{name.replace(' ', '-').replace(',', '')}-{count}"
                 write_suite(folder, header, test, count)
@@ -153,33 +163,29 @@ def measure(tests: int, rounds: int, source: str | None = None) -> dict[str, Any
         # second run (see the docstring).
         for (name, count), folder in folders.items():
             if count == 1:
-                run_once(folder, SUITES[name][2], count, _source(name, source))
+                run_once(folder, suites[name][2], count, sources[name])
         # Rounds interleave the suites, so that a busy moment on the machine hits all of them.
         for _ in range(rounds):
             for (name, count), folder in folders.items():
-                times[name, count].append(run_once(folder, SUITES[name][2], count, _source(name, source)))
+                times[name, count].append(run_once(folder, suites[name][2], count, sources[name]))
     result: dict[str, Any] = {"tests": tests, "rounds": rounds, "load": [load_before, os.getloadavg()[0]]}
     for column, clock in ((0, "wall"), (1, "cpu")):
-        suites: dict[str, dict[str, float]] = {}
-        for name in SUITES:
+        found: dict[str, dict[str, float]] = {}
+        for name in suites:
             one = statistics.median(t[column] for t in times[name, 1])
             many = statistics.median(t[column] for t in times[name, tests])
             per_test = (many - one) / (tests - 1)
-            suites[name] = {"start": one - per_test, "per_test": per_test}
-        bare = suites["bare pytest"]["start"]
-        for figures in suites.values():
+            found[name] = {"start": one - per_test, "per_test": per_test}
+        bare = found["bare pytest"]["start"]
+        for figures in found.values():
             figures["over_bare"] = figures["start"] - bare
-        emulator, httpserver = suites["emulator plugin"], suites["pytest-httpserver"]
+        emulator, httpserver = found["emulator plugin"], found["pytest-httpserver"]
         result[clock] = {
-            "suites": suites,
+            "suites": found,
             "per_test_ratio": emulator["per_test"] / httpserver["per_test"],
             "startup_overhead": emulator["over_bare"],
         }
     return result
-
-
-def _source(name: str, source: str | None) -> str | None:
-    return source if "emulator.testing.pytest_plugin" in SUITES[name][2] else None
 
 
 def main() -> None:
@@ -192,6 +198,12 @@ def main() -> None:
         help="a folder holding another version's emulator/ package, used instead of this one "
         "(e.g. git archive REV emulator | tar -x -C DIR)",
     )
+    parser.add_argument(
+        "--baseline-source",
+        metavar="DIR",
+        help="also run the emulator suite with the emulator/ package in DIR, in the same rounds "
+        "(a before/after comparison on a busy machine)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object (bench/run.py)")
     args = parser.parse_args()
     try:
@@ -199,7 +211,7 @@ def main() -> None:
     except ImportError:
         raise SystemExit("pytest-httpserver is needed: .venv/bin/pip install -e '.[test]'") from None
 
-    result = measure(args.tests, args.rounds, args.emulator_source)
+    result = measure(args.tests, args.rounds, args.emulator_source, args.baseline_source)
     if args.json:
         print(json.dumps(result))
         return
@@ -218,10 +230,19 @@ def main() -> None:
             print(f"  {name:34} {suite['start']:10.3f} {suite['over_bare']:11.3f} {suite['per_test'] * 1000:11.2f}")
         emulator, httpserver = figures["suites"]["emulator plugin"], figures["suites"]["pytest-httpserver"]
         overhead, ratio = figures["startup_overhead"], figures["per_test_ratio"]
+        bare_test = figures["suites"]["bare pytest"]["per_test"]
         print(
             f"  emulator plugin start-up overhead over bare pytest: {overhead:.3f} s "
             f"(target <= {STARTUP_TARGET} s: {'met' if overhead <= STARTUP_TARGET else 'not met'})"
         )
+        if BASELINE in figures["suites"]:
+            before = figures["suites"][BASELINE]
+            print(
+                f"  against the baseline ({args.baseline_source}): start-up overhead {before['over_bare']:.3f} -> "
+                f"{overhead:.3f} s, per test {before['per_test'] * 1000:.2f} -> {emulator['per_test'] * 1000:.2f} ms "
+                f"(over bare pytest's per test: {(before['per_test'] - bare_test) * 1000:.2f} -> "
+                f"{(emulator['per_test'] - bare_test) * 1000:.2f} ms)"
+            )
         print(
             f"  per test: emulator {emulator['per_test'] * 1000:.2f} ms (send + advance + callback + assertion), "
             f"pytest-httpserver {httpserver['per_test'] * 1000:.2f} ms (stubbed send only): "
