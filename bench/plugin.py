@@ -231,6 +231,11 @@ def main() -> None:
         emulator, httpserver = figures["suites"]["emulator plugin"], figures["suites"]["pytest-httpserver"]
         overhead, ratio = figures["startup_overhead"], figures["per_test_ratio"]
         bare_test = figures["suites"]["bare pytest"]["per_test"]
+        # On a busy machine a difference of medians can come out at or below zero: no verdict then.
+        if emulator["per_test"] <= 0 or httpserver["per_test"] <= 0:
+            verdict = "not measurable, the machine is too busy"
+        else:
+            verdict = "met" if ratio <= PER_TEST_TARGET else "not met"
         print(
             f"  emulator plugin start-up overhead over bare pytest: {overhead:.3f} s "
             f"(target <= {STARTUP_TARGET} s: {'met' if overhead <= STARTUP_TARGET else 'not met'})"
@@ -246,7 +251,7 @@ def main() -> None:
         print(
             f"  per test: emulator {emulator['per_test'] * 1000:.2f} ms (send + advance + callback + assertion), "
             f"pytest-httpserver {httpserver['per_test'] * 1000:.2f} ms (stubbed send only): "
-            f"ratio {ratio:.2f} (target <= {PER_TEST_TARGET}: {'met' if ratio <= PER_TEST_TARGET else 'not met'})"
+            f"ratio {ratio:.2f} (target <= {PER_TEST_TARGET}: {verdict})"
         )
 
 

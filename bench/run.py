@@ -402,11 +402,14 @@ def bench_plugin(tests: int, rounds: int) -> list[Row]:
     emulator, httpserver = wall["suites"]["emulator plugin"], wall["suites"]["pytest-httpserver"]
     bare, unused = wall["suites"]["bare pytest"], wall["suites"]["emulator plugin loaded, unused"]
     runs = f"median of {r['rounds']} runs of 1 and of {r['tests']} tests, each suite its own pytest process"
+    # On a busy machine a difference of medians can come out at or below zero: no verdict then.
+    measured = emulator["per_test"] > 0 and httpserver["per_test"] > 0
     return [
         Row("17.4 pytest plugin, per test (send + advance + callback + assertion) / pytest-httpserver's "
             "(stubbed send)",
             f"{emulator['per_test'] * 1000:.2f} / {httpserver['per_test'] * 1000:.2f} ms, ratio "
-            f"{wall['per_test_ratio']:.2f}", "<= 0.5", wall["per_test_ratio"] <= 0.5,
+            f"{wall['per_test_ratio']:.2f}" + ("" if measured else " (not measurable: the machine is too busy)"),
+            "<= 0.5", wall["per_test_ratio"] <= 0.5 if measured else None,
             f"{runs}; bare pytest {bare['per_test'] * 1000:.2f} ms per test; CPU time: ratio "
             f"{cpu['per_test_ratio']:.2f}"),
         Row("17.4 pytest plugin, start-up overhead over bare pytest", f"{wall['startup_overhead']:.3f} s", "<= 0.3 s",
