@@ -11,6 +11,7 @@ aiohttp client in its own process (bench/drive.py). Hand-written notes in RESULT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -54,9 +55,9 @@ def free_port() -> int:
 class Server:
     """A server process that prints its base URL on its first line."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], cwd: Path = ROOT) -> None:
         self.process = subprocess.Popen(
-            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -81,8 +82,10 @@ class Server:
         self.stop()
 
 
-def emulator(*args: str) -> Server:
-    return Server([PY, "-m", "emulator", "--port", "0", *args])
+def emulator(*args: str, source: Path = ROOT) -> Server:
+    """The emulator's CLI; ``source``: a directory holding another version's ``emulator/``
+    package (``python -m`` imports it from the working directory first)."""
+    return Server([PY, "-m", "emulator", "--port", "0", *args], cwd=source)
 
 
 def baseline(mode: str, *args: str) -> Server:
@@ -140,14 +143,19 @@ def load(url: str, seconds: float, connections: int) -> tuple[float, int, str]:
     return r["rps"], r["errors"], f"aiohttp client (wrk not installed), {connections} connections"
 
 
-def bench_accept(seconds: float, rounds: int) -> list[Row]:
+def bench_accept(seconds: float, rounds: int, other: Path | None = None) -> list[Row]:
     # The servers run side by side and are loaded in turns, so that a change in what else the
     # machine is doing hits all alike; each side's median round counts.
     runs: dict[str, list[tuple[float, int, str]]] = {"emulator": [], "db": [], "baseline": []}
-    with tempfile.TemporaryDirectory() as tmp, emulator("--clock", "manual") as emu_server, \
-            emulator("--clock", "manual", "--db", str(Path(tmp) / "bench.db")) as db_server, \
-            baseline("accept") as base_server:
-        servers = {"emulator": emu_server, "db": db_server, "baseline": base_server}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        servers = {
+            "emulator": stack.enter_context(emulator("--clock", "manual")),
+            "db": stack.enter_context(emulator("--clock", "manual", "--db", str(Path(tmp) / "bench.db"))),
+            "baseline": stack.enter_context(baseline("accept")),
+        }
+        if other is not None:
+            servers["other"] = stack.enter_context(emulator("--clock", "manual", source=other))
+            runs["other"] = []
         for server in servers.values():
             load(server.url, 1, 32)  # warm-up: imports, first allocations
         cpu: dict[str, list[float]] = {name: [] for name in servers}
@@ -179,7 +187,11 @@ def bench_accept(seconds: float, rounds: int) -> list[Row]:
             cpu_ratio >= ACCEPT_TARGET, f"ratio {cpu_ratio:.2f}; with --db {per_request['db']:.0f} us"),
         Row("1. accept path with --db (commit before the 202)", f"{rps['db']:,.0f} req/s", "", None,
             f"{rps['db'] / rps['emulator']:.2f} of in-memory; {detail('db')}"),
-    ]
+    ] + ([
+        Row(f"1. accept path, emulator from {other}", f"{rps['other']:,.0f} req/s", "", None,
+            f"ratio {rps['other'] / rps['baseline']:.2f}; server CPU per request {per_request['other']:.0f} us "
+            f"(ratio {per_request['baseline'] / per_request['other']:.2f}); {detail('other')}"),
+    ] if other is not None else [])
 
 
 # -- 2. end to end ---------------------------------------------------------------------------------
@@ -436,6 +448,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="*",
                         choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--accept-source", type=Path, metavar="DIR",
+                        help="accept path: also load, in the same rounds, the emulator of another version's "
+                             "source in DIR (git archive REV emulator | tar -x -C DIR)")
     parser.add_argument("--storm-callbacks", type=int, default=10_000, metavar="N",
                         help="callbacks in the retry storm, 10 attempts each (default 10000; 100000 is the "
                              "1,000,000-attempt run with RSS sampled through it)")
@@ -446,7 +461,7 @@ def main() -> int:
     rows: list[Row] = []
     storm_out = ""
     if "accept" in only:
-        rows += bench_accept(seconds, 2 if args.quick else 3)
+        rows += bench_accept(seconds, 2 if args.quick else 3, args.accept_source)
     if "e2e" in only:
         rows += bench_e2e(seconds)
     if "storm" in only:
