@@ -151,11 +151,6 @@ class CallbackFilter:
         )
 
 
-def _one(value: object) -> tuple[object, ...]:
-    """The filter values a record's field matches: its value, or none when it has none."""
-    return () if value is None else (value,)
-
-
 def _callback_order(c: Callback) -> tuple[float, int]:
     return (c.planned_at, c.order)
 
@@ -253,9 +248,9 @@ class Queries:
     def _message_family(self) -> Family:
         store = self._service.store
 
-        def values(m: Message) -> tuple[tuple[object, ...], ...]:
+        def values(m: Message) -> tuple[object, ...]:
             # In MessageFilter's field order; ``to`` matches any one of the recipients.
-            return (_one(m.account_id), _one(m.direction), _one(m.from_), tuple(m.to), _one(m.tag))
+            return (m.account_id, m.direction, m.from_, m.to, m.tag)
 
         def records(change: Change) -> Iterable[Message]:
             # A message's filtered fields never change: only its arrival matters.
@@ -268,6 +263,7 @@ class Queries:
         return Family(
             fields=("account_id", "direction", "from_", "to", "tag"),
             values=values,
+            several=frozenset({3}),  # to
             mutable=frozenset(),
             ident=lambda m: m.id,
             records=records,
@@ -278,9 +274,9 @@ class Queries:
     def _callback_family(self) -> Family:
         store = self._service.store
 
-        def values(c: Callback) -> tuple[tuple[object, ...], ...]:
+        def values(c: Callback) -> tuple[object, ...]:
             # In CallbackFilter's field order.
-            return (_one(c.account_id), _one(c.message_id), _one(c.type), _one(c.state), _one(c.recipient))
+            return (c.account_id, c.message_id, c.type, c.state, c.recipient)
 
         def records(change: Change) -> Iterable[Callback]:
             if change.kind == "callback" and change.callback_id is not None:
@@ -294,6 +290,7 @@ class Queries:
         return Family(
             fields=("account_id", "message_id", "type", "state", "recipient"),
             values=values,
+            several=frozenset(),
             mutable=frozenset({3}),  # state
             ident=lambda c: c.id,
             records=records,

@@ -38,6 +38,7 @@ class Toy:
         family = Family(
             fields=("account", "tag", "to", "state"),
             values=self.values,
+            several=frozenset({2}),
             mutable=frozenset({3}),
             ident=lambda r: r.id,
             records=self.concerned,
@@ -46,9 +47,9 @@ class Toy:
         )
         self.index = WaitIndex(self.changes, {"recs": family})
 
-    def values(self, r: Rec) -> tuple[tuple[object, ...], ...]:
+    def values(self, r: Rec) -> tuple[object, ...]:
         self.looked_at += 1
-        return ((r.account,), () if r.tag is None else (r.tag,), r.to, (r.state,))
+        return (r.account, r.tag, r.to, r.state)
 
     def concerned(self, change: Change) -> Iterable[Rec]:
         r = self.records.get(change.message_id or "")

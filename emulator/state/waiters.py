@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from emulator.state.changes import Change, Changes
@@ -39,17 +39,18 @@ Why = Literal["woken", "timeout", "gone", "closed"]
 class Family:
     """One kind of record long-polls wait for, and how to read it.
 
-    ``values(record)``: per field, the filter values that the record matches (a one-value
-    tuple, several for a field such as a message's recipients, none when the record has no
-    value). ``mutable``: the fields that may change once the record exists (a callback's
-    state), so that a record that changed leaves the watches it no longer matches.
-    ``records(change)``: the records of this family
-    that a change concerns. ``find(key)``: the real query, every matching record in order.
-    ``exists(id)``: whether the record is still stored. Field 0 is the account.
+    ``values(record)``: the record's value of each field, None when it has none; for the
+    fields in ``several`` (a message's recipients), a tuple of values, any of which a filter
+    may ask for. ``mutable``: the fields that may change once the record exists (a
+    callback's state), so that a record that changed leaves the watches it no longer
+    matches. ``records(change)``: the records of this family that a change concerns.
+    ``find(key)``: the real query, every matching record in order. ``exists(id)``: whether
+    the record is still stored. Field 0 is the account.
     """
 
     fields: tuple[str, ...]
-    values: Callable[[Any], tuple[tuple[Any, ...], ...]]
+    values: Callable[[Any], tuple[Any, ...]]
+    several: frozenset[int]
     mutable: frozenset[int]
     ident: Callable[[Any], str]
     records: Callable[[Change], Iterable[Any]]
@@ -114,30 +115,43 @@ class Watch:
             heapq.heapify(self._heap)
 
 
-_OPEN = (None,)
-
-
 class Table:
-    """The watches of one family: by key, by shape (the fields a key constrains), and, for
-    keys on a mutable field, by record (so that a record that changed leaves them)."""
+    """The watches of one family: by shape (the fields a key constrains) and the values of
+    those fields, and, for keys on a mutable field, by record (so that a record that changed
+    leaves them)."""
 
-    __slots__ = ("family", "members", "shapes", "watches", "width")
+    __slots__ = ("family", "members", "shapes", "watches")
 
     def __init__(self, family: Family) -> None:
         self.family = family
-        self.width = len(family.fields)
-        self.watches: dict[Key, Watch] = {}
-        # Shape (the indices of the fields a key constrains) -> how many watches have it.
-        self.shapes: dict[tuple[int, ...], int] = {}
+        # (shape, the key's values of the shape's fields) -> its watch.
+        self.watches: dict[tuple[Any, ...], Watch] = {}
+        # Shape -> [how many watches have it, the getter of its fields' values, whether it
+        # has exactly one field (the getter then answers the value, not a tuple)].
+        self.shapes: dict[tuple[int, ...], list[Any]] = {}
         # Record id -> the tracked watches that count it.
         self.members: dict[str, list[Watch]] = {}
 
+    def _where(self, key: Key) -> tuple[tuple[int, ...], Any]:
+        """Where the watch of ``key`` is kept: its shape, and its values of the shape's fields
+        as the shape's getter answers them for a record."""
+        shape = tuple(i for i, value in enumerate(key) if value is not None)
+        if not shape:
+            return shape, ()
+        getter: Callable[[Key], Any] = itemgetter(*shape)
+        return shape, getter(key)
+
     def join(self, key: Key) -> Watch:
-        watch = self.watches.get(key)
+        where = self._where(key)
+        watch = self.watches.get(where)
         if watch is None:
-            shape = tuple(i for i, value in enumerate(key) if value is not None)
-            watch = self.watches[key] = Watch(key, any(i in self.family.mutable for i in shape))
-            self.shapes[shape] = self.shapes.get(shape, 0) + 1
+            shape = where[0]
+            watch = self.watches[where] = Watch(key, any(i in self.family.mutable for i in shape))
+            entry = self.shapes.get(shape)
+            if entry is None:
+                self.shapes[shape] = [1, itemgetter(*shape) if shape else None, len(shape) == 1]
+            else:
+                entry[0] += 1
         watch.live += 1
         return watch
 
@@ -145,11 +159,12 @@ class Table:
         watch.leave()
         if watch.live:
             return
-        del self.watches[watch.key]
-        shape = tuple(i for i, value in enumerate(watch.key) if value is not None)
-        self.shapes[shape] -= 1
-        if not self.shapes[shape]:
-            del self.shapes[shape]
+        where = self._where(watch.key)
+        del self.watches[where]
+        entry = self.shapes[where[0]]
+        entry[0] -= 1
+        if not entry[0]:
+            del self.shapes[where[0]]
         self.replace(watch, set())
 
     def add(self, watch: Watch, record_id: str) -> None:
@@ -184,32 +199,25 @@ class Table:
         if held is not None:
             for watch in list(held):
                 key = watch.key
-                if any(key[i] is not None and key[i] not in values[i] for i in family.mutable):
+                if any(key[i] is not None and key[i] != values[i] for i in family.mutable):
                     watch.ids.discard(record_id)
                     held.remove(watch)
             if not held:
                 del self.members[record_id]
+        # A field with several values (a message's recipients): one variant per value.
+        variants = [values]
+        for i in family.several:
+            variants = [(*v[:i], one, *v[i + 1:]) for v in variants for one in (v[i] or (None,))]
         watches = self.watches
-        width = self.width
-        several = any(len(value) > 1 for value in values)  # a message's recipients
-        for shape in self.shapes:
-            if several:
-                parts = [_OPEN] * width
-                for i in shape:
-                    parts[i] = values[i]
-                for key in itertools.product(*parts):
-                    match = watches.get(key)
-                    if match is not None:
-                        self.add(match, record_id)
-                continue
-            fields: list[Any] = [None] * width
-            for i in shape:
-                value = values[i]
-                if not value:
-                    break  # the record has no value here: no watch of this shape matches it
-                fields[i] = value[0]
-            else:
-                match = watches.get(tuple(fields))
+        for variant in variants:
+            for shape, (_, getter, single) in self.shapes.items():
+                if getter is None:
+                    chosen: Any = ()
+                else:
+                    chosen = getter(variant)
+                    if chosen is None if single else None in chosen:
+                        continue  # the record has no value for a field of this shape
+                match = watches.get((shape, chosen))
                 if match is not None:
                     self.add(match, record_id)
 
