@@ -9,8 +9,8 @@ emptied (``POST /_emulator/reset``) before every round, and the rounds alternate
 - ``none``: no long-poll open;
 - ``open``: N long-polls open for the whole round: nine in ten for filters that never match
   (other message ids, tags, recipients, a failure type that never happens, a count never
-  reached), one in ten for the feeder's next 4 to 20 messages or delivered callbacks (1 to 5
-  s away), polled again as soon as answered;
+  reached), one in ten for one of the feeder's messages (by its tag) or its delivered
+  callback (by its recipient), 4 to 20 messages (1 to 5 s) ahead, and then for the next;
 - ``idle``: N long-polls open, none of which matches (what waiting costs, without the cost of
   answering the polls that match);
 - ``gone``: N long-polls whose clients sent the request and then hung up.
@@ -19,7 +19,7 @@ The figure is the sender's rate, and the emulator's CPU time per message sent (s
 a busy machine), each against the ``none`` rounds of the same run.
 
     .venv/bin/python bench/waiters.py [--waiters 500] [--seconds 10] [--rounds 3] [--connections 64]
-    .venv/bin/python bench/waiters.py hold URL --waiters N [--gone]     (the holder process)
+    .venv/bin/python bench/waiters.py hold URL --waiters N [--gone | --never]   (the holder process)
 
 Prints a table and, on its last line, one JSON object with the medians and the ratios.
 """
@@ -51,17 +51,21 @@ FED = "9900001"  # the account of the feeder's messages, which the matching poll
 FEED_EVERY = 0.25  # seconds between two of the feeder's messages
 
 
-def poll_path(j: int, seen: int, matching: bool = True) -> str:
-    """The j-th waiter's query, once it has seen ``seen`` records (matching polls only);
-    without ``matching``, one that never matches instead."""
+def step(j: int) -> int:
+    """How many of the feeder's messages the j-th poll waits for each time: 4 to 20 (1 to 5 s)."""
+    return 4 + 4 * (j // 10 % 5)
+
+
+def poll_path(j: int, target: int, matching: bool = True) -> str:
+    """The j-th waiter's query; a matching one waits for the feeder's message number
+    ``target`` (or its delivered callback). Without ``matching``, one that never matches."""
     kind = j % 10
     if kind == 0 and not matching:
         return f"/_emulator/messages?accountId={FED}&tag=never-{j}&wait={WAIT}"
-    if kind == 0:  # the feeder's messages and callbacks: 4 to 20 more, 1 to 5 s from now
-        count = seen + 4 + 4 * (j // 10 % 5)
+    if kind == 0:  # as a test waits for its own message: one record per answer
         if j % 20 == 0:
-            return f"/_emulator/messages?accountId={FED}&count={count}&wait={WAIT}"
-        return f"/_emulator/callbacks?accountId={FED}&state=delivered&count={count}&wait={WAIT}"
+            return f"/_emulator/messages?accountId={FED}&tag=fed-{target}&wait={WAIT}"
+        return f"/_emulator/callbacks?accountId={FED}&recipient=%2B1555{target:07d}&state=delivered&wait={WAIT}"
     if kind in (1, 2, 3, 4):
         return f"/_emulator/callbacks?messageId=never-{j}&wait={WAIT}"
     if kind in (5, 6):
@@ -88,14 +92,15 @@ async def _answer(reader: asyncio.StreamReader) -> dict:
 async def feed(host: str, port: int, stop: asyncio.Event) -> int:
     """One message to account FED every FEED_EVERY seconds, in every round alike."""
     reader, writer = await asyncio.open_connection(host, port)
-    body = json.dumps({"applicationId": "bench", "from": "+15554443333", "to": ["+15550009999"], "text": "fed"})
-    head = (f"POST /api/v2/users/{FED}/messages HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     sent = 0
     while not stop.is_set():
+        sent += 1  # message n goes to +1555000000n with tag fed-n
+        body = json.dumps({"applicationId": "bench", "from": "+15554443333", "to": [f"+1555{sent:07d}"],
+                           "text": "fed", "tag": f"fed-{sent}"})
+        head = (f"POST /api/v2/users/{FED}/messages HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic dXNlcjpwYXNz"
+                f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
         writer.write((head + body).encode())
         await _answer(reader)
-        sent += 1
         try:
             await asyncio.wait_for(stop.wait(), FEED_EVERY)
         except TimeoutError:
@@ -116,15 +121,16 @@ async def hold(url: str, waiters: int, gone: bool, matching: bool) -> None:
         nonlocal answered
         reader, writer = await asyncio.open_connection(host, int(port))
         connections.append(writer)
-        writer.write(request(poll_path(j, 0, matching)))
+        target = step(j)
+        writer.write(request(poll_path(j, target, matching)))
         if gone:
             await writer.drain()
             return
         while True:
-            answer = await _answer(reader)
+            await _answer(reader)
             answered += 1
-            seen = len(answer.get("messages", answer.get("callbacks", [])))
-            writer.write(request(poll_path(j, seen, matching)))
+            target += step(j)
+            writer.write(request(poll_path(j, target, matching)))
 
     tasks = [asyncio.create_task(waiter(j)) for j in range(waiters)]
     while len(connections) < waiters:
