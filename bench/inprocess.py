@@ -47,17 +47,19 @@ async def memory(n: int) -> dict:
     account = "9900000"
     gc.collect()
     before = rss_mb()
+    started = time.perf_counter()
     for i in range(n):
         body = json.loads(template % i)
         result = service.send(account[:3] + account[3:], body)
         assert not isinstance(result, list), result
+    seconds = time.perf_counter() - started
     gc.collect()
     after = rss_mb()
     messages = sum(1 for _ in service.store.messages())
     callbacks = sum(1 for _ in service.store.callbacks())
     await runner.cleanup()
     return {"messages": messages, "callbacks": callbacks, "rss_mb": after, "rss_empty_mb": before,
-            "bytes_per_message": (after - before) * 1024 * 1024 / max(1, messages)}
+            "bytes_per_message": (after - before) * 1024 * 1024 / max(1, messages), "seconds": seconds}
 
 
 async def startup(runs: int) -> dict:

@@ -271,3 +271,34 @@ def test_a_message_reads_its_recipients_as_a_mapping_by_number() -> None:
         group["+15559999999"]
     with pytest.raises(KeyError):
         one["+15559999999"]
+
+
+def test_messages_are_found_by_id_with_few_accounts_and_with_many() -> None:
+    # Up to FEW_ACCOUNTS accounts each account's dict is asked in turn; past it a global index
+    # is built from what is there, and kept up to date.
+    from emulator.state.store import FEW_ACCOUNTS
+
+    store = Store()
+    accounts = [f"{1111111 * (i + 1)}" for i in range(FEW_ACCOUNTS + 2)]
+    for i, account in enumerate(accounts):
+        store.add_message(message(f"m{i}", account))
+        store.add_callback(planned(f"m{i}", 0, account))
+        assert store._message_account is None if i < FEW_ACCOUNTS else store._message_account is not None
+        for j in range(i + 1):
+            assert store.get_message(f"m{j}").account_id == accounts[j]
+            assert store.get_callback(f"cb-m{j}-0").account_id == accounts[j]
+    assert store.get_message("missing") is None
+    store.discard_message("m0")
+    assert store.get_message("m0") is None and [m.id for m in store.messages(accounts[0])] == []
+    assert [c.id for c in store.forget_message("m1")] == ["cb-m1-0"] and store.get_message("m1") is None
+    assert [c.id for c in store.reset(accounts[2])] == ["cb-m2-0"] and store.get_message("m2") is None
+    assert store.get_message("m3").account_id == accounts[3]
+    store.reset()
+    assert store.get_message("m3") is None and store._message_account is None
+
+    few = Store()
+    few.add_message(message("a", accounts[0]))
+    few.add_message(message("b", accounts[1]))
+    few.discard_message("b")
+    assert few.get_message("b") is None and few.get_message("a") is not None
+    assert [c.id for c in few.forget_message("a")] == [] and few.get_message("a") is None

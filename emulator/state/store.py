@@ -42,6 +42,10 @@ def _each(callbacks: Callback | tuple[Callback, ...]) -> tuple[Callback, ...]:
     return (callbacks,) if isinstance(callbacks, Callback) else callbacks
 
 
+# Up to this many accounts, a message is looked up in each account's dict in turn (Store).
+FEW_ACCOUNTS = 4
+
+
 class StoreObserver(Protocol):
     """Told of every change, e.g. to write it through to disk (:mod:`emulator.state.persistence`)."""
 
@@ -57,8 +61,11 @@ class Store:
     def __init__(self) -> None:
         self.observer: StoreObserver | None = None
         self._accounts: dict[str, AccountState] = {}
-        # Global index by id: ids are unique across accounts.
-        self._message_account: dict[str, str] = {}
+        # Message ids are unique across accounts. With a few accounts a message is found by
+        # asking each account's dict in turn, as quick as one global index, which would cost a
+        # second dict entry per message (30 to 40 bytes); past FEW_ACCOUNTS this global
+        # index (id -> account id) is built, and kept from then on.
+        self._message_account: dict[str, str] | None = None
         # A message holds its callbacks (Message.callbacks), and a callback's id names its
         # message, so callbacks need no index of their own (a million of them would cost
         # about 100 MB in two dicts). Except these, by id: callbacks from --db files written
@@ -70,7 +77,22 @@ class Store:
         state = self._accounts.get(account_id)
         if state is None:
             state = self._accounts[account_id] = AccountState()
+            if self._message_account is None and len(self._accounts) > FEW_ACCOUNTS:
+                self._message_account = {
+                    mid: aid for aid, each in self._accounts.items() for mid in each.messages
+                }
         return state
+
+    def _account_of(self, message_id: str) -> AccountState | None:
+        """The account holding this message id, if any."""
+        index = self._message_account
+        if index is not None:
+            account_id = index.get(message_id)
+            return None if account_id is None else self._accounts.get(account_id)
+        for state in self._accounts.values():
+            if message_id in state.messages:
+                return state
+        return None
 
     def _scope(self, account_id: str | None) -> Iterable[AccountState]:
         if account_id is None:
@@ -82,7 +104,8 @@ class Store:
 
     def add_message(self, message: Message) -> None:
         self.account(message.account_id).messages[message.id] = message
-        self._message_account[message.id] = message.account_id
+        if self._message_account is not None:
+            self._message_account[message.id] = message.account_id
         if self.observer is not None:
             self.observer.message_saved(message)
 
@@ -93,15 +116,22 @@ class Store:
 
     def discard_message(self, message_id: str) -> None:
         """Forget one message without telling the observer (its write failed: emulator.state.persistence)."""
-        account_id = self._message_account.pop(message_id, None)
-        if account_id is not None and account_id in self._accounts:
-            self._accounts[account_id].messages.pop(message_id, None)
+        state = self._account_of(message_id)
+        if state is not None:
+            state.messages.pop(message_id, None)
+        if self._message_account is not None:
+            self._message_account.pop(message_id, None)
 
     def get_message(self, message_id: str) -> Message | None:
-        account_id = self._message_account.get(message_id)
-        if account_id is None:
-            return None
-        return self._accounts[account_id].messages.get(message_id)
+        index = self._message_account
+        if index is not None:
+            account_id = index.get(message_id)
+            return None if account_id is None else self._accounts[account_id].messages.get(message_id)
+        for state in self._accounts.values():
+            message = state.messages.get(message_id)
+            if message is not None:
+                return message
+        return None
 
     def messages(self, account_id: str | None = None) -> Iterator[Message]:
         for state in self._scope(account_id):
@@ -115,10 +145,12 @@ class Store:
         """Forget one message and its callbacks, on disk too (retention: emulator.state.retention);
         returns the callbacks forgotten. The caller makes sure none of them is pending."""
         callbacks = self.callbacks_for_message(message_id)
-        account_id = self._message_account.pop(message_id, None)
-        if account_id is None:
+        state = self._account_of(message_id)
+        if state is None:
             return []
-        message = self._accounts[account_id].messages.pop(message_id)
+        message = state.messages.pop(message_id)
+        if self._message_account is not None:
+            self._message_account.pop(message_id, None)
         if self._loose_callbacks:
             self._drop_loose(callbacks)
         if self.observer is not None:
@@ -233,14 +265,15 @@ class Store:
         dropped = list(self.callbacks(account_id))
         if account_id is None:
             self._accounts.clear()
-            self._message_account.clear()
+            self._message_account = None
             self._loose_callbacks.clear()
             self._loose_by_message.clear()
         else:
             if account_id in self._accounts:
                 state = self._accounts.pop(account_id)
-                for mid in state.messages:
-                    self._message_account.pop(mid, None)
+                if self._message_account is not None:
+                    for mid in state.messages:
+                        self._message_account.pop(mid, None)
             if self._loose_callbacks:
                 self._drop_loose(dropped)
         if self.observer is not None:
