@@ -63,12 +63,15 @@ class Recipients(Mapping[str, RecipientStatus]):
     scanning is as quick as hashing). Statuses change in place; the recipients never do.
     """
 
-    __slots__ = ("_statuses",)
+    __slots__ = ("_statuses", "callbacks")
 
     def __init__(self, statuses: Iterable[RecipientStatus] = ()) -> None:
         every = tuple(statuses)
         # One status is held as it is, not in a tuple of one (48 bytes more).
         self._statuses: RecipientStatus | tuple[RecipientStatus, ...] = every[0] if len(every) == 1 else every
+        # The message's callbacks (Message.callbacks): a second slot here costs nothing (the
+        # object takes 48 bytes with one slot or two), where the message's own would cost 16.
+        self.callbacks: Callback | tuple[Callback, ...] = ()
 
     def _all(self) -> tuple[RecipientStatus, ...]:
         statuses = self._statuses
@@ -144,12 +147,22 @@ class Message:
     # answer, its content, suggestion response or location. None for plain messaging.
     channel: str | None = None
     multichannel: dict[str, Any] | None = None
-    # Its callbacks in the order they were planned, a single one as it is: the store's index
-    # of them (Store.callbacks_for_message), held here rather than in a dict by message id.
-    # Not part of the record: --db keeps callbacks in rows of their own (``NOT_STORED``).
-    callbacks: Callback | tuple[Callback, ...] = field(
-        default=(), init=False, repr=False, compare=False, metadata=NOT_STORED
-    )
+
+    @property
+    def callbacks(self) -> Callback | tuple[Callback, ...]:
+        """Its callbacks in the order they were planned, a single one as it is: the store's index
+        of them (Store.callbacks_for_message), rather than a dict by message id. Held by its
+        recipients (each callback is for one of them), which saves the message a slot; not
+        part of the record: --db keeps callbacks in rows of their own."""
+        recipients = self.recipients
+        return recipients.callbacks if isinstance(recipients, Recipients) else ()
+
+    @callbacks.setter
+    def callbacks(self, callbacks: Callback | tuple[Callback, ...]) -> None:
+        recipients = self.recipients
+        if not isinstance(recipients, Recipients):
+            recipients = self.recipients = compact_recipients(recipients)
+        recipients.callbacks = callbacks
 
     @property
     def kind(self) -> MessageKind:
@@ -219,6 +232,9 @@ class Callback:
     # The id, only when it is not cb-{messageId}-{order}: callbacks read from --db files
     # written when callback ids were random. Kept under "id" there (emulator.state.persistence).
     other_id: str | None = field(default=None, metadata=NOT_STORED)
+    # While it is pending, the delivery engine's handle on it (emulator.delivery.callbacks.CallbackJob);
+    # not part of the record.
+    job: Any = field(default=None, init=False, repr=False, metadata=NOT_STORED)
 
     @property
     def id(self) -> str:
