@@ -23,7 +23,8 @@ log = logging.getLogger("emulator.delivery.scheduler")
 class Job(Protocol):
     """Something that happens at a virtual time. ``cancelled`` jobs are dropped when popped."""
 
-    cancelled: bool
+    @property
+    def cancelled(self) -> bool: ...
 
     async def run(self, due: float) -> None: ...
 
