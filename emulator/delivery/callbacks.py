@@ -37,7 +37,7 @@ class CallbackJob:
     """The scheduler's handle on one pending callback; reused for every retry.
 
     Each engine makes its jobs from a subclass of its own that names it (``engine``), so that
-    a job, one per pending callback, does not carry it: 16 bytes less (bench/RESULTS.md).
+    a job, one per pending callback, does not carry it (bench/RESULTS.md, 'Memory per stored message').
     """
 
     __slots__ = ("body", "callback", "entry", "number")

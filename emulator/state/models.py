@@ -4,7 +4,7 @@ Wire formats (what Bandwidth sends and accepts) live in :mod:`emulator.messaging
 what the store keeps and the control API shows.
 
 A million messages with their callbacks must fit in well under a gigabyte, so the records are
-kept small (bench/RESULTS.md, 'What limits each number'): slotted dataclasses, tuples rather
+kept small (bench/RESULTS.md, 'Memory per stored message'): slotted dataclasses, tuples rather
 than lists and dicts for what is short (a message's recipients, a callback's attempts), and the
 strings every message repeats (account, application, sender) shared through :func:`shared`.
 """
