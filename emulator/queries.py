@@ -14,17 +14,20 @@ from typing import Any, get_args
 
 from emulator import __version__
 from emulator.delivery.clock import ManualClock, isoformat
+from emulator.live import Batch, Conversation, ConversationIndex, LiveFeed, PageFilter, Stream
 from emulator.scenarios.eras import describe as describe_era
 from emulator.scenarios.format import Scenario
 from emulator.service import MessagingService
 from emulator.state.changes import Change
-from emulator.state.models import Attempt, Callback, CallbackState, CallbackType, Direction, Message
+from emulator.state.models import Attempt, Callback, CallbackState, CallbackType, Direction, Message, RecipientState
 from emulator.state.waiters import Family, WaitIndex
 
 # The values the control API's filters accept, from the models' own types.
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 CALLBACK_STATES: tuple[str, ...] = get_args(CallbackState)
 CALLBACK_TYPES: tuple[str, ...] = get_args(CallbackType)
+# The web page's state filter: a recipient status, or cb:STATE for a callback state.
+PAGE_STATES: tuple[str, ...] = (*get_args(RecipientState), *("cb:" + s for s in CALLBACK_STATES))
 
 
 class ClockIsRealtime(Exception):
@@ -168,6 +171,8 @@ class Queries:
         self.waits = WaitIndex(
             service.changes, {"messages": self._message_family(), "callbacks": self._callback_family()}
         )
+        self._index: ConversationIndex | None = None
+        self._feed = LiveFeed(service.changes, self._conversations)
 
     def health(self) -> dict[str, Any]:
         service = self._service
@@ -339,3 +344,124 @@ class Queries:
 
     def scenario(self) -> Scenario:
         return self._service.scenario
+
+    # -- the live web page (docs/ui.md, 'Live updates') ---------------------------------
+
+    def _conversations(self) -> ConversationIndex:
+        if self._index is None:
+            index = self._index = ConversationIndex(self._service.store)
+            self._service.changes.listen(index.apply)
+        return self._index
+
+    def _conversation_row(self, conv: Conversation, where: PageFilter) -> dict[str, Any]:
+        index = self._conversations()
+        last = None
+        for mid in reversed(conv.ids):
+            last = self._service.store.get_message(mid)
+            if last is not None:
+                break
+        return {
+            "key": conv.key,
+            "accountId": conv.account_id,
+            "ours": conv.ours,
+            "others": list(conv.others),
+            "seq": conv.seq,
+            "messages": len(conv.ids),
+            "matching": index.matching_messages(conv, where),
+            "failed": conv.tokens["FAILED"],
+            "exhausted": conv.tokens["cb:exhausted"],
+            "last": None if last is None else message_json(last),
+        }
+
+    def page_totals(self, where: PageFilter, count: bool) -> dict[str, Any]:
+        """How many messages and conversations there are; with ``count``, also how many
+        messages match (a pass over the conversations, or over their messages for a text
+        search: the page asks for it when its filters change, not on every change)."""
+        index = self._conversations()
+        totals: dict[str, Any] = {"messages": index.message_count, "conversations": index.conversation_count}
+        if count:
+            totals["matching"] = (
+                index.message_count
+                if where.empty
+                else sum(index.matching_messages(c, where) for c in index.recent(where, None))
+            )
+        return totals
+
+    def page_conversations(
+        self, where: PageFilter, limit: int, before: int | None, count: bool, tags: int
+    ) -> dict[str, Any]:
+        """A page of matching conversations, most recently active first."""
+        index = self._conversations()
+        rows: list[dict[str, Any]] = []
+        more = None
+        for conv in index.recent(where, before):
+            if len(rows) == limit:
+                more = rows[-1]["seq"]
+                break
+            rows.append(self._conversation_row(conv, where))
+        return {
+            "conversations": rows,
+            "next": more,
+            "totals": self.page_totals(where, count),
+            "accounts": index.accounts(),
+            "tags": index.tags(tags),
+        }
+
+    def page_conversation_rows(self, where: PageFilter, keys: list[str]) -> dict[str, Any]:
+        """The rows of these conversations that exist and match; the others are in ``gone``."""
+        index = self._conversations()
+        rows: list[dict[str, Any]] = []
+        gone: list[str] = []
+        for key in keys:
+            conv = index.get(key)
+            if conv is not None and index.matches(conv, where):
+                rows.append(self._conversation_row(conv, where))
+            else:
+                gone.append(key)
+        return {"conversations": rows, "gone": gone, "totals": self.page_totals(where, False)}
+
+    def page_thread(self, key: str, where: PageFilter, before: str | None, limit: int) -> dict[str, Any] | None:
+        """The latest ``limit`` matching messages of a conversation (before message ``before``),
+        oldest first, each with its callbacks; None for an unknown conversation."""
+        index = self._conversations()
+        conv = index.get(key)
+        if conv is None:
+            return None
+        messages, more = index.thread(conv, where, before, limit)
+        return {"messages": [self.page_message(m) for m in messages], "before": more}
+
+    def page_message(self, message: Message) -> dict[str, Any]:
+        body = self.message_detail(message)
+        body["conversation"] = self._conversations().conversation_of(message.id)
+        return body
+
+    def page_messages(self, ids: list[str], where: PageFilter) -> dict[str, Any]:
+        """These messages with their callbacks, those that exist and match; the others in ``gone``."""
+        index = self._conversations()
+        found: list[dict[str, Any]] = []
+        gone: list[str] = []
+        for mid in ids:
+            m = self._service.store.get_message(mid)
+            if m is None or (not where.empty and not where.message_matches(m, index.tokens(mid))):
+                gone.append(mid)
+            else:
+                found.append(self.page_message(m))
+        return {"messages": found, "gone": gone}
+
+    def open_stream(self) -> Stream:
+        """A new event stream for a page; raises :class:`emulator.live.TooManyStreams`."""
+        return self._feed.open()
+
+    async def wait_streams(self, at_most: int, timeout: float) -> bool:
+        """Wait until at most ``at_most`` event streams are open (False after ``timeout`` s)."""
+        return await self._feed.wait_streams(at_most, timeout)
+
+    def describe(self, batch: Batch) -> dict[str, Any]:
+        """An event's data: the changed messages with their conversations, the resets."""
+        index = self._conversations()
+        return {
+            "version": self.version,
+            "messages": [{"id": mid, "conversation": index.conversation_of(mid)} for mid in batch.messages],
+            "resets": batch.resets,
+            "resync": batch.resync,
+        }

@@ -28,6 +28,15 @@ def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dic
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or {"type": "string"}}
 
 
+# The web page's filters (docs/ui.md, 'What you can do').
+UI_FILTERS = [
+    _q("accountId", "Only this account's conversations."),
+    _q("number", "Conversations with a number containing this."),
+    _q("tag", "Messages with this tag."),
+    _q("state", "Messages with a recipient in this status (QUEUED ... RECEIVED), or with a callback in cb:STATE."),
+    _q("q", "Messages whose text contains this, ignoring case."),
+]
+
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": "string", "description": "Virtual time, ISO 8601 UTC with milliseconds (Bandwidth's format)."}
 NULLABLE_TIME = {"type": ["string", "null"], "description": TIME["description"]}
@@ -514,6 +523,66 @@ OPENAPI: dict[str, Any] = {
                         {"type": "object", "required": ["version"], "properties": {"version": {"type": "integer"}}},
                         "The counter",
                     )
+                },
+            }
+        },
+        "/_emulator/ui/events": {
+            "get": {
+                "summary": "Server-sent events for the web page: what changed, as it happens",
+                "description": "`hello` (`{version}`) once, then at most every 50 ms a `change` event "
+                "`{version, messages: [{id, conversation}], resets: [], resync: false}` naming the messages stored "
+                "or changed (a callback attempt names its message), `reset` when an account (`null`: all) was "
+                "reset, or `resync` when more changed than the stream keeps (read everything again); a comment "
+                "line every 15 s of quiet. It ends when the server stops. At most 32 streams at once.",
+                "responses": {
+                    "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+                    "503": _error("Too many streams open"),
+                },
+            }
+        },
+        "/_emulator/ui/conversations": {
+            "get": {
+                "summary": "A page of the web page's conversations, most recently active first, filtered on the server",
+                "parameters": [
+                    *UI_FILTERS,
+                    _q("limit", "Conversations per page (0 to 200, default 50).", {"type": "integer", "minimum": 0, "maximum": 200}),
+                    _q("before", "The `next` of the previous page.", {"type": "integer", "minimum": 1}),
+                    _q("count", "1: also count the matching messages (`totals.matching`).", {"enum": ["0", "1"]}),
+                    {
+                        **_q("key", "Instead of a page: these conversations' rows (repeatable, at most 100); "
+                        "those that do not exist or match are in `gone`."),
+                        "explode": True,
+                    },
+                ],
+                "responses": {
+                    "200": _json({"type": "object"}, "Rows, `next`, `totals`, `accounts` and `tags`"),
+                    "400": _error("A bad parameter"),
+                },
+            }
+        },
+        "/_emulator/ui/thread": {
+            "get": {
+                "summary": "The latest matching messages of one conversation, each with its callbacks, oldest first",
+                "parameters": [
+                    {**_q("conversation", "The conversation's key."), "required": True},
+                    *UI_FILTERS,
+                    _q("limit", "Messages per page (1 to 200, default 50).", {"type": "integer", "minimum": 1, "maximum": 200}),
+                    _q("before", "The `before` of the previous answer: the page before it."),
+                ],
+                "responses": {
+                    "200": _json({"type": "object"}, "`messages` and `before` (null: no earlier page)"),
+                    "400": _error("A bad parameter"),
+                    "404": _error("No such conversation"),
+                },
+            }
+        },
+        "/_emulator/ui/messages": {
+            "get": {
+                "summary": "These messages (id=, repeatable, at most 100) with their callbacks, if they match the filters",
+                "parameters": [*UI_FILTERS, {**_q("id", "A message id (repeatable)."), "explode": True}],
+                "responses": {
+                    "200": _json({"type": "object"}, "`messages`, and the ids gone or not matching in `gone`"),
+                    "400": _error("A bad parameter"),
                 },
             }
         },

@@ -55,6 +55,10 @@ def setup_routes(app: web.Application) -> None:
         web.get(f"{CONTROL}/ui", ui.index),
         web.get(f"{CONTROL}/ui/static/{{name}}", ui.asset),
         web.get(f"{CONTROL}/ui/changes", ui.changes),
+        web.get(f"{CONTROL}/ui/events", ui.events),
+        web.get(f"{CONTROL}/ui/conversations", ui.conversations),
+        web.get(f"{CONTROL}/ui/thread", ui.thread),
+        web.get(f"{CONTROL}/ui/messages", ui.messages),
         web.get(f"{CONTROL}/ui/scenario.yaml", ui.scenario_yaml),
         web.get(f"{CONTROL}/ui/media/{{accountId}}/{{mediaId:.+}}", ui.media),
         # Last: whatever no route above takes (404, or 405 when the path exists).
