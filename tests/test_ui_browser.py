@@ -752,3 +752,50 @@ def test_replay_button_delivers_a_callback_again(page, start_emulator, webhook):
     assert len(css(page, f"{bubble} .attempt")) == 2
     callback = emu.request("GET", f"/_emulator/callbacks?messageId={sent['id']}")["callbacks"][0]
     assert callback["state"] == "delivered" and [a["replay"] for a in callback["attempts"]] == [False, True]
+
+
+def test_the_page_updates_live_from_the_event_stream(page, start_emulator, webhook):
+    """Messages sent, callbacks attempted and conversations started after the page opened show up
+    without a reload: the event stream names what changed and the page reads those rows only."""
+    emu = start_emulator()
+    # More conversations than one page holds.
+    numbers = [f"+1555600{n:04d}" for n in range(55)]
+    for number in numbers:
+        emu.send([number], f"hello {number}")
+    load(page, emu)
+    page.execute_script("window.notReloaded = true")
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 50, "one page of 50 conversations")
+    click(page, "#more-conversations")
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 55, "the next page")
+    assert not page.find_element("id", "more-conversations").is_displayed()
+
+    # A new conversation, sent through the API: it appears on top, chosen conversation unchanged.
+    chosen = css(page, "#conversation-list .conversation.selected")[0].get_attribute("data-key")
+    sent = emu.send([HANDSET], "sent after the page opened")
+    first = f'#conversation-list li:first-child .conversation[data-key="{ACCOUNT}|{OURS}|{HANDSET}"]'
+    wait(page, lambda d: css(d, first), "the new conversation did not appear on top")
+    assert len(css(page, "#conversation-list .conversation")) == 56
+    assert css(page, "#conversation-list .conversation.selected")[0].get_attribute("data-key") == chosen
+
+    # Its messages, and their statuses as callbacks are attempted (clock moved by the API).
+    click(page, first)
+    wait(page, lambda d: css(d, bubble_css(sent["id"])), "the new message did not show")
+    second = emu.send([HANDSET], "and another one")
+    wait(page, lambda d: css(d, bubble_css(second["id"])), "a message to the open conversation did not show")
+    emu.request("POST", "/_emulator/clock/advance", {"seconds": 60})
+    status = f'{bubble_css(second["id"])} .recipient[data-to="{HANDSET}"]'
+    wait(page, lambda d: css(d, status)[0].get_attribute("data-status") == "DELIVERED", "status did not change")
+
+    assert page.execute_script("return window.notReloaded") is True
+    fetched = page.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    # Told by the event stream (an open stream is in no resource timing yet), it read the changed
+    # rows by name, and never a whole list.
+    assert any(f"/_emulator/ui/messages?id={second['id']}" in url for url in fetched)
+    assert not any("/_emulator/messages" in url or "/_emulator/callbacks" in url for url in fetched)
+
+    # Searching the text happens on the server too.
+    page.find_element("id", "filter-q").send_keys("ANOTHER")
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 1, "text search")
+    wait(page, lambda d: [b.get_attribute("data-message-id") for b in css(d, "#thread .bubble")] == [second["id"]], "search")
+    assert "q=ANOTHER" in page.current_url
+    assert "1 of 57 messages match" in page.find_element("id", "filter-summary").text

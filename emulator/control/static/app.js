@@ -2,23 +2,32 @@
 // per-recipient statuses and callback timelines. No framework and no build step, because the
 // emulator must work offline. Every piece of data reaches the DOM through text nodes
 // (h() below): message text, tags and numbers are whatever the app under test sent.
+//
+// Live (docs/ui.md, 'Live updates'): the page holds one page of conversations and one page of
+// the chosen conversation's messages, filtered by the emulator. An event stream
+// (/_emulator/ui/events) names the messages that changed and their conversations; the page
+// re-reads only those rows, so an open page costs what it shows, not what is stored.
 "use strict";
 
 const API = "/_emulator";
-const POLL_MS = 1000;
+const CLOCK_MS = 1000; // the clock is read once a second; everything else comes as events
+const PAGE = 50; // conversations, and messages of a conversation, per page
+const MAX_NAMED = 100; // rows the page re-reads by name at once; more changed: read the page again
 
 const state = {
-  messages: [],
-  callbacks: [],
+  conversations: [], // rows of /ui/conversations, most recently active first
+  next: null, // cursor of the next page of conversations (null: none)
+  totals: { messages: 0, conversations: 0, matching: 0 },
+  accounts: [],
+  tags: [],
+  thread: [], // the chosen conversation's messages (with their callbacks), oldest first
+  threadBefore: null, // cursor of the page of earlier messages (null: none)
   clock: null,
   scenario: null,
   selected: null, // conversation key the user chose
   rbmTarget: null, // the RBM message the handset's answer form replies to
   open: new Set(), // message ids whose timeline is expanded
-  dataSig: "",
-  version: null, // the emulator's change counter when the lists were fetched
-  fetchedAt: 0,
-  filters: { account: "", number: "", tag: "", state: "" },
+  filters: { account: "", number: "", tag: "", state: "", q: "" },
 };
 
 // -- DOM helpers -----------------------------------------------------------------------------
@@ -124,7 +133,8 @@ function notify(message, kind) {
 // -- conversations -----------------------------------------------------------------------------
 
 // A conversation is one of your numbers with the set of handsets on the other side, per account,
-// like a phone's messaging app. Inbound: `owner` is the number that received it.
+// like a phone's messaging app. Inbound: `owner` is the number that received it. The emulator
+// groups them the same way (emulator/live.py) and names each by this key.
 function conversationOf(m) {
   let ours, others;
   if (m.direction === "out") {
@@ -138,47 +148,25 @@ function conversationOf(m) {
   return { key: `${m.accountId}|${ours}|${others.join(",")}`, accountId: m.accountId, ours, others };
 }
 
-function callbacksByMessage() {
-  const byMessage = new Map();
-  for (const c of state.callbacks) {
-    if (!byMessage.has(c.messageId)) byMessage.set(c.messageId, []);
-    byMessage.get(c.messageId).push(c);
-  }
-  return byMessage;
+function filtersActive() {
+  return Object.values(state.filters).some(Boolean);
 }
 
-function matches(m, callbacks) {
+// The filters as the emulator's query parameters; it filters, the page only shows.
+function filterParams(extra) {
   const f = state.filters;
-  if (f.account && m.accountId !== f.account) return false;
-  if (f.tag && m.tag !== f.tag) return false;
-  if (f.number) {
-    const needle = f.number.replace(/\s+/g, "");
-    const numbers = [m.from, m.owner, ...m.to];
-    if (!numbers.some((n) => n && n.includes(needle))) return false;
-  }
-  if (f.state) {
-    if (f.state.startsWith("cb:")) {
-      const wanted = f.state.slice(3);
-      if (!callbacks.some((c) => c.state === wanted)) return false;
-    } else if (!m.recipients.some((r) => r.status === f.state)) {
-      return false;
-    }
-  }
-  return true;
+  const params = new URLSearchParams();
+  if (f.account) params.set("accountId", f.account);
+  if (f.number) params.set("number", f.number);
+  if (f.tag) params.set("tag", f.tag);
+  if (f.state) params.set("state", f.state);
+  if (f.q) params.set("q", f.q);
+  for (const [key, value] of extra || []) params.append(key, value);
+  return params.toString();
 }
 
-function groupConversations(messages) {
-  const byKey = new Map();
-  for (const m of messages) {
-    const conv = conversationOf(m);
-    if (!byKey.has(conv.key)) byKey.set(conv.key, { ...conv, messages: [] });
-    byKey.get(conv.key).messages.push(m);
-  }
-  const list = [...byKey.values()];
-  for (const conv of list) conv.messages.sort((a, b) => ms(a.time) - ms(b.time));
-  // Most recently active first, as on a phone.
-  list.sort((a, b) => ms(b.messages.at(-1).time) - ms(a.messages.at(-1).time));
-  return list;
+function selectedRow() {
+  return state.conversations.find((c) => c.key === state.selected);
 }
 
 // -- rendering ---------------------------------------------------------------------------------
@@ -219,11 +207,18 @@ function fillSelect(select, values, allLabel) {
 }
 
 function renderFilters() {
-  const accounts = [...new Set(state.messages.map((m) => m.accountId))].sort();
-  const tags = [...new Set(state.messages.map((m) => m.tag).filter((t) => t !== null && t !== undefined))].sort();
-  fillSelect($("filter-account"), accounts, "all");
-  fillSelect($("filter-tag"), tags, "any");
+  fillSelect($("filter-account"), state.accounts, "all");
+  fillSelect($("filter-tag"), state.tags, "any");
   $("reset").textContent = state.filters.account ? `Reset account ${state.filters.account}` : "Reset";
+}
+
+function renderSummary() {
+  const total = state.totals.messages;
+  const matching = state.totals.matching;
+  $("filter-summary").textContent =
+    !filtersActive() || matching === undefined
+      ? `${total} message${total === 1 ? "" : "s"}`
+      : `${matching} of ${total} messages match`;
 }
 
 function statusChip(status) {
@@ -236,17 +231,16 @@ function callbackSummary(callbacks) {
   return Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ");
 }
 
-function renderConversationList(conversations, byMessage) {
+function renderConversationList() {
   const list = $("conversation-list");
   list.replaceChildren(
-    ...conversations.map((conv) => {
-      const last = conv.messages.at(-1);
-      const callbacks = conv.messages.flatMap((m) => byMessage.get(m.id) || []);
-      const failed = conv.messages.filter((m) => m.recipients.some((r) => r.status === "FAILED")).length;
-      const exhausted = callbacks.filter((c) => c.state === "exhausted").length;
-      const located = last.multichannel && last.multichannel.locationResponse;
-      const preview =
-        last.text || (last.media.length ? `${last.media.length} media` : located ? "Shared location" : "(empty)");
+    ...state.conversations.map((conv) => {
+      const last = conv.last;
+      const located = last && last.multichannel && last.multichannel.locationResponse;
+      const preview = !last
+        ? ""
+        : last.text || (last.media.length ? `${last.media.length} media` : located ? "Shared location" : "(empty)");
+      const count = filtersActive() ? conv.matching : conv.messages;
       return h(
         "li",
         {},
@@ -260,19 +254,21 @@ function renderConversationList(conversations, byMessage) {
             onclick: () => selectConversation(conv.key),
           },
           h("span", { class: "pair" }, h("span", { class: "ours" }, conv.ours), " ↔ ", h("span", { class: "others" }, conv.others.join(", "))),
-          h("span", { class: "preview" }, (last.direction === "out" ? "You: " : "") + preview),
+          h("span", { class: "preview" }, (last && last.direction === "out" ? "You: " : "") + preview),
           h(
             "span",
             { class: "conv-meta" },
-            h("span", { class: "muted" }, `acct ${conv.accountId} · ${conv.messages.length} msg · ${fmtTime(last.time)}`),
-            failed ? h("span", { class: "chip status-failed" }, `${failed} failed`) : null,
-            exhausted ? h("span", { class: "chip cb-exhausted" }, `${exhausted} exhausted`) : null,
+            h("span", { class: "muted" }, `acct ${conv.accountId} · ${count} msg · ${last ? fmtTime(last.time) : ""}`),
+            conv.failed ? h("span", { class: "chip status-failed" }, `${conv.failed} failed`) : null,
+            conv.exhausted ? h("span", { class: "chip cb-exhausted" }, `${conv.exhausted} exhausted`) : null,
           ),
         ),
       );
     }),
   );
-  $("no-conversations").hidden = conversations.length > 0;
+  $("no-conversations").hidden = state.conversations.length > 0;
+  $("more-conversations").hidden = state.next === null;
+  renderSummary();
 }
 
 // Media stored in the emulator (…/users/{accountId}/media/{mediaId}) is shown as a thumbnail
@@ -570,7 +566,8 @@ function bubble(m, callbacks) {
   );
 }
 
-function renderThread(conv, byMessage) {
+function renderThread() {
+  const conv = selectedRow();
   const thread = $("thread");
   const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
   if (!conv) {
@@ -579,6 +576,7 @@ function renderThread(conv, byMessage) {
     state.rbmTarget = null;
     $("rbm-reply").hidden = true;
     $("inbound").hidden = false;
+    $("earlier-messages").hidden = true;
     return;
   }
   $("thread-title").replaceChildren(
@@ -587,9 +585,10 @@ function renderThread(conv, byMessage) {
     h("span", { class: "others" }, conv.others.join(", ")),
     h("span", { class: "muted" }, ` · account ${conv.accountId}`),
   );
-  thread.replaceChildren(...conv.messages.map((m) => bubble(m, byMessage.get(m.id) || [])));
+  thread.replaceChildren(...state.thread.map((m) => bubble(m, m.callbacks)));
+  $("earlier-messages").hidden = state.threadBefore === null;
   // The RBM answer form targets the conversation's last message that went out over RBM.
-  const lastRbm = conv.messages.findLast((m) => m.direction === "out" && m.channel === "RBM");
+  const lastRbm = state.thread.findLast((m) => m.direction === "out" && m.channel === "RBM");
   state.rbmTarget = lastRbm ? lastRbm.id : null;
   $("rbm-reply").hidden = !lastRbm;
   // An RBM agent is no number a handset can text: its conversation is answered over RBM only.
@@ -597,102 +596,243 @@ function renderThread(conv, byMessage) {
   if (nearBottom) thread.scrollTop = thread.scrollHeight;
 }
 
-function renderData() {
-  const byMessage = callbacksByMessage();
-  const shown = state.messages.filter((m) => matches(m, byMessage.get(m.id) || []));
-  const conversations = groupConversations(shown);
-  if (!conversations.some((c) => c.key === state.selected)) {
-    const previous = state.selected;
-    state.selected = conversations.length ? conversations[0].key : null;
-    if (state.selected !== previous) prefillComposer(conversations[0]);
-  }
-  renderFilters();
-  renderConversationList(conversations, byMessage);
-  renderThread(conversations.find((c) => c.key === state.selected), byMessage);
-  const total = state.messages.length;
-  $("filter-summary").textContent =
-    shown.length === total ? `${total} message${total === 1 ? "" : "s"}` : `${shown.length} of ${total} messages match`;
-  return conversations;
-}
-
 // The composer answers as the handset in the chosen conversation: the sender of its latest
 // inbound message (in a group that texted several of your numbers, the others are yours too),
 // else the first recipient. The fields stay editable so a brand-new handset can text in too.
-function prefillComposer(conv) {
+function prefillComposer() {
+  const conv = selectedRow();
   if (!conv) return;
-  const lastInbound = conv.messages.findLast((m) => m.direction === "in");
+  const lastInbound = state.thread.findLast((m) => m.direction === "in");
   const from = lastInbound ? lastInbound.from : conv.others[0] || "";
   $("inbound-from").value = from;
   $("inbound-to").value = [conv.ours, ...conv.others.filter((n) => n !== from)].join(" ");
   $("inbound-account").value = conv.accountId;
 }
 
-function selectConversation(key) {
-  state.selected = key;
-  prefillComposer(renderData().find((c) => c.key === key));
+// -- reading: pages, and the rows an event names -------------------------------------------------
+
+async function readThread() {
+  if (!selectedRow()) {
+    state.thread = [];
+    state.threadBefore = null;
+    return;
+  }
+  const params = filterParams([["conversation", state.selected], ["limit", PAGE]]);
+  try {
+    const page = await api("GET", `/ui/thread?${params}`);
+    state.thread = page.messages;
+    state.threadBefore = page.before;
+  } catch {
+    state.thread = []; // reset meanwhile; the event that says so reads the page again
+    state.threadBefore = null;
+  }
 }
 
-// -- polling -----------------------------------------------------------------------------------
-
-let refreshing = null;
-let again = false;
-let timer = null;
-
-// Each poll reads the clock and the emulator's change counter; the full lists are fetched
-// only when the counter moved (or every FULL_MS anyway), so an open page costs little even
-// when the emulator holds many messages.
-const FULL_MS = 10000;
-
-async function load() {
-  const [clock, changes] = await Promise.all([api("GET", "/clock"), api("GET", "/ui/changes")]);
-  state.clock = clock;
-  renderClock();
-  if (changes.version !== state.version || Date.now() - state.fetchedAt > FULL_MS) {
-    const [messages, callbacks] = await Promise.all([api("GET", "/messages"), api("GET", "/callbacks")]);
-    // The version read before the lists: a change made meanwhile is fetched on the next poll.
-    state.version = changes.version;
-    state.fetchedAt = Date.now();
-    state.messages = messages.messages;
-    state.callbacks = callbacks.callbacks;
-  }
-  // Re-draw only when something shown changed, so open timelines and scrolling stay put.
-  // On the manual clock "next retry in ..." depends on the clock, so its moves count too.
-  const sig = JSON.stringify([state.messages, state.callbacks]) + (clock.mode === "manual" ? clock.now : "");
-  if (sig !== state.dataSig) {
-    state.dataSig = sig;
-    renderData();
-  }
+// Everything the page shows, read again: on start, when a filter changes, after a reset, and
+// when the event stream was interrupted or fell behind.
+async function readAll() {
+  const page = await api("GET", `/ui/conversations?${filterParams([["limit", PAGE], ["count", 1]])}`);
+  state.conversations = page.conversations;
+  state.next = page.next;
+  state.totals = page.totals;
+  state.accounts = page.accounts;
+  state.tags = page.tags;
+  const previous = state.selected;
+  if (!selectedRow()) state.selected = state.conversations.length ? state.conversations[0].key : null;
+  await readThread();
+  renderFilters();
+  renderConversationList();
+  renderThread();
+  if (state.selected !== previous) prefillComposer();
   document.body.dataset.loaded = "true";
 }
 
-// One refresh at a time; a request made meanwhile runs once more afterwards.
-function refresh() {
-  if (refreshing) {
-    again = true;
-    return refreshing;
+async function moreConversations() {
+  if (state.next === null) return;
+  const page = await api("GET", `/ui/conversations?${filterParams([["limit", PAGE], ["before", state.next]])}`);
+  const known = new Set(state.conversations.map((c) => c.key));
+  state.conversations.push(...page.conversations.filter((c) => !known.has(c.key)));
+  state.next = page.next;
+  renderConversationList();
+}
+
+async function earlierMessages() {
+  if (state.threadBefore === null || !state.selected) return;
+  const params = filterParams([["conversation", state.selected], ["limit", PAGE], ["before", state.threadBefore]]);
+  const page = await api("GET", `/ui/thread?${params}`);
+  const thread = $("thread");
+  const fromBottom = thread.scrollHeight - thread.scrollTop;
+  state.thread = [...page.messages, ...state.thread];
+  state.threadBefore = page.before;
+  renderThread();
+  thread.scrollTop = thread.scrollHeight - fromBottom; // what was shown stays in place
+}
+
+// Conversations whose rows changed: re-read them and put each where its activity puts it.
+async function readRows(keys) {
+  const data = await api("GET", `/ui/conversations?${filterParams(keys.map((k) => ["key", k]))}`);
+  const gone = new Set(data.gone);
+  const fresh = new Map(data.conversations.map((c) => [c.key, c]));
+  const oldest = state.next === null ? -Infinity : state.conversations.at(-1)?.seq ?? -Infinity;
+  const rows = state.conversations.filter((c) => !gone.has(c.key) && !fresh.has(c.key));
+  // A row older than the last one shown belongs to a page not read yet.
+  for (const row of fresh.values()) if (row.seq >= oldest) rows.push(row);
+  rows.sort((a, b) => b.seq - a.seq);
+  state.conversations = rows;
+  state.totals = { ...state.totals, messages: data.totals.messages, conversations: data.totals.conversations };
+  if (!filtersActive()) state.totals.matching = data.totals.messages;
+}
+
+// Messages of the chosen conversation that changed (or arrived): re-read them.
+async function readMessages(ids) {
+  const data = await api("GET", `/ui/messages?${filterParams(ids.map((id) => ["id", id]))}`);
+  const gone = new Set(data.gone);
+  const byId = new Map(state.thread.map((m) => [m.id, m]));
+  for (const id of gone) byId.delete(id);
+  for (const m of data.messages) if (m.conversation === state.selected) byId.set(m.id, m);
+  state.thread = [...byId.values()].sort((a, b) => ms(a.time) - ms(b.time));
+}
+
+let recount = null;
+
+// With filters on, how many messages match is a pass over the conversations on the server:
+// asked for at most once a second while changes flow, not on every event.
+function scheduleRecount() {
+  if (!filtersActive() || recount) return;
+  recount = setTimeout(async () => {
+    try {
+      const page = await api("GET", `/ui/conversations?${filterParams([["limit", 0], ["count", 1]])}`);
+      state.totals = page.totals;
+      state.accounts = page.accounts;
+      state.tags = page.tags;
+      renderFilters();
+      renderSummary();
+    } catch {
+      // the next change asks again
+    } finally {
+      recount = null;
+    }
+  }, 1000);
+}
+
+// -- live updates ------------------------------------------------------------------------------
+
+// What the events said and the page has not read yet; one reader works at a time, so a burst
+// of events while it reads becomes one more read.
+const pending = { all: false, keys: new Set(), ids: new Set() };
+let reading = null;
+
+function changed(data) {
+  if (data.resync || (data.resets && data.resets.length)) {
+    pending.all = true;
+  } else {
+    for (const m of data.messages) {
+      if (m.conversation) pending.keys.add(m.conversation);
+      if (m.conversation === state.selected || m.conversation === null) pending.ids.add(m.id);
+    }
   }
-  clearTimeout(timer);
-  refreshing = load()
-    .then(() => {
-      if ($("notice").dataset.source === "poll") {
-        notify(null);
-        delete $("notice").dataset.source;
+  if (pending.keys.size > MAX_NAMED || pending.ids.size > MAX_NAMED) pending.all = true;
+  catchUp();
+}
+
+function catchUp() {
+  if (reading) return reading;
+  reading = (async () => {
+    while (pending.all || pending.keys.size || pending.ids.size) {
+      const all = pending.all;
+      const keys = [...pending.keys];
+      const ids = [...pending.ids];
+      pending.all = false;
+      pending.keys.clear();
+      pending.ids.clear();
+      try {
+        if (all) {
+          await readAll();
+          continue;
+        }
+        const newTags = keys.length > 0;
+        const selected = state.selected;
+        await Promise.all([keys.length ? readRows(keys) : null, ids.length ? readMessages(ids) : null]);
+        if (!selectedRow()) {
+          // The chosen conversation no longer matches (or is gone): choose the first one.
+          state.selected = state.conversations.length ? state.conversations[0].key : null;
+          if (state.selected !== selected) {
+            await readThread();
+            prefillComposer();
+          }
+        }
+        renderConversationList();
+        renderThread();
+        if (newTags) scheduleRecount();
+        if (!filtersActive() && keys.length) refreshFacets();
+      } catch (err) {
+        pending.all = true; // read everything once the emulator answers again
+        notify(`Cannot reach the emulator: ${err.message}`);
+        $("notice").dataset.source = "poll";
+        break;
       }
-    })
-    .catch((err) => {
-      notify(`Cannot reach the emulator: ${err.message}`);
-      $("notice").dataset.source = "poll";
-    })
-    .finally(() => {
-      refreshing = null;
-      if (again) {
-        again = false;
-        refresh();
-      } else {
-        timer = setTimeout(refresh, POLL_MS);
-      }
-    });
-  return refreshing;
+    }
+    reading = null;
+  })();
+  return reading;
+}
+
+// New accounts and tags for the filters' choices, at most once a second while changes flow.
+let facets = null;
+function refreshFacets() {
+  if (facets) return;
+  facets = setTimeout(async () => {
+    try {
+      const page = await api("GET", "/ui/conversations?limit=0");
+      state.accounts = page.accounts;
+      state.tags = page.tags;
+      renderFilters();
+    } catch {
+      // the next change asks again
+    } finally {
+      facets = null;
+    }
+  }, 1000);
+}
+
+let events = null;
+
+function subscribe() {
+  events = new EventSource(`${API}/ui/events`);
+  let first = true;
+  events.addEventListener("hello", () => {
+    if ($("notice").dataset.source === "poll") {
+      notify(null);
+      delete $("notice").dataset.source;
+    }
+    // Reconnected after the stream broke: what changed meanwhile is unknown, read it all.
+    if (!first) changed({ resync: true });
+    first = false;
+  });
+  for (const name of ["change", "reset", "resync"]) {
+    events.addEventListener(name, (ev) => changed(JSON.parse(ev.data)));
+  }
+  events.addEventListener("error", () => {
+    if (events.readyState === EventSource.CLOSED) setTimeout(subscribe, 1000);
+  });
+}
+
+// The clock moves on its own (realtime) or by the buttons; its "next retry in ..." texts too.
+async function readClock() {
+  try {
+    const clock = await api("GET", "/clock");
+    const moved = !state.clock || clock.now !== state.clock.now;
+    state.clock = clock;
+    renderClock();
+    if (moved && clock.mode === "manual") renderThread();
+    if ($("notice").dataset.source === "clock") {
+      notify(null);
+      delete $("notice").dataset.source;
+    }
+  } catch (err) {
+    notify(`Cannot reach the emulator: ${err.message}`);
+    $("notice").dataset.source = "clock";
+  }
 }
 
 async function action(run) {
@@ -702,7 +842,18 @@ async function action(run) {
   } catch (err) {
     notify(err.message);
   }
-  await refresh();
+  // What the action changed arrives as events too; reading now shows it at once.
+  await readClock();
+  pending.all = true;
+  await catchUp();
+}
+
+async function selectConversation(key) {
+  state.selected = key;
+  renderConversationList();
+  await readThread();
+  renderThread();
+  prefillComposer();
 }
 
 // -- scenario ----------------------------------------------------------------------------------
@@ -755,12 +906,18 @@ function init() {
   syncFilterInputs();
 
   $("filters").addEventListener("submit", (ev) => ev.preventDefault());
+  // The emulator filters: a changed filter reads the first page again (typing is let settle).
+  let typing = null;
   const onFilter = (ev) => {
     const key = ev.target.name;
     if (!(key in state.filters) || state.filters[key] === ev.target.value.trim()) return;
     state.filters[key] = ev.target.value.trim();
     writeHash();
-    renderData();
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      pending.all = true;
+      catchUp();
+    }, ev.target.tagName === "SELECT" ? 0 : 150);
   };
   $("filters").addEventListener("input", onFilter);
   $("filters").addEventListener("change", onFilter);
@@ -833,7 +990,14 @@ function init() {
   loadScenario().catch((err) => notify(err.message));
   // The scenario can be replaced through PUT /_emulator/scenario while the page is open.
   setInterval(() => loadScenario().catch(() => {}), 5000);
-  refresh();
+
+  $("more-conversations").addEventListener("click", () => moreConversations().catch((err) => notify(err.message)));
+  $("earlier-messages").addEventListener("click", () => earlierMessages().catch((err) => notify(err.message)));
+  subscribe(); // first, so that nothing stored after the first read is missed
+  pending.all = true;
+  catchUp();
+  readClock();
+  setInterval(readClock, CLOCK_MS);
 }
 
 document.addEventListener("DOMContentLoaded", init);
