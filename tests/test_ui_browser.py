@@ -599,12 +599,17 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
 
     wait(page, lambda d: css(d, f"{bubble_css(card_id)} .rbm-card"), "the card did not appear")
     card_bubble = bubble_css(card_id)
-    assert css(page, f"{card_bubble} .rbm-title")[0].text == "Table for two"
-    assert css(page, f"{card_bubble} .rbm-description")[0].text == "Tonight at 8 pm"
-    assert [e.text for e in css(page, f"{card_bubble} .suggestion")] == ["Confirm", "Call us · call"]
-    assert css(page, f"{card_bubble} .chip.channel")[0].text == "via RBM"
+
+    def shows(selector: str, texts: list[str]) -> None:
+        # The page is live: a bubble is drawn again as its callbacks are attempted, so read it in a wait.
+        wait(page, lambda d: [e.text for e in css(d, selector)] == texts, f"{selector} does not show {texts}")
+
+    shows(f"{card_bubble} .rbm-title", ["Table for two"])
+    shows(f"{card_bubble} .rbm-description", ["Tonight at 8 pm"])
+    shows(f"{card_bubble} .suggestion", ["Confirm", "Call us · call"])
+    shows(f"{card_bubble} .chip.channel", ["via RBM"])
     carousel_bubble = bubble_css(carousel_id)
-    assert [e.text for e in css(page, f"{carousel_bubble} .rbm-carousel .rbm-title")] == ["Pasta <b>al forno</b>", "Pizza"]
+    shows(f"{carousel_bubble} .rbm-carousel .rbm-title", ["Pasta <b>al forno</b>", "Pizza"])
     assert not css(page, f"{carousel_bubble} .rbm-title b")
 
     # The handset reads it, then taps "Confirm".

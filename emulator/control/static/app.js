@@ -21,6 +21,7 @@ const state = {
   accounts: [],
   tags: [],
   thread: [], // the chosen conversation's messages (with their callbacks), oldest first
+  threadKey: null, // the conversation those are of: the one shown as chosen
   threadBefore: null, // cursor of the page of earlier messages (null: none)
   clock: null,
   scenario: null,
@@ -169,6 +170,11 @@ function selectedRow() {
   return state.conversations.find((c) => c.key === state.selected);
 }
 
+// The conversation whose messages are shown: the chosen one once its messages are read.
+function shownRow() {
+  return state.conversations.find((c) => c.key === state.threadKey);
+}
+
 // -- rendering ---------------------------------------------------------------------------------
 
 function renderClock() {
@@ -248,8 +254,8 @@ function renderConversationList() {
           "button",
           {
             type: "button",
-            class: "conversation" + (conv.key === state.selected ? " selected" : ""),
-            "aria-current": conv.key === state.selected ? "true" : null,
+            class: "conversation" + (conv.key === state.threadKey ? " selected" : ""),
+            "aria-current": conv.key === state.threadKey ? "true" : null,
             dataset: { key: conv.key },
             onclick: () => selectConversation(conv.key),
           },
@@ -566,8 +572,10 @@ function bubble(m, callbacks) {
   );
 }
 
+let bubbleCache = new Map(); // message id -> {sig, el}: the bubbles drawn last
+
 function renderThread() {
-  const conv = selectedRow();
+  const conv = shownRow();
   const thread = $("thread");
   const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
   if (!conv) {
@@ -585,7 +593,20 @@ function renderThread() {
     h("span", { class: "others" }, conv.others.join(", ")),
     h("span", { class: "muted" }, ` · account ${conv.accountId}`),
   );
-  thread.replaceChildren(...state.thread.map((m) => bubble(m, m.callbacks)));
+  // A message that did not change keeps its element, so that what the user looks at (a
+  // selection, a hovered button) stays put while other messages change around it.
+  const kept = new Map();
+  const bubbles = state.thread.map((m) => {
+    const pendingNow = m.callbacks.some((c) => c.state === "pending") && state.clock ? state.clock.now : "";
+    const sig = JSON.stringify(m) + state.open.has(m.id) + pendingNow;
+    const cached = bubbleCache.get(m.id);
+    const el = cached && cached.sig === sig ? cached.el : bubble(m, m.callbacks);
+    kept.set(m.id, { sig, el });
+    return el;
+  });
+  bubbleCache = kept;
+  const current = [...thread.children];
+  if (current.length !== bubbles.length || current.some((el, i) => el !== bubbles[i])) thread.replaceChildren(...bubbles);
   $("earlier-messages").hidden = state.threadBefore === null;
   // The RBM answer form targets the conversation's last message that went out over RBM.
   const lastRbm = state.thread.findLast((m) => m.direction === "out" && m.channel === "RBM");
@@ -600,7 +621,7 @@ function renderThread() {
 // inbound message (in a group that texted several of your numbers, the others are yours too),
 // else the first recipient. The fields stay editable so a brand-new handset can text in too.
 function prefillComposer() {
-  const conv = selectedRow();
+  const conv = shownRow();
   if (!conv) return;
   const lastInbound = state.thread.findLast((m) => m.direction === "in");
   const from = lastInbound ? lastInbound.from : conv.others[0] || "";
@@ -612,20 +633,23 @@ function prefillComposer() {
 // -- reading: pages, and the rows an event names -------------------------------------------------
 
 async function readThread() {
-  if (!selectedRow()) {
-    state.thread = [];
-    state.threadBefore = null;
-    return;
+  const key = state.selected;
+  let messages = [];
+  let before = null;
+  if (selectedRow()) {
+    try {
+      const page = await api("GET", `/ui/thread?${filterParams([["conversation", key], ["limit", PAGE]])}`);
+      messages = page.messages;
+      before = page.before;
+    } catch {
+      // reset meanwhile: the event that says so reads the page again
+    }
   }
-  const params = filterParams([["conversation", state.selected], ["limit", PAGE]]);
-  try {
-    const page = await api("GET", `/ui/thread?${params}`);
-    state.thread = page.messages;
-    state.threadBefore = page.before;
-  } catch {
-    state.thread = []; // reset meanwhile; the event that says so reads the page again
-    state.threadBefore = null;
-  }
+  if (state.selected !== key) return false; // another conversation was chosen meanwhile
+  state.thread = messages;
+  state.threadBefore = before;
+  state.threadKey = key;
+  return true;
 }
 
 // Everything the page shows, read again: on start, when a filter changes, after a reset, and
@@ -637,13 +661,13 @@ async function readAll() {
   state.totals = page.totals;
   state.accounts = page.accounts;
   state.tags = page.tags;
-  const previous = state.selected;
+  const previous = state.threadKey;
   if (!selectedRow()) state.selected = state.conversations.length ? state.conversations[0].key : null;
-  await readThread();
+  if (!(await readThread())) return; // a conversation was chosen meanwhile, and is drawn
   renderFilters();
   renderConversationList();
   renderThread();
-  if (state.selected !== previous) prefillComposer();
+  if (state.threadKey !== previous) prefillComposer();
   document.body.dataset.loaded = "true";
 }
 
@@ -657,9 +681,11 @@ async function moreConversations() {
 }
 
 async function earlierMessages() {
-  if (state.threadBefore === null || !state.selected) return;
-  const params = filterParams([["conversation", state.selected], ["limit", PAGE], ["before", state.threadBefore]]);
+  const key = state.threadKey;
+  if (state.threadBefore === null || !key) return;
+  const params = filterParams([["conversation", key], ["limit", PAGE], ["before", state.threadBefore]]);
   const page = await api("GET", `/ui/thread?${params}`);
+  if (state.threadKey !== key) return;
   const thread = $("thread");
   const fromBottom = thread.scrollHeight - thread.scrollTop;
   state.thread = [...page.messages, ...state.thread];
@@ -689,7 +715,7 @@ async function readMessages(ids) {
   const gone = new Set(data.gone);
   const byId = new Map(state.thread.map((m) => [m.id, m]));
   for (const id of gone) byId.delete(id);
-  for (const m of data.messages) if (m.conversation === state.selected) byId.set(m.id, m);
+  for (const m of data.messages) if (m.conversation === state.threadKey) byId.set(m.id, m);
   state.thread = [...byId.values()].sort((a, b) => ms(a.time) - ms(b.time));
 }
 
@@ -728,7 +754,7 @@ function changed(data) {
   } else {
     for (const m of data.messages) {
       if (m.conversation) pending.keys.add(m.conversation);
-      if (m.conversation === state.selected || m.conversation === null) pending.ids.add(m.id);
+      if (m.conversation === state.threadKey || m.conversation === null) pending.ids.add(m.id);
     }
   }
   if (pending.keys.size > MAX_NAMED || pending.ids.size > MAX_NAMED) pending.all = true;
@@ -750,21 +776,27 @@ function catchUp() {
           await readAll();
           continue;
         }
-        const newTags = keys.length > 0;
-        const selected = state.selected;
+        const rowsBefore = JSON.stringify(state.conversations);
+        const threadBefore = JSON.stringify(state.thread);
         await Promise.all([keys.length ? readRows(keys) : null, ids.length ? readMessages(ids) : null]);
+        let threadChanged = JSON.stringify(state.thread) !== threadBefore;
         if (!selectedRow()) {
           // The chosen conversation no longer matches (or is gone): choose the first one.
           state.selected = state.conversations.length ? state.conversations[0].key : null;
-          if (state.selected !== selected) {
-            await readThread();
+          if (await readThread()) {
+            threadChanged = true;
             prefillComposer();
           }
         }
-        renderConversationList();
-        renderThread();
-        if (newTags) scheduleRecount();
-        if (!filtersActive() && keys.length) refreshFacets();
+        // Only what changed is drawn again, so that what the user looks at stays put.
+        const rowsChanged = JSON.stringify(state.conversations) !== rowsBefore;
+        if (rowsChanged) renderConversationList();
+        else renderSummary();
+        if (threadChanged || (rowsChanged && keys.includes(state.threadKey))) renderThread();
+        if (keys.length) {
+          scheduleRecount();
+          if (!filtersActive()) refreshFacets();
+        }
       } catch (err) {
         pending.all = true; // read everything once the emulator answers again
         notify(`Cannot reach the emulator: ${err.message}`);
@@ -821,10 +853,10 @@ function subscribe() {
 async function readClock() {
   try {
     const clock = await api("GET", "/clock");
-    const moved = !state.clock || clock.now !== state.clock.now;
+    const moved = state.clock && clock.now !== state.clock.now;
     state.clock = clock;
     renderClock();
-    if (moved && clock.mode === "manual") renderThread();
+    if (moved && clock.mode === "manual") renderThread(); // "next retry in ..." changed
     if ($("notice").dataset.source === "clock") {
       notify(null);
       delete $("notice").dataset.source;
@@ -849,9 +881,10 @@ async function action(run) {
 }
 
 async function selectConversation(key) {
+  if (key === state.threadKey && key === state.selected) return; // shown already
   state.selected = key;
+  if (!(await readThread())) return; // another one was chosen meanwhile
   renderConversationList();
-  await readThread();
   renderThread();
   prefillComposer();
 }
