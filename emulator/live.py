@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from emulator.state.changes import Change, Changes
@@ -156,29 +156,33 @@ class ConversationIndex:
         old = self._tokens[m.id]
         if tokens is not old:
             conv = self._conversations[self._of[m.id]]
-            conv.tokens.subtract(old)
+            _drop(conv.tokens, old)
             conv.tokens.update(tokens)
             self._tokens[m.id] = tokens
 
-    def _remove(self, message_id: str) -> None:
-        """A message that is gone from the store (a reset we were not told of, or retention)."""
+    def forget(self, message: Message) -> None:
+        """A message forgotten by retention (README.md, "Retention")."""
+        self._remove(message.id, message)
+
+    def _remove(self, message_id: str, message: Message | None = None) -> None:
+        """A message gone from the store: forgotten (``message``), or found missing on a change."""
         key = self._of.pop(message_id, None)
         if key is None:
             return
         tokens = self._tokens.pop(message_id)
         conv = self._conversations[key]
         del conv.ids[message_id]
-        conv.tokens.subtract(tokens)
-        self._accounts[conv.account_id] -= 1
-        if not self._accounts[conv.account_id]:
-            del self._accounts[conv.account_id]
-        # The tag is the message's, which is gone: recount the conversation's (it is small
-        # next to the store, and removals are rare).
-        for tag, n in conv.tags.items():
-            self._tags[tag] -= n
-        conv.tags = Counter(m.tag for m in self._messages(conv) if m.tag is not None)
-        self._tags.update(conv.tags)
-        self._tags = +self._tags
+        _drop(conv.tokens, tokens)
+        _drop(self._accounts, (conv.account_id,))
+        if message is not None:
+            if message.tag is not None:
+                _drop(conv.tags, (message.tag,))
+                _drop(self._tags, (message.tag,))
+        else:
+            # Which tag it had is gone with it: count the conversation's again.
+            _drop(self._tags, conv.tags.elements())
+            conv.tags = Counter(m.tag for m in self._messages(conv) if m.tag is not None)
+            self._tags.update(conv.tags)
         if not conv.ids:
             del self._conversations[key]
 
@@ -195,8 +199,7 @@ class ConversationIndex:
             for mid in conv.ids:
                 self._of.pop(mid, None)
                 self._tokens.pop(mid, None)
-            self._tags.subtract(conv.tags)
-        self._tags = +self._tags
+            _drop(self._tags, conv.tags.elements())
         self._accounts.pop(account_id, None)
 
     # -- reading -------------------------------------------------------------------------
@@ -273,6 +276,14 @@ class ConversationIndex:
 
     def tokens(self, message_id: str) -> frozenset[str]:
         return self._tokens.get(message_id, frozenset())
+
+
+def _drop(counter: Counter[str], keys: Iterable[str]) -> None:
+    """One less of each key; a key at zero leaves the counter (its lists show what is there)."""
+    for k in list(keys):
+        counter[k] -= 1
+        if counter[k] <= 0:
+            del counter[k]
 
 
 # -- event streams ------------------------------------------------------------------------

@@ -351,6 +351,7 @@ class Queries:
         if self._index is None:
             index = self._index = ConversationIndex(self._service.store)
             self._service.changes.listen(index.apply)
+            self._service.retention.on_forget(index.forget)
         return self._index
 
     def _conversation_row(self, conv: Conversation, where: PageFilter) -> dict[str, Any]:

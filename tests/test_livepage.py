@@ -298,3 +298,16 @@ async def test_bad_parameters_get_a_clear_error(client, path, description):
     resp = await client.get(path)
     assert resp.status in (400, 404)
     assert (await resp.json())["description"].startswith(description)
+
+
+async def test_messages_forgotten_by_retention_leave_the_page(make_client):
+    client = await make_client(retain_messages=2, callback_url=None)
+    sent = [(await send(client, body([f"+1555222{n:04d}"], tag=f"t{n}")))["id"] for n in range(2)]
+    await advance(client, 2)
+    assert (await conversations(client, "?count=1"))["totals"]["messages"] == 2  # the index is built
+    sent += [(await send(client, body([f"+1555222{n:04d}"], tag=f"t{n}")))["id"] for n in range(2, 4)]
+    await advance(client, 2)  # the two oldest are finished and beyond the two kept: forgotten
+    page = await conversations(client, "?count=1")
+    assert page["totals"] == {"messages": 2, "conversations": 2, "matching": 2}
+    assert {c["last"]["id"] for c in page["conversations"]} == set(sent[2:])
+    assert page["tags"] == ["t2", "t3"]

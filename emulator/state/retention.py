@@ -68,6 +68,8 @@ class Retention:
         self._finished: dict[str, OrderedDict[str, float]] = {}
         self.forgotten_messages = 0
         self.forgotten_callbacks = 0
+        # Told of each message forgotten, e.g. the web page's index (emulator/live.py).
+        self._on_forget: list[Callable[[Message], None]] = []
 
     # -- policy ---------------------------------------------------------------------------
 
@@ -170,6 +172,8 @@ class Retention:
                 # queue again when that one ends.
                 continue
             callbacks = self.store.forget_message(message_id)
+            for listener in self._on_forget:
+                listener(message)
             held -= 1
             if not self.forgotten_messages:
                 log.info(
@@ -183,6 +187,10 @@ class Retention:
             self.forgotten_callbacks += len(callbacks)
         if not queue:
             del self._finished[account_id]
+
+    def on_forget(self, listener: Callable[[Message], None]) -> None:
+        """Call ``listener`` with every message forgotten from now on."""
+        self._on_forget.append(listener)
 
     def summary(self) -> dict[str, Any]:
         """For /_emulator/health: the policy of accounts without their own, and what was forgotten."""
