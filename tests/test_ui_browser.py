@@ -201,7 +201,9 @@ def wait(driver: Any, condition: Callable[[Any], Any], message: str) -> Any:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(condition, message)
+    # The page is live: an element may be drawn again (stale) or not be there yet (IndexError).
+    ignored = [StaleElementReferenceException, IndexError]
+    return WebDriverWait(driver, WAIT, ignored_exceptions=ignored).until(condition, message)
 
 
 def css(driver: Any, selector: str) -> list[Any]:
