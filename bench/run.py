@@ -391,6 +391,29 @@ def bench_startup(runs: int) -> list[Row]:
     ]
 
 
+# -- 8. live web page ------------------------------------------------------------------------------------------
+
+
+def bench_livepage(messages: int, seconds: float) -> list[Row]:
+    """bench/livepage.py: send p99 with two live pages open against none, at 100,000 stored messages."""
+    r = run_json([PY, str(HERE / "livepage.py"), "--messages", str(messages), "--seconds", str(seconds)],
+                 messages / 200 + 3 * seconds + 300)
+    a, b, c = r["no_page"], r["with_pages"], r["no_page_after"]
+    return [
+        Row(f"8. send p99 with {r['pages']} live pages open, {r['messages']:,} messages stored",
+            f"{b['p99_ms']:.1f} ms", "", None,
+            f"open loop at {r['rate']:.0f}/s for {r['seconds']:.0f} s; p50 {b['p50_ms']:.1f} ms; "
+            f"the pages' first read {r['first_read_ms']:.0f} ms"),
+        Row("8. send p99 with no page (baseline, before and after)", f"{a['p99_ms']:.1f} / {c['p99_ms']:.1f} ms", "", None,
+            f"p50 {a['p50_ms']:.1f} / {c['p50_ms']:.1f} ms"),
+        Row("8. send p99 ratio, pages / no page", f"{r['ratio']:.2f}", "<= 1.5", r["ratio"] <= 1.5),
+        Row("8. 202 -> the page's event", f"p50 {r['event_p50_ms']:.1f} ms, p99 {r['event_p99_ms']:.1f} ms",
+            "<= 100 ms", r["event_p99_ms"] <= 100,
+            f"the page has read the rows: p50 {r['shown_p50_ms']:.1f} ms, p99 {r['shown_p99_ms']:.1f} ms; "
+            f"events missed {r['missed']}"),
+    ]
+
+
 # -- 7. long-polls -------------------------------------------------------------------------------------------
 
 
@@ -458,7 +481,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write bench/RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
     parser.add_argument("--only", nargs="*",
-                        choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin"])
+                        choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin",
+                                 "livepage"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--accept-source", type=Path, metavar="DIR",
                         help="accept path: also load, in the same rounds, the emulator of another version's "
@@ -471,7 +495,8 @@ def main() -> int:
                              "1000000 is the 1 GB target itself, about 3 minutes and 1.2 GB of RAM)")
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
-    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin"])
+    only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin",
+                             "livepage"])
     load_before = os.getloadavg()
     rows: list[Row] = []
     storm_out = ""
@@ -492,6 +517,8 @@ def main() -> int:
         rows += bench_waiters(seconds, 1 if args.quick else 3)
     if "plugin" in only:
         rows += bench_plugin(50 if args.quick else 200, 2 if args.quick else 5)
+    if "livepage" in only:
+        rows += bench_livepage(20_000 if args.quick else 100_000, seconds)
     load_after = os.getloadavg()
     result = table(rows)
     print(result)
