@@ -205,6 +205,12 @@ function renderClock() {
 
 function fillSelect(select, values, allLabel) {
   const current = select.value;
+  // Unchanged choices keep their elements: the list is drawn again as changes come in, while
+  // the user may be choosing from it.
+  const wanted = ["", ...values];
+  if (current && !values.includes(current)) wanted.push(current);
+  const have = [...select.options].map((o) => o.value);
+  if (have.length === wanted.length && have.every((v, i) => v === wanted[i])) return;
   const options = [h("option", { value: "" }, allLabel), ...values.map((v) => h("option", { value: v }, v))];
   select.replaceChildren(...options);
   // Keep a chosen value even while no message carries it any more (e.g. after a reset).
