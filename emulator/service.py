@@ -260,7 +260,7 @@ class MessagingService:
                 account_id=shared(account_id),
                 application_id=shared(application_id),
                 direction="in",
-                from_=shared(request.from_),
+                from_=request.from_,  # a handset's: generated traffic makes ever new ones
                 to=tuple(request.to),
                 owner=number,
                 time=now,

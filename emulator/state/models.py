@@ -40,8 +40,9 @@ MessageKind = Literal["sms", "mms", "group"]
 def shared(text: str) -> str:
     """One string object for every equal one (``sys.intern``): account ids, application ids and
     the numbers messages are sent from repeat across messages, and every request's JSON gives
-    them a new copy (50 to 90 bytes each per message otherwise). Not for texts or the numbers
-    sent to, which seldom repeat."""
+    them a new copy (50 to 90 bytes each per message otherwise). Only for such bounded sets:
+    not for texts, the numbers sent to, or handsets' numbers (scheduled traffic makes new ones
+    without end, and interned strings outlive their messages on some Python versions)."""
     return sys.intern(text)
 
 

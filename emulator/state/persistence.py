@@ -133,8 +133,10 @@ def message_from_json(text: str) -> Message:
     message.recipients = compact_recipients(message.recipients)
     message.account_id = shared(message.account_id)
     message.application_id = shared(message.application_id)
-    message.from_ = shared(message.from_)
+    # Our number (the sender of an outbound message), not a handset's (models.shared).
     message.owner = shared(message.owner)
+    if message.from_ == message.owner:
+        message.from_ = message.owner
     return message
 
 
