@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -280,7 +279,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "no_page": {k: v for k, v in before.items() if k != "accepted"},
         "no_page_after": {k: v for k, v in after.items() if k != "accepted"},
         "with_pages": {k: v for k, v in with_pages.items() if k != "accepted"},
-        "ratio": with_pages["p99_ms"] / statistics.mean(no_page),
+        # Against the better of the two runs without a page: a stall of the machine's in one of
+        # them must not make the pages look cheap.
+        "ratio": with_pages["p99_ms"] / min(no_page),
         "first_read_ms": first_read * 1000,
         "event_p50_ms": percentile(heard, 50),
         "event_p99_ms": percentile(heard, 99),
@@ -299,7 +300,7 @@ def report(r: dict[str, Any]) -> None:
     print(f"send 202 latency, no page:         p50 {a['p50_ms']:6.1f} ms  p99 {a['p99_ms']:6.1f} ms  max {a['max_ms']:6.1f} ms")
     print(f"send 202 latency, {r['pages']} pages open:    p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms  max {b['max_ms']:6.1f} ms")
     print(f"send 202 latency, no page (again): p50 {c['p50_ms']:6.1f} ms  p99 {c['p99_ms']:6.1f} ms  max {c['max_ms']:6.1f} ms")
-    print(f"p99 with pages / p99 without: {r['ratio']:.2f} (target <= 1.5)")
+    print(f"p99 with pages / the better p99 without: {r['ratio']:.2f} (target <= 1.5)")
     print(f"202 -> event at the page: p50 {r['event_p50_ms']:.1f} ms, p99 {r['event_p99_ms']:.1f} ms (target <= 100 ms)")
     print(f"202 -> the page has read the rows: p50 {r['shown_p50_ms']:.1f} ms, p99 {r['shown_p99_ms']:.1f} ms")
     print(f"first read of the pages: {r['first_read_ms']:.0f} ms; events missed: {r['missed']}; load average {r['loadavg']:.1f}")

@@ -406,7 +406,7 @@ def bench_livepage(messages: int, seconds: float) -> list[Row]:
             f"the pages' first read {r['first_read_ms']:.0f} ms"),
         Row("8. send p99 with no page (baseline, before and after)", f"{a['p99_ms']:.1f} / {c['p99_ms']:.1f} ms", "", None,
             f"p50 {a['p50_ms']:.1f} / {c['p50_ms']:.1f} ms"),
-        Row("8. send p99 ratio, pages / no page", f"{r['ratio']:.2f}", "<= 1.5", r["ratio"] <= 1.5),
+        Row("8. send p99 ratio, pages / the better run without", f"{r['ratio']:.2f}", "<= 1.5", r["ratio"] <= 1.5),
         Row("8. 202 -> the page's event", f"p50 {r['event_p50_ms']:.1f} ms, p99 {r['event_p99_ms']:.1f} ms",
             "<= 100 ms", r["event_p99_ms"] <= 100,
             f"the page has read the rows: p50 {r['shown_p50_ms']:.1f} ms, p99 {r['shown_p99_ms']:.1f} ms; "
