@@ -2,8 +2,9 @@
 messages arrive, pages of them and of their messages, and the change feeds its event
 streams are made of.
 
-The index is built on first use, from one pass over the store, so a server whose page is never
-opened pays nothing for it; from then on it follows :class:`~emulator.state.changes.Changes`.
+The index is built on first use, from one pass over the store in slices that let the event loop
+run between them (sends and callbacks go on meanwhile), so a server whose page is never opened
+pays nothing for it; from then on it follows :class:`~emulator.state.changes.Changes`.
 Each change costs it O(1) plus the message's own recipients and callbacks, never a pass over
 every message, and so does everything the page asks when it is told of a change.
 """
@@ -11,7 +12,7 @@ every message, and so does everything the page asks when it is told of a change.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ STREAM_BACKLOG = 1000
 MAX_STREAMS = 32
 # A stream flushes at most this often (seconds): a burst of sends is one event.
 FLUSH_INTERVAL = 0.05
+# Messages indexed between two yields to the event loop while the index is built.
+BUILD_SLICE = 1000
 
 
 def conversation_key(m: Message) -> tuple[str, str, tuple[str, ...]]:
@@ -109,12 +112,71 @@ class ConversationIndex:
         self._tags: Counter[str] = Counter()
         self._accounts: Counter[str] = Counter()
         self._seq = 0
-        for m in sorted(store.messages(), key=lambda m: m.time):
-            self._add(m)
+        # Until :meth:`build` has caught up, changes wait here, in the order they came:
+        # a Change, or a message forgotten by retention.
+        self._pending: deque[Change | Message] | None = deque()
+        self._build: asyncio.Task[None] | None = None
+        self.slices = 0  # slices of the build so far (tests watch it)
+
+    # -- building ------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index has caught up with the store (:meth:`build` has ended)."""
+        return self._pending is None
+
+    async def built(self, slice_size: int = BUILD_SLICE, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Wait until the index is ready; the first call starts the build, in a task of its
+        own that later callers share, so a request that goes away does not stop it."""
+        if self._pending is None:
+            return
+        if self._build is None:
+            self._build = asyncio.ensure_future(self.build(slice_size, stopped))
+        await asyncio.shield(self._build)
+
+    async def build(self, slice_size: int = BUILD_SLICE, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Index every stored message, ``slice_size`` at a time, letting the event loop run
+        between slices, so sends and callbacks go on while a page opens on a large store
+        (docs/ui.md, 'Live updates'). Changes announced meanwhile are applied once the
+        snapshot is indexed. Ends early, leaving the index not ready, once ``stopped()``
+        (the server stops)."""
+        snapshot = sorted(self._store.messages(), key=lambda m: m.time)
+        await asyncio.sleep(0)
+        for start in range(0, len(snapshot), slice_size):
+            if stopped():
+                return
+            for m in snapshot[start : start + slice_size]:
+                # Gone since the snapshot (reset, forgotten), or already indexed: skip it.
+                if m.id not in self._of and self._store.get_message(m.id) is m:
+                    self._add(m)
+            self.slices += 1
+            await asyncio.sleep(0)
+        del snapshot
+        pending = self._pending
+        assert pending is not None
+        while pending:
+            if stopped():
+                return
+            for _ in range(min(slice_size, len(pending))):
+                item = pending.popleft()
+                if isinstance(item, Change):
+                    self._apply(item)
+                else:
+                    self._remove(item.id, item)
+            if pending:
+                self.slices += 1
+                await asyncio.sleep(0)
+        self._pending = None
 
     # -- keeping up ----------------------------------------------------------------------
 
     def apply(self, change: Change) -> None:
+        if self._pending is not None:
+            self._pending.append(change)
+        else:
+            self._apply(change)
+
+    def _apply(self, change: Change) -> None:
         if change.kind == "reset":
             self._reset(change.account_id)
             return
@@ -162,7 +224,10 @@ class ConversationIndex:
 
     def forget(self, message: Message) -> None:
         """A message forgotten by retention (README.md, "Retention")."""
-        self._remove(message.id, message)
+        if self._pending is not None:
+            self._pending.append(message)
+        else:
+            self._remove(message.id, message)
 
     def _remove(self, message_id: str, message: Message | None = None) -> None:
         """A message gone from the store: forgotten (``message``), or found missing on a change."""

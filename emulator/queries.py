@@ -14,7 +14,7 @@ from typing import Any, get_args
 
 from emulator import __version__
 from emulator.delivery.clock import ManualClock, isoformat
-from emulator.live import Batch, Conversation, ConversationIndex, LiveFeed, PageFilter, Stream
+from emulator.live import BUILD_SLICE, Batch, Conversation, ConversationIndex, LiveFeed, PageFilter, Stream
 from emulator.scenarios.eras import describe as describe_era
 from emulator.scenarios.format import Scenario
 from emulator.service import MessagingService
@@ -172,6 +172,7 @@ class Queries:
             service.changes, {"messages": self._message_family(), "callbacks": self._callback_family()}
         )
         self._index: ConversationIndex | None = None
+        self.live_build_slice = BUILD_SLICE  # messages indexed per slice (tests make it small)
         self._feed = LiveFeed(service.changes, self._conversations)
 
     def health(self) -> dict[str, Any]:
@@ -347,11 +348,29 @@ class Queries:
 
     # -- the live web page (docs/ui.md, 'Live updates') ---------------------------------
 
-    def _conversations(self) -> ConversationIndex:
+    async def live_index(self) -> ConversationIndex:
+        """The conversation index the page reads, once it has caught up with the store. The
+        first call builds it, in slices that let sends and callbacks run meanwhile
+        (docs/ui.md, 'Live updates'); concurrent first calls share that one build. The
+        ``page_*`` methods, :meth:`open_stream` and :meth:`describe` need it ready: await
+        this first."""
         if self._index is None:
             index = self._index = ConversationIndex(self._service.store)
+            # Listening from before the snapshot: what changes meanwhile waits in the index.
             self._service.changes.listen(index.apply)
             self._service.retention.on_forget(index.forget)
+        changes = self._service.changes
+        await self._index.built(self.live_build_slice, lambda: changes.closed)
+        return self._index
+
+    @property
+    def conversation_index(self) -> ConversationIndex | None:
+        """The index, ready or being built; None until a page first read it."""
+        return self._index
+
+    def _conversations(self) -> ConversationIndex:
+        if self._index is None or not (self._index.ready or self._service.changes.closed):
+            raise RuntimeError("the conversation index is not built: await Queries.live_index() first")
         return self._index
 
     def _conversation_row(self, conv: Conversation, where: PageFilter) -> dict[str, Any]:
@@ -449,8 +468,10 @@ class Queries:
                 found.append(self.page_message(m))
         return {"messages": found, "gone": gone}
 
-    def open_stream(self) -> Stream:
-        """A new event stream for a page; raises :class:`emulator.live.TooManyStreams`."""
+    async def open_stream(self) -> Stream:
+        """A new event stream for a page, once the index is ready; raises
+        :class:`emulator.live.TooManyStreams`."""
+        await self.live_index()
         return self._feed.open()
 
     async def wait_streams(self, at_most: int, timeout: float) -> bool:

@@ -105,7 +105,7 @@ async def test_a_reset_is_an_event(client):
 
 async def test_a_page_that_falls_behind_is_told_to_read_everything_again(client, monkeypatch):
     monkeypatch.setattr(live, "STREAM_BACKLOG", 5)
-    stream = client.app[QUERIES].open_stream()
+    stream = await client.app[QUERIES].open_stream()
     try:
         for n in range(10):
             await send(client, body([f"+1555222{n:04d}"]))
@@ -311,3 +311,125 @@ async def test_messages_forgotten_by_retention_leave_the_page(make_client):
     assert page["totals"] == {"messages": 2, "conversations": 2, "matching": 2}
     assert {c["last"]["id"] for c in page["conversations"]} == set(sent[2:])
     assert page["tags"] == ["t2", "t3"]
+
+
+# -- the first read builds the index in slices (docs/ui.md, 'Live updates') ----------------------
+
+
+def store_messages(client: TestClient, count: int, account: str = ACCOUNT, tag: str | None = None) -> list[str]:
+    """``count`` messages stored straight through the service (as the send handler does),
+    spread over many conversations: fast enough for a few thousand."""
+    service = client.app[SERVICE]
+    ids = []
+    for n in range(count):
+        m = service.send(account, body([f"+1556{n % 500:07d}"], text=f"m{n}", **({"tag": tag} if tag else {})))
+        assert not isinstance(m, list)
+        ids.append(m.id)
+    return ids
+
+
+async def build_started(client: TestClient) -> live.ConversationIndex:
+    """The index, once its build has indexed its first slice (yielding, not sleeping)."""
+    queries = client.app[QUERIES]
+    while queries.conversation_index is None or queries.conversation_index.slices == 0:
+        await asyncio.sleep(0)
+    index = queries.conversation_index
+    assert not index.ready
+    return index
+
+
+def index_state(index: live.ConversationIndex) -> Any:
+    """What the page can see of an index: each conversation's messages in order, its counts,
+    each message's status tokens, the accounts and the tags."""
+    conversations = {c.key: (list(c.ids), +c.tokens, +c.tags) for c in index.recent(live.PageFilter(), None)}
+    tokens = {mid: index.tokens(mid) for ids, _, _ in conversations.values() for mid in ids}
+    return conversations, tokens, index.accounts(), index.tags(10_000), index.message_count
+
+
+async def fresh_state(client: TestClient) -> Any:
+    index = live.ConversationIndex(client.app[SERVICE].store)
+    await index.build()
+    assert index.ready
+    return index_state(index)
+
+
+async def test_the_first_read_lets_sends_run_while_the_index_is_built(client):
+    store_messages(client, 2000)
+    client.app[QUERIES].live_build_slice = 1  # one message per slice: 2000 yields to the loop
+    first_read = asyncio.ensure_future(client.get("/_emulator/ui/conversations?count=1"))
+    index = await build_started(client)
+    seen: list[tuple[bool, int]] = []
+    stop = client.app[SERVICE].changes.listen(lambda change: seen.append((index.ready, index.slices)))
+    sent = await send(client, body([HANDSET]))  # over HTTP, while the page waits for the index
+    stop()
+    # The send was accepted, and announced, before the build had caught up.
+    assert seen and not seen[0][0] and seen[0][1] < 2000
+    resp = await first_read
+    assert resp.status == 200
+    page = await resp.json()
+    assert index.ready and index.slices >= 2000
+    assert page["totals"]["messages"] == 2001
+    assert page["conversations"][0]["last"]["id"] == sent["id"]
+
+
+async def test_changes_during_the_build_are_all_reflected(make_client):
+    client = await make_client(retain_messages=302)
+    service = client.app[SERVICE]
+    early = store_messages(client, 300, tag="early")
+    store_messages(client, 50, account="other", tag="gone")
+    await advance(client, 60)  # every callback delivered: all finished, none forgotten (300 <= 302)
+    pending = store_messages(client, 5, tag="late")  # their callbacks are still to come
+    client.app[QUERIES].live_build_slice = 1
+    reader = asyncio.ensure_future(client.app[QUERIES].live_index())
+    index = await build_started(client)
+    assert 0 < index.message_count < 300  # the snapshot is partly indexed
+    added = store_messages(client, 3, tag="new")  # a message added during the build
+    service.reset("other")  # an account reset during the build
+    # Callbacks of indexed and not yet indexed messages change; the 308 finished messages of
+    # the account exceed the 302 kept: retention forgets the 6 oldest, some indexed already.
+    await advance(client, 60)
+    assert not index.ready, "the build ended before the changes: make the store larger"
+    assert service.retention.forgotten_messages == 6
+    assert await reader is index and index.ready
+    state = index_state(index)
+    assert state == await fresh_state(client)
+    conversations, tokens, accounts, tags, count = state
+    assert count == 302 and accounts == [ACCOUNT] and "gone" not in tags
+    assert len(set(early) - set(tokens)) == 6 and set(added + pending) <= set(tokens)
+    assert sum(len(ids) for ids, _, _ in conversations.values()) == 302  # each exactly once
+    assert any(t.startswith("cb:") for mid in pending for t in tokens[mid])
+
+
+async def test_concurrent_first_reads_build_once(client, monkeypatch):
+    store_messages(client, 200)
+    client.app[QUERIES].live_build_slice = 10
+    builds = 0
+    build = live.ConversationIndex.build
+
+    async def counted(self: live.ConversationIndex, *args: Any) -> None:
+        nonlocal builds
+        builds += 1
+        await build(self, *args)
+
+    monkeypatch.setattr(live.ConversationIndex, "build", counted)
+    pages = await asyncio.gather(
+        *(client.get("/_emulator/ui/conversations?count=1") for _ in range(3)),
+        client.get("/_emulator/ui/events"),
+    )
+    assert builds == 1
+    for resp in pages[:3]:
+        assert (await resp.json())["totals"]["messages"] == 200
+    name, _ = await read_event(pages[3])
+    assert name == "hello"
+    pages[3].close()
+
+
+async def test_a_build_ends_quietly_when_the_server_stops(client):
+    store_messages(client, 500)
+    client.app[QUERIES].live_build_slice = 1
+    first_read = asyncio.ensure_future(client.get("/_emulator/ui/conversations"))
+    index = await build_started(client)
+    await client.app.shutdown()
+    resp = await first_read
+    assert resp.status == 200
+    assert not index.ready and index.slices < 500  # it stopped at the next slice

@@ -130,6 +130,7 @@ async def conversations(request: web.Request) -> web.Response:
     where = _filter(q)
     queries = request.app[QUERIES]
     keys = _names(request, "key")
+    await queries.live_index()  # built on the first read, letting sends run meanwhile
     if keys:
         if "before" in q or "limit" in q or "count" in q:
             raise ControlError(400, "key= names the conversations wanted: give no limit, before or count with it")
@@ -153,6 +154,7 @@ async def thread(request: web.Request) -> web.Response:
         raise ControlError(400, "conversation is required: the key of a conversation, as in /_emulator/ui/conversations")
     limit = _int(q, "limit", 50, 1, MAX_LIMIT)
     assert limit is not None
+    await request.app[QUERIES].live_index()
     body = request.app[QUERIES].page_thread(q["conversation"], _filter(q), q.get("before"), limit)
     if body is None:
         raise ControlError(404, f"no conversation {q['conversation']!r}", type="not-found")
@@ -164,6 +166,7 @@ async def messages(request: web.Request) -> web.Response:
     when it is told they changed."""
     q = _params(request, PAGE_FILTERS, repeatable=("id",))
     ids = _names(request, "id")
+    await request.app[QUERIES].live_index()
     body = request.app[QUERIES].page_messages(ids, _filter(q))
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
@@ -186,7 +189,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     _params(request, ())
     queries = request.app[QUERIES]
     try:
-        stream = queries.open_stream()
+        stream = await queries.open_stream()
     except TooManyStreams:
         raise ControlError(503, f"{MAX_STREAMS} pages are open already: close one", type="too-many-streams") from None
     response = web.StreamResponse(
