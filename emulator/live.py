@@ -147,7 +147,7 @@ class ConversationIndex:
                 return
             for m in snapshot[start : start + slice_size]:
                 # Gone since the snapshot (reset, forgotten), or already indexed: skip it.
-                if m.id not in self._of and self._store.get_message(m.id) is m:
+                if m.id not in self._of and self._store.get_message(m.id) is not None:
                     self._add(m)
             self.slices += 1
             await asyncio.sleep(0)
