@@ -439,7 +439,8 @@ def test_filters_and_reset(page, start_emulator):
 
     # Reset one account, then everything; the page asks first.
     Select(page.find_element("id", "filter-account")).select_by_value("7700000")
-    assert page.find_element("id", "reset").text == "Reset account 7700000"
+    # The button is named once the filtered page is read (app.js, readAll): wait for it.
+    wait(page, lambda d: d.find_element("id", "reset").text == "Reset account 7700000", "reset button not named")
     click(page, "#reset")
     wait(page, lambda d: d.switch_to.alert, "no confirmation").accept()
     wait(page, lambda d: not css(d, "#thread .bubble"), "account not reset")
