@@ -34,13 +34,14 @@ class Toy:
         self.records: dict[str, Rec] = {}
         self.finds: list[Key] = []
         self.looked_at = 0
+        self.idents = 0
         self.on_find: Any = None
         family = Family(
             fields=("account", "tag", "to", "state"),
             values=self.values,
             several=frozenset({2}),
             mutable=frozenset({3}),
-            ident=lambda r: r.id,
+            ident=self.ident,
             records=self.concerned,
             find=self.find,
             exists=lambda i: i in self.records,
@@ -50,6 +51,10 @@ class Toy:
     def values(self, r: Rec) -> tuple[object, ...]:
         self.looked_at += 1
         return (r.account, r.tag, r.to, r.state)
+
+    def ident(self, r: Rec) -> str:
+        self.idents += 1
+        return r.id
 
     def concerned(self, change: Change) -> Iterable[Rec]:
         r = self.records.get(change.message_id or "")
@@ -142,6 +147,44 @@ async def test_a_change_looks_at_its_record_once_whatever_the_number_of_waiters(
         task.cancel()
     await asyncio.gather(*waits, return_exceptions=True)
     assert toy.index.open == 0
+
+
+async def test_a_record_no_watch_can_count_costs_no_id() -> None:
+    # Making a record's id can cost (a callback's is formatted): only when a watch may count it.
+    toy = Toy()
+    waits = [toy.wait(tag=f"never-{i}") for i in range(20)] + [toy.wait(account="1", to="+9")]
+    await toy.open(21)
+    idents = toy.idents
+    for i in range(10):
+        toy.put(Rec(f"r{i}", "1", "a", ("+1", "+2")))
+    assert toy.idents == idents
+    toy.put(Rec("hit", "1", "never-3", ("+1",)))
+    assert names(await asyncio.wait_for(waits[3], 5)) == (["hit"], True)
+    for task in waits:
+        task.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def test_filters_on_one_of_several_values_alone_with_others_and_after_they_went() -> None:
+    toy = Toy()
+    alone = toy.wait(to="+2")
+    with_account = toy.wait(account="1", to="+3")
+    other_account = toy.wait(account="2", to="+3")
+    tagged = toy.wait(tag="a")
+    await toy.open(4)
+    toy.put(Rec("r1", "1", "a", ("+1", "+2", "+3")))
+    for task in (alone, with_account, tagged):
+        assert names(await asyncio.wait_for(task, 5)) == (["r1"], True)
+    assert not other_account.done()
+    other_account.cancel()
+    await asyncio.gather(other_account, return_exceptions=True)
+    assert toy.index.watches("recs") == 0
+    # Every shape of filter went; one that comes back is looked up again.
+    again = toy.wait(to="+4", count=2)
+    await toy.open(1)
+    toy.put(Rec("r2", "1", None, ("+4",)))
+    toy.put(Rec("r3", "2", None, ("+5", "+4")))
+    assert names(await asyncio.wait_for(again, 5)) == (["r2", "r3"], True)
 
 
 async def test_count_is_reached_by_distinct_matching_records() -> None:

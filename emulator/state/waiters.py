@@ -120,7 +120,7 @@ class Table:
     those fields, and, for keys on a mutable field, by record (so that a record that changed
     leaves them)."""
 
-    __slots__ = ("family", "members", "shapes", "watches")
+    __slots__ = ("_plan", "family", "members", "shapes", "watches")
 
     def __init__(self, family: Family) -> None:
         self.family = family
@@ -131,6 +131,10 @@ class Table:
         self.shapes: dict[tuple[int, ...], list[Any]] = {}
         # Record id -> the tracked watches that count it.
         self.members: dict[str, list[Watch]] = {}
+        # What :meth:`changed` walks: per shape in use, (shape, getter, whether it has one
+        # field, whether it constrains a field with several values); rebuilt when a shape
+        # comes or goes, which is rare, so that a change reads a flat list.
+        self._plan: list[tuple[tuple[int, ...], Any, bool, bool]] = []
 
     def _where(self, key: Key) -> tuple[tuple[int, ...], Any]:
         """Where the watch of ``key`` is kept: its shape, and its values of the shape's fields
@@ -150,6 +154,7 @@ class Table:
             entry = self.shapes.get(shape)
             if entry is None:
                 self.shapes[shape] = [1, itemgetter(*shape) if shape else None, len(shape) == 1]
+                self._replan()
             else:
                 entry[0] += 1
         watch.live += 1
@@ -165,7 +170,15 @@ class Table:
         entry[0] -= 1
         if not entry[0]:
             del self.shapes[where[0]]
+            self._replan()
         self.replace(watch, set())
+
+    def _replan(self) -> None:
+        several = self.family.several
+        self._plan = [
+            (shape, getter, single, any(i in several for i in shape))
+            for shape, (_, getter, single) in self.shapes.items()
+        ]
 
     def add(self, watch: Watch, record_id: str) -> None:
         if watch.add(record_id) and watch.tracked:
@@ -191,34 +204,66 @@ class Table:
 
     def changed(self, record: Any) -> None:
         """A record was stored or changed: counted by every watch it matches now, and by no
-        tracked watch it no longer matches. One dictionary look-up per shape in use."""
+        tracked watch it no longer matches. One dictionary look-up per shape in use (per
+        value of a field with several, for the shapes that constrain it); the record's id is
+        only made when a watch has it or may now count it."""
         family = self.family
         values = family.values(record)
-        record_id = family.ident(record)
-        held = self.members.get(record_id)
-        if held is not None:
-            for watch in list(held):
-                key = watch.key
-                if any(key[i] is not None and key[i] != values[i] for i in family.mutable):
-                    watch.ids.discard(record_id)
-                    held.remove(watch)
-            if not held:
-                del self.members[record_id]
-        # A field with several values (a message's recipients): one variant per value.
-        variants = [values]
-        for i in family.several:
-            variants = [(*v[:i], one, *v[i + 1:]) for v in variants for one in (v[i] or (None,))]
+        record_id: str | None = None
+        members = self.members
+        if members:
+            record_id = family.ident(record)
+            held = members.get(record_id)
+            if held is not None:
+                for watch in list(held):
+                    key = watch.key
+                    if any(key[i] is not None and key[i] != values[i] for i in family.mutable):
+                        watch.ids.discard(record_id)
+                        held.remove(watch)
+                if not held:
+                    del members[record_id]
         watches = self.watches
-        for variant in variants:
-            for shape, (_, getter, single) in self.shapes.items():
-                if getter is None:
-                    chosen: Any = ()
-                else:
-                    chosen = getter(variant)
-                    if chosen is None if single else None in chosen:
-                        continue  # the record has no value for a field of this shape
+        variants: list[tuple[Any, ...]] | None = None
+        for shape, getter, single, spread in self._plan:
+            if getter is None:
+                match = watches.get((shape, ()))
+                if match is not None:
+                    if record_id is None:
+                        record_id = family.ident(record)
+                    self.add(match, record_id)
+                continue
+            if not spread:
+                chosen = getter(values)
+                if chosen is None if single else None in chosen:
+                    continue  # the record has no value for a field of this shape
                 match = watches.get((shape, chosen))
                 if match is not None:
+                    if record_id is None:
+                        record_id = family.ident(record)
+                    self.add(match, record_id)
+                continue
+            # A field with several values (a message's recipients): one look-up per value.
+            if single:  # the shape is that field alone: its values are the keys
+                for chosen in values[shape[0]] or ():
+                    match = watches.get((shape, chosen))
+                    if match is not None:
+                        if record_id is None:
+                            record_id = family.ident(record)
+                        self.add(match, record_id)
+                continue
+            # Else one variant of the record per value, built only when such a shape is in use.
+            if variants is None:
+                variants = [values]
+                for i in family.several:
+                    variants = [(*v[:i], one, *v[i + 1:]) for v in variants for one in (v[i] or (None,))]
+            for variant in variants:
+                chosen = getter(variant)
+                if chosen is None if single else None in chosen:
+                    continue
+                match = watches.get((shape, chosen))
+                if match is not None:
+                    if record_id is None:
+                        record_id = family.ident(record)
                     self.add(match, record_id)
 
 
