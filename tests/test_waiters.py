@@ -220,6 +220,34 @@ async def test_a_record_that_stops_matching_is_no_longer_counted() -> None:
     assert names(await asyncio.wait_for(pending_two, 5)) == (["r2", "r3"], True)
 
 
+async def test_a_record_counted_by_several_tracked_filters_leaves_each_it_stops_matching() -> None:
+    toy = Toy()
+    anywhere = toy.wait(count=4, state="pending")
+    in_one = toy.wait(count=4, account="1", state="pending")
+    tagged = toy.wait(count=3, tag="a", state="pending")
+    await toy.open(3)
+    toy.put(Rec("r1", "1", "a", ("+1",)))  # counted by all three
+    toy.put(Rec("r2", "2", "a", ("+1",)))  # by two
+    toy.put(Rec("r3", "1", "b", ("+1",)))  # by two
+    assert toy.index.tracked("recs") == 3
+    tagged.cancel()
+    await asyncio.gather(tagged, return_exceptions=True)
+    assert toy.index.tracked("recs") == 3  # r1 and r2 still counted by the others
+    toy.set_state("r1", "delivered")
+    toy.set_state("r3", "delivered")
+    assert toy.index.tracked("recs") == 1  # only r2 (account 2), by the unfiltered one
+    await turns()
+    toy.put(Rec("r4", "1", "c", ("+1",)))
+    toy.put(Rec("r5", "1", "c", ("+1",)))
+    toy.put(Rec("r6", "1", "c", ("+1",)))
+    assert names(await asyncio.wait_for(anywhere, 5)) == (["r2", "r4", "r5", "r6"], True)
+    await turns()
+    assert not in_one.done()  # r1 and r3 left it: three pending records of account 1
+    in_one.cancel()
+    await asyncio.gather(in_one, return_exceptions=True)
+    assert toy.index.tracked("recs") == 0 and toy.index.watches("recs") == 0
+
+
 async def test_a_reset_forgets_what_it_removed_in_that_account_only() -> None:
     toy = Toy()
     toy.put(Rec("a1", "1", "t", ("+1",)))

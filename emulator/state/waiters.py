@@ -129,8 +129,9 @@ class Table:
         # Shape -> [how many watches have it, the getter of its fields' values, whether it
         # has exactly one field (the getter then answers the value, not a tuple)].
         self.shapes: dict[tuple[int, ...], list[Any]] = {}
-        # Record id -> the tracked watches that count it.
-        self.members: dict[str, list[Watch]] = {}
+        # Record id -> the tracked watch that counts it, or the list of them when several do
+        # (rare): no list for each record of a filter that counts many (state=delivered, say).
+        self.members: dict[str, Watch | list[Watch]] = {}
         # What :meth:`changed` walks: per shape in use, (shape, getter, whether it has one
         # field, whether it constrains a field with several values); rebuilt when a shape
         # comes or goes, which is rare, so that a change reads a flat list.
@@ -182,7 +183,14 @@ class Table:
 
     def add(self, watch: Watch, record_id: str) -> None:
         if watch.add(record_id) and watch.tracked:
-            self.members.setdefault(record_id, []).append(watch)
+            members = self.members
+            held = members.get(record_id)
+            if held is None:
+                members[record_id] = watch
+            elif isinstance(held, Watch):
+                members[record_id] = [held, watch]
+            else:
+                held.append(watch)
 
     def replace(self, watch: Watch, ids: set[str]) -> None:
         """What the watch counts is now ``ids`` (a query's answer, or what a reset left)."""
@@ -197,7 +205,9 @@ class Table:
 
     def _forget(self, record_id: str, watch: Watch) -> None:
         held = self.members.get(record_id)
-        if held is not None and watch in held:
+        if held is watch:
+            del self.members[record_id]
+        elif isinstance(held, list) and watch in held:
             held.remove(watch)
             if not held:
                 del self.members[record_id]
@@ -215,13 +225,11 @@ class Table:
             record_id = family.ident(record)
             held = members.get(record_id)
             if held is not None:
-                for watch in list(held):
+                for watch in (held,) if isinstance(held, Watch) else list(held):
                     key = watch.key
                     if any(key[i] is not None and key[i] != values[i] for i in family.mutable):
                         watch.ids.discard(record_id)
-                        held.remove(watch)
-                if not held:
-                    del members[record_id]
+                        self._forget(record_id, watch)
         watches = self.watches
         variants: list[tuple[Any, ...]] | None = None
         for shape, getter, single, spread in self._plan:
