@@ -61,7 +61,12 @@ async def test_a_request_head_dripped_slowly_is_cut_off(served: Served):
 
     dripping = asyncio.create_task(drip())
     try:
-        assert await asyncio.wait_for(reader.read(), BOUND) == b""
+        # Cut off: a clean close, or a reset when the server closed with drip bytes still unread
+        # in its socket (the kernel answers those with RST; which one comes depends on timing).
+        try:
+            assert await asyncio.wait_for(reader.read(), BOUND) == b""
+        except ConnectionResetError:
+            pass
     finally:
         dripping.cancel()
         writer.close()
