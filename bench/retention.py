@@ -20,7 +20,6 @@ beside it) is read after each minute too.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
@@ -34,6 +33,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import fixed_webhook  # bench/fixed_webhook.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "9900000"
@@ -51,41 +52,6 @@ inbound:
     applicationId: bench
     accountId: "{account}"
 """
-
-
-class _Answer200(asyncio.Protocol):
-    """Just enough HTTP/1.1 to answer every request 200 on a kept-alive connection."""
-
-    RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                length = int(head[at + 15 :].split(b"\r\n", 1)[0])
-            total = end + 4 + length
-            if len(self.buffer) < total:
-                return
-            self.buffer = self.buffer[total:]
-            self.transport.write(self.RESPONSE)  # type: ignore[attr-defined]
-
-
-def _serve_200(sock: socket.socket) -> None:
-    async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(_Answer200, sock=sock)
-        await server.serve_forever()
-
-    asyncio.run(main())
 
 
 def rss_mb(pid: int) -> float:
@@ -178,7 +144,7 @@ def measure(minutes: int, warmup: int, keep: int, with_db: bool = False) -> dict
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     port = sock.getsockname()[1]
-    receiver = multiprocessing.get_context("fork").Process(target=_serve_200, args=(sock,), daemon=True)
+    receiver = multiprocessing.get_context("fork").Process(target=fixed_webhook.serve, args=(sock, '200 OK'), daemon=True)
     receiver.start()
     sock.close()
     load = os.getloadavg()[0]

@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import fixed_webhook  # bench/fixed_webhook.py, beside this script
 from aiohttp import web
 
 from emulator.app import create_app
@@ -47,42 +48,6 @@ TARGET = 1.5  # attempts/s over the bare-aiohttp accept rate of the same run
 
 ACCOUNT = "9900000"
 WINDOW = 25 * 3600
-
-
-class _Answer500(asyncio.Protocol):
-    """Just enough HTTP/1.1 to answer every request 500 on a kept-alive connection."""
-
-    RESPONSE = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                length = int(head[at + 15 :].split(b"\r\n", 1)[0])
-            total = end + 4 + length
-            if len(self.buffer) < total:
-                return
-            self.buffer = self.buffer[total:]
-            self.transport.write(self.RESPONSE)  # type: ignore[attr-defined]
-
-
-def _serve_500(sock: socket.socket) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Answer500, sock=sock)
-        await server.serve_forever()
-
-    asyncio.run(main())
 
 
 def _closed_port() -> int:
@@ -182,7 +147,7 @@ def _run(mode: str, callbacks: int) -> dict[str, Any]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     port = sock.getsockname()[1]
-    proc = multiprocessing.get_context("fork").Process(target=_serve_500, args=(sock,), daemon=True)
+    proc = multiprocessing.get_context("fork").Process(target=fixed_webhook.serve, args=(sock, '500 Internal Server Error'), daemon=True)
     proc.start()
     sock.close()
     try:
