@@ -8,7 +8,7 @@ store, the scheduler or the clock live here (tests/test_layers.py keeps it so).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from typing import Any, get_args
 
@@ -233,10 +233,6 @@ class Queries:
     def version(self) -> int:
         """The change counter: it moves whenever anything a client may watch changed."""
         return self._service.changes.version
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``condition()`` holds, at most ``timeout`` real seconds; False on timeout."""
-        return await self._service.changes.wait_until(condition, timeout)
 
     async def wait_for_messages(
         self, where: MessageFilter, count: int, timeout: float, gone: asyncio.Future[None] | None = None
