@@ -311,16 +311,17 @@ async def _scenario_body(request: web.Request) -> str:
         raise ControlError(400, "the scenario must be UTF-8 text (YAML or JSON)") from None
 
 
+def _refused_scenario(message: str, exc: ScenarioError) -> ControlError:
+    """A scenario that does not validate: 400 with each problem's path and message."""
+    return ControlError(400, message, [{"path": path, "message": msg} for path, msg in exc.problems])
+
+
 async def put_scenario(request: web.Request) -> web.Response:
     text = await _scenario_body(request)
     try:
         scenario = await asyncio.to_thread(load_scenario_text, text, "<request body>")
     except ScenarioError as exc:
-        raise ControlError(
-            400,
-            "invalid scenario; the running scenario stays in force",
-            [{"path": path, "message": msg} for path, msg in exc.problems],
-        ) from None
+        raise _refused_scenario("invalid scenario; the running scenario stays in force", exc) from None
     request.app[SERVICE].replace_scenario(scenario)
     return web.json_response(scenario_json(scenario))
 
@@ -364,11 +365,7 @@ async def patch_scenario(request: web.Request) -> web.Response:
         current = scenario_json(request.app[SERVICE].scenario)
         scenario = await asyncio.to_thread(parse_scenario, merge_scenario(current, change), "<request body>")
     except ScenarioError as exc:
-        raise ControlError(
-            400,
-            "invalid scenario after the change; the running scenario stays in force",
-            [{"path": path, "message": msg} for path, msg in exc.problems],
-        ) from None
+        raise _refused_scenario("invalid scenario after the change; the running scenario stays in force", exc) from None
     request.app[SERVICE].replace_scenario(scenario)
     return web.json_response(scenario_json(scenario))
 
