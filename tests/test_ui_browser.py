@@ -395,8 +395,13 @@ def test_reply_in_a_group_that_texted_two_of_your_numbers(page, start_emulator):
     for ours in mine:
         other = next(n for n in mine if n != ours)
         click(page, f'.conversation[data-key="{ACCOUNT}|{ours}|{",".join(sorted([other, "+15557770001"]))}"]')
-        wait(page, lambda d: d.find_element("id", "inbound-from").get_attribute("value") == "+15557770001", "wrong handset")
-        assert page.find_element("id", "inbound-to").get_attribute("value") == f"{ours} {other}"
+        # Both conversations share the handset, so wait on the field that tells them apart.
+        wait(
+            page,
+            lambda d, ours=ours, other=other: d.find_element("id", "inbound-to").get_attribute("value") == f"{ours} {other}",
+            "the reply does not go to this number of yours first",
+        )
+        assert page.find_element("id", "inbound-from").get_attribute("value") == "+15557770001"
 
 
 def test_filters_and_reset(page, start_emulator):
