@@ -513,6 +513,21 @@ def test_rows_are_written_as_before_and_records_load_back_compact(tmp_path: Path
     assert callback_from_json(_dump(callback)).id == callback.id
     assert callback_from_json(_dump(callback)).other_id is None
 
+    # The seldom-set fields (one slot in memory, emulator/state/models.py) are stored as fields.
+    rare = message.replace(tag="t", priority="high", expiration="2030-01-01T00:00:00Z", channel="RBM",
+                           multichannel={"channelList": [{"channel": "RBM"}]})
+    row = json.loads(_dump(rare))
+    assert list(row) == list(json.loads(_dump(message)))
+    assert (row["tag"], row["priority"], row["channel"], row["multichannel"]) == ("t", "high", "RBM", {"channelList": [{"channel": "RBM"}]})
+    assert message_from_json(_dump(rare)) == rare and message_from_json(_dump(rare)).tag == "t"
+    failed = Callback(ACCOUNT, message.id, "app", "message-failed", "+15552221111", None, 2.0, error_code=4720,
+                      carrier_name="T", held_by="cb-x", channel="SMS")
+    row = json.loads(_dump(failed))
+    assert (row["error_code"], row["carrier_name"], row["held_by"], row["channel"]) == (4720, "T", "cb-x", "SMS")
+    back = callback_from_json(_dump(failed))
+    assert (back.error_code, back.carrier_name, back.held_by, back.channel, back.other_id) == (4720, "T", "cb-x", "SMS", None)
+
+    row = json.loads(_dump(callback))
     row["id"] = "cb-x7k2q9"  # a random id, as ids were made before
     old = callback_from_json(json.dumps(row))
     assert old.id == "cb-x7k2q9" and json.loads(_dump(old))["id"] == "cb-x7k2q9"

@@ -302,3 +302,38 @@ def test_messages_are_found_by_id_with_few_accounts_and_with_many() -> None:
     few.discard_message("b")
     assert few.get_message("b") is None and few.get_message("a") is not None
     assert [c.id for c in few.forget_message("a")] == [] and few.get_message("a") is None
+
+
+def test_seldom_set_fields_read_and_write_as_attributes_and_cost_a_slot_only_when_set() -> None:
+    # emulator/state/models.py folds them into one slot (bench/RESULTS.md, 'Memory per stored message').
+    from emulator.state.models import MESSAGE_FIELDS, Callback, Message
+
+    plain = Message("m1", "1", "app", "out", "+15554443333", ("+15552221111",), "+15554443333", 1.0, 1)
+    assert plain._rare is None and plain._to == "+15552221111" and plain.to == ("+15552221111",)
+    assert (plain.tag, plain.priority, plain.expiration, plain.channel, plain.multichannel) == (None, "default", None, None, None)
+    tagged = Message("m1", "1", "app", "out", "+15554443333", ("+15552221111",), "+15554443333", 1.0, 1, tag="t")
+    assert tagged.tag == "t" and tagged != plain
+    tagged.priority = "high"
+    tagged.tag = None
+    assert tagged.priority == "high" and tagged.tag is None and tagged != plain
+    tagged.priority = "default"  # every one back at its default: the slot is None again
+    assert tagged._rare is None and tagged == plain
+    plain.channel = "RBM"
+    plain.multichannel = {"channelList": []}
+    assert plain.message_type == "rcs" and plain.multichannel == {"channelList": []}
+    group = plain.replace(to=("+15552221111", "+15552222222"), channel=None)
+    assert group.to == ("+15552221111", "+15552222222") and group.kind == "group"
+    assert group.multichannel == {"channelList": []} and group.channel is None and plain.channel == "RBM"
+    assert {name: getattr(group, name) for name in MESSAGE_FIELDS}["to"] == group.to
+
+    callback = Callback("1", "m1", "app", "message-delivered", "+15552221111", None, 2.0)
+    assert callback._rare is None and callback.id == "cb-m1-0"
+    assert (callback.error_code, callback.carrier_name, callback.held_by, callback.channel, callback.other_id) == (None,) * 5
+    callback.held_by = "cb-m1-1"
+    assert callback.held_by == "cb-m1-1" and callback._rare is not None
+    callback.held_by = None
+    assert callback._rare is None
+    failed = Callback("1", "m1", "app", "message-failed", "+15552221111", None, 2.0, error_code=4720, carrier_name="T")
+    assert (failed.error_code, failed.carrier_name, failed.held_by) == (4720, "T", None)
+    failed.other_id = "cb-random"
+    assert failed.id == "cb-random" and failed.error_code == 4720

@@ -17,7 +17,6 @@ reference). The emulator's reading, documented in docs/multichannel.md, 'Fallbac
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import NamedTuple
 
 from emulator.messaging.errorcodes import callback_description, lookup
@@ -83,8 +82,7 @@ def rcs_capable(number: str, scenario: Scenario) -> bool:
 
 def view(message: Message, item: ChannelItem) -> Message:
     """The message as it goes out on one channel: that channel's sender, application and content."""
-    return replace(
-        message,
+    return message.replace(
         channel=item.channel,
         from_=item.from_,
         owner=item.from_,

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Mapping, ValuesView
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
-
-# The metadata of a field that is an index, not part of the record (emulator.state.persistence skips it).
-NOT_STORED = {"stored": False}
 
 Direction = Literal["in", "out"]
 # Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
@@ -122,32 +119,161 @@ def compact_recipients(recipients: Mapping[str, RecipientStatus]) -> Recipients:
 
 
 @dataclass(slots=True)
+class MessageRare:
+    """The fields of a :class:`Message` that most messages leave at their defaults, in one
+    object that such a message does not have (bench/RESULTS.md, 'Memory per stored message')."""
+
+    tag: str | None = None
+    priority: str = "default"
+    expiration: str | None = None
+    channel: str | None = None
+    multichannel: dict[str, Any] | None = None
+
+
+_NO_MESSAGE_RARE = MessageRare()
+
+# What a message is, field by field, as the constructor takes it and --db stores it
+# (emulator.state.persistence), in this order.
+MESSAGE_FIELDS = (
+    "id", "account_id", "application_id", "direction", "from_", "to", "owner", "time", "segment_count",
+    "text", "media", "tag", "priority", "expiration", "encoding", "recipients", "channel", "multichannel",
+)
+
+
+@dataclass(slots=True, init=False)
 class Message:
+    """A stored message. Every field of :data:`MESSAGE_FIELDS` reads and writes as an attribute;
+    a million of them are kept, so a single recipient is held without its tuple and the
+    seldom-set fields (tag, priority, expiration, the multi-channel ones) share one slot that
+    is None when they are all at their defaults (bench/RESULTS.md, 'Memory per stored message')."""
+
     id: str
     account_id: str
     application_id: str
     direction: Direction
     from_: str
-    # Tuples: a stored message never changes them, and the garbage collector stops tracking
-    # a tuple of strings, which matters with hundreds of thousands of messages held.
-    to: tuple[str, ...]
+    # The recipients' numbers: one as it is, several as a tuple (``to`` reads a tuple).
+    _to: str | tuple[str, ...]
     owner: str
     time: float
     segment_count: int
-    text: str = ""
-    media: tuple[str, ...] = ()
-    tag: str | None = None
-    priority: str = "default"
-    expiration: str | None = None
-    encoding: str = "GSM-7"
+    text: str
+    media: tuple[str, ...]
+    encoding: str
     # Read-only; a plain dict is accepted too (emulator.state.persistence turns it into Recipients).
-    recipients: Mapping[str, RecipientStatus] = field(default_factory=Recipients)
-    # Messages of the multi-channel API (docs/multichannel.md): the channel it went out on
-    # (or came in on) - RBM, SMS or MMS - and its details as JSON: the request's channel
-    # list, every channel attempt of the fallback, the read time; for a handset's RBM
-    # answer, its content, suggestion response or location. None for plain messaging.
-    channel: str | None = None
-    multichannel: dict[str, Any] | None = None
+    recipients: Mapping[str, RecipientStatus]
+    _rare: MessageRare | None
+
+    def __init__(
+        self,
+        id: str,
+        account_id: str,
+        application_id: str,
+        direction: Direction,
+        from_: str,
+        # Tuples: a stored message never changes them, and the garbage collector stops tracking
+        # a tuple of strings, which matters with hundreds of thousands of messages held.
+        to: tuple[str, ...],
+        owner: str,
+        time: float,
+        segment_count: int,
+        text: str = "",
+        media: tuple[str, ...] = (),
+        tag: str | None = None,
+        priority: str = "default",
+        expiration: str | None = None,
+        encoding: str = "GSM-7",
+        recipients: Mapping[str, RecipientStatus] | None = None,
+        # Messages of the multi-channel API (docs/multichannel.md): the channel it went out on
+        # (or came in on) - RBM, SMS or MMS - and its details as JSON: the request's channel
+        # list, every channel attempt of the fallback, the read time; for a handset's RBM
+        # answer, its content, suggestion response or location. None for plain messaging.
+        channel: str | None = None,
+        multichannel: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.account_id = account_id
+        self.application_id = application_id
+        self.direction = direction
+        self.from_ = from_
+        self.to = to
+        self.owner = owner
+        self.time = time
+        self.segment_count = segment_count
+        self.text = text
+        self.media = media
+        self.encoding = encoding
+        self.recipients = Recipients() if recipients is None else recipients
+        if tag is None and priority == "default" and expiration is None and channel is None and multichannel is None:
+            self._rare = None
+        else:
+            self._rare = MessageRare(tag, priority, expiration, channel, multichannel)
+
+    @property
+    def to(self) -> tuple[str, ...]:
+        to = self._to
+        return (to,) if isinstance(to, str) else to
+
+    @to.setter
+    def to(self, to: tuple[str, ...]) -> None:
+        self._to = to[0] if len(to) == 1 else tuple(to)
+
+    def _rare_or_default(self) -> MessageRare:
+        return self._rare or _NO_MESSAGE_RARE
+
+    def _set_rare(self, name: str, value: Any) -> None:
+        rare = self._rare
+        if rare is None:
+            if value == getattr(_NO_MESSAGE_RARE, name):
+                return
+            rare = self._rare = MessageRare()
+        setattr(rare, name, value)
+        if rare == _NO_MESSAGE_RARE:
+            self._rare = None
+
+    @property
+    def tag(self) -> str | None:
+        return self._rare_or_default().tag
+
+    @tag.setter
+    def tag(self, tag: str | None) -> None:
+        self._set_rare("tag", tag)
+
+    @property
+    def priority(self) -> str:
+        return self._rare_or_default().priority
+
+    @priority.setter
+    def priority(self, priority: str) -> None:
+        self._set_rare("priority", priority)
+
+    @property
+    def expiration(self) -> str | None:
+        return self._rare_or_default().expiration
+
+    @expiration.setter
+    def expiration(self, expiration: str | None) -> None:
+        self._set_rare("expiration", expiration)
+
+    @property
+    def channel(self) -> str | None:
+        return self._rare_or_default().channel
+
+    @channel.setter
+    def channel(self, channel: str | None) -> None:
+        self._set_rare("channel", channel)
+
+    @property
+    def multichannel(self) -> dict[str, Any] | None:
+        return self._rare_or_default().multichannel
+
+    @multichannel.setter
+    def multichannel(self, multichannel: dict[str, Any] | None) -> None:
+        self._set_rare("multichannel", multichannel)
+
+    def replace(self, **changes: Any) -> Message:
+        """A copy with ``changes`` (``dataclasses.replace`` for the fields of :data:`MESSAGE_FIELDS`)."""
+        return Message(**{**{name: getattr(self, name) for name in MESSAGE_FIELDS}, **changes})
 
     @property
     def callbacks(self) -> Callback | tuple[Callback, ...]:
@@ -198,15 +324,39 @@ class Attempt:
     replay: bool = False
 
 
+@dataclass(slots=True)
+class CallbackRare:
+    """The fields of a :class:`Callback` that most callbacks leave at None, in one object that
+    such a callback does not have (bench/RESULTS.md, 'Memory per stored message')."""
+
+    error_code: int | None = None
+    carrier_name: str | None = None
+    held_by: str | None = None
+    channel: str | None = None
+    other_id: str | None = None
+
+
+_NO_CALLBACK_RARE = CallbackRare()
+
+# What a callback is, field by field, as the constructor takes it and --db stores it
+# (emulator.state.persistence, which writes its id first and keeps ``other_id`` as that id).
+CALLBACK_FIELDS = (
+    "account_id", "message_id", "application_id", "type", "recipient", "url", "planned_at", "description",
+    "error_code", "carrier_name", "state", "next_attempt_at", "attempts", "order", "held_by", "channel",
+)
+
+
 # eq=False: a callback is itself (the delivery engine keys its jobs by the record), and
 # two records of one event are never compared field by field.
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Callback:
     """One planned event for one recipient, and every attempt to deliver it.
 
     The event's JSON is not kept: it is built from the message when it is sent or shown
     (``MessagingService.event``), from the fields here; its ``time`` is ``planned_at``.
-    Its id is not kept either: it is ``cb-{messageId}-{order}`` (:attr:`id`).
+    Its id is not kept either: it is ``cb-{messageId}-{order}`` (:attr:`id`). The fields that
+    are None for most callbacks (error code, carrier, hold, channel, an old id) share one
+    slot, None while they all are (bench/RESULTS.md, 'Memory per stored message').
     """
 
     account_id: str
@@ -216,31 +366,119 @@ class Callback:
     recipient: str
     url: str | None
     planned_at: float
-    description: str = ""
-    error_code: int | None = None
-    carrier_name: str | None = None
-    state: CallbackState = "pending"
-    next_attempt_at: float | None = None
+    description: str
+    state: CallbackState
+    next_attempt_at: float | None
     # A tuple, grown by add_attempt: most callbacks end with one attempt, or none yet, and the
     # empty tuple is shared where an empty list would cost 56 bytes per callback.
-    attempts: tuple[Attempt, ...] = ()
+    attempts: tuple[Attempt, ...]
     # Sequence number of this event within its message and recipient (0 = first).
-    order: int = 0
-    # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
-    held_by: str | None = None
-    # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
-    channel: str | None = None
-    # The id, only when it is not cb-{messageId}-{order}: callbacks read from --db files
-    # written when callback ids were random. Kept under "id" there (emulator.state.persistence).
-    other_id: str | None = field(default=None, metadata=NOT_STORED)
+    order: int
+    _rare: CallbackRare | None
     # While it is pending, the delivery engine's handle on it (emulator.delivery.callbacks.CallbackJob);
     # not part of the record.
-    job: Any = field(default=None, init=False, repr=False, metadata=NOT_STORED)
+    job: Any
+
+    def __init__(
+        self,
+        account_id: str,
+        message_id: str,
+        application_id: str,
+        type: str,
+        recipient: str,
+        url: str | None,
+        planned_at: float,
+        description: str = "",
+        error_code: int | None = None,
+        carrier_name: str | None = None,
+        state: CallbackState = "pending",
+        next_attempt_at: float | None = None,
+        attempts: tuple[Attempt, ...] = (),
+        order: int = 0,
+        # ordering=hold: the id of the earlier callback (same message and recipient) this one waits for.
+        held_by: str | None = None,
+        # Multi-channel messages: the channel this event is about (RBM, SMS or MMS).
+        channel: str | None = None,
+        # The id, only when it is not cb-{messageId}-{order}: callbacks read from --db files
+        # written when callback ids were random. Kept under "id" there (emulator.state.persistence).
+        other_id: str | None = None,
+    ) -> None:
+        self.account_id = account_id
+        self.message_id = message_id
+        self.application_id = application_id
+        self.type = type
+        self.recipient = recipient
+        self.url = url
+        self.planned_at = planned_at
+        self.description = description
+        self.state = state
+        self.next_attempt_at = next_attempt_at
+        self.attempts = attempts
+        self.order = order
+        if error_code is None and carrier_name is None and held_by is None and channel is None and other_id is None:
+            self._rare = None
+        else:
+            self._rare = CallbackRare(error_code, carrier_name, held_by, channel, other_id)
+        self.job = None
+
+    def _rare_or_default(self) -> CallbackRare:
+        return self._rare or _NO_CALLBACK_RARE
+
+    def _set_rare(self, name: str, value: Any) -> None:
+        rare = self._rare
+        if rare is None:
+            if value is None:
+                return
+            rare = self._rare = CallbackRare()
+        setattr(rare, name, value)
+        if rare == _NO_CALLBACK_RARE:
+            self._rare = None
+
+    @property
+    def error_code(self) -> int | None:
+        return self._rare_or_default().error_code
+
+    @error_code.setter
+    def error_code(self, error_code: int | None) -> None:
+        self._set_rare("error_code", error_code)
+
+    @property
+    def carrier_name(self) -> str | None:
+        return self._rare_or_default().carrier_name
+
+    @carrier_name.setter
+    def carrier_name(self, carrier_name: str | None) -> None:
+        self._set_rare("carrier_name", carrier_name)
+
+    @property
+    def held_by(self) -> str | None:
+        return self._rare_or_default().held_by
+
+    @held_by.setter
+    def held_by(self, held_by: str | None) -> None:
+        self._set_rare("held_by", held_by)
+
+    @property
+    def channel(self) -> str | None:
+        return self._rare_or_default().channel
+
+    @channel.setter
+    def channel(self, channel: str | None) -> None:
+        self._set_rare("channel", channel)
+
+    @property
+    def other_id(self) -> str | None:
+        return self._rare_or_default().other_id
+
+    @other_id.setter
+    def other_id(self, other_id: str | None) -> None:
+        self._set_rare("other_id", other_id)
 
     @property
     def id(self) -> str:
         """``cb-{messageId}-{order}``: unique as message ids are, as a message plans each order once."""
-        return self.other_id or f"cb-{self.message_id}-{self.order}"
+        rare = self._rare
+        return (rare is not None and rare.other_id) or f"cb-{self.message_id}-{self.order}"
 
     def add_attempt(self, attempt: Attempt) -> None:
         """Journal one more POST (a copy of a handful of references: callbacks make few)."""

@@ -39,7 +39,19 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from emulator.delivery.clock import Clock, keeps_own_time
-from emulator.state.models import Callback, Message, Recipients, compact_recipients, shared
+from emulator.state.models import (
+    CALLBACK_FIELDS,
+    MESSAGE_FIELDS,
+    Attempt,
+    Callback,
+    CallbackState,
+    Direction,
+    Message,
+    Recipients,
+    RecipientStatus,
+    compact_recipients,
+    shared,
+)
 from emulator.state.store import MediaItem, Store
 
 log = logging.getLogger("emulator.state.persistence")
@@ -68,22 +80,19 @@ class DatabaseError(Exception):
 
 
 def _stored_fields(cls: type) -> tuple[str, ...]:
-    # Not the indexes a record carries (models.NOT_STORED: a message's callbacks).
-    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("stored", True))
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _fields(cls: type) -> set[str]:
-    return set(_stored_fields(cls))
-
-
-_MESSAGE_FIELDS = _fields(Message)
-_CALLBACK_FIELDS = _fields(Callback)
-_MEDIA_FIELDS = _fields(MediaItem) - {"content"}
+# A message and a callback are not stored as their slots (emulator/state/models.py folds
+# the seldom-set fields into one) but as their fields, as they always were.
+_MESSAGE_FIELDS = set(MESSAGE_FIELDS)
+_CALLBACK_FIELDS = set(CALLBACK_FIELDS)
+_MEDIA_FIELDS = set(_stored_fields(MediaItem)) - {"content"}
 
 
 # A callback's id is not a field (it is made from its message id and order) but is written
 # first, as it always was, so that every row says which callback it is.
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {Callback: ("id", *_stored_fields(Callback))}
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {Message: MESSAGE_FIELDS, Callback: ("id", *CALLBACK_FIELDS)}
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -112,11 +121,58 @@ def _known(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+@dataclasses.dataclass
+class _MessageRow:
+    """A messages row as it is checked: the fields of models.MESSAGE_FIELDS with their types
+    and defaults (a field missing from an older file takes its default)."""
+
+    id: str
+    account_id: str
+    application_id: str
+    direction: Direction
+    from_: str
+    to: tuple[str, ...]
+    owner: str
+    time: float
+    segment_count: int
+    text: str = ""
+    media: tuple[str, ...] = ()
+    tag: str | None = None
+    priority: str = "default"
+    expiration: str | None = None
+    encoding: str = "GSM-7"
+    recipients: dict[str, RecipientStatus] = dataclasses.field(default_factory=dict)
+    channel: str | None = None
+    multichannel: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class _CallbackRow:
+    """A callbacks row as it is checked: the fields of models.CALLBACK_FIELDS."""
+
+    account_id: str
+    message_id: str
+    application_id: str
+    type: str
+    recipient: str
+    url: str | None
+    planned_at: float
+    description: str = ""
+    error_code: int | None = None
+    carrier_name: str | None = None
+    state: CallbackState = "pending"
+    next_attempt_at: float | None = None
+    attempts: tuple[Attempt, ...] = ()
+    order: int = 0
+    held_by: str | None = None
+    channel: str | None = None
+
+
 # Rows are checked against the models as they load: a row that is not what this version
 # wrote (edited by hand, cut short, from another program) is refused at start-up with a line
 # naming it (README.md, "Durable state"), instead of failing later requests one by one.
-_MESSAGE = TypeAdapter(Message)
-_CALLBACK = TypeAdapter(Callback)
+_MESSAGE = TypeAdapter(_MessageRow)
+_CALLBACK = TypeAdapter(_CallbackRow)
 _MEDIA_ITEM = TypeAdapter(MediaItem)
 
 
@@ -128,7 +184,7 @@ def _object(text: str) -> dict[str, Any]:
 
 
 def message_from_json(text: str) -> Message:
-    message = _MESSAGE.validate_python(_known(_object(text), _MESSAGE_FIELDS))
+    message = Message(**vars(_MESSAGE.validate_python(_known(_object(text), _MESSAGE_FIELDS))))
     # As compact as the records the service makes (emulator/state/models.py).
     message.recipients = compact_recipients(message.recipients)
     message.account_id = shared(message.account_id)
@@ -149,7 +205,7 @@ def callback_from_json(text: str) -> Callback:
         data["description"] = event.get("description", "")
         data["error_code"] = event.get("errorCode")
         data["carrier_name"] = event.get("carrierName")
-    callback = _CALLBACK.validate_python(data)
+    callback = Callback(**vars(_CALLBACK.validate_python(data)))
     written = raw.get("id")
     if not isinstance(written, str):
         raise ValueError("id: a callback's id must be a string")
