@@ -238,18 +238,14 @@ class MessagingService:
         media = tuple(request.media or ())
         segments = count_segments(request.text, mms=bool(media) or len(request.to) > 1)
         messages = []
-        # One pass over the store for all recipients, not one per recipient.
-        conversations = (
-            self._last_outbound_from(recipients)
-            if request.application_id is None or request.account_id is None
-            else {}
-        )
         for number in recipients:
             app_for_number = self.scenario.application_for_number(number)
             application_id = request.application_id or (app_for_number.id if app_for_number else None)
             account_id = request.account_id
             if application_id is None or account_id is None:
-                conversation = conversations.get(number)
+                # The conversation: the latest message sent from this number (docs/control-api.md,
+                # 'Inbound messages'), kept by the store as messages come and go.
+                conversation = self.store.last_outbound_from(number)
                 if conversation is not None:
                     application_id = application_id or conversation.application_id
                     account_id = account_id or conversation.account_id
@@ -295,17 +291,6 @@ class MessagingService:
         from emulator.multichannel import service as multichannel
 
         return multichannel.reply(self, message_id, **what)
-
-    def _last_outbound_from(self, numbers: list[str]) -> dict[str, Message]:
-        """The latest outbound message sent from each of ``numbers`` (the conversation)."""
-        wanted = set(numbers)
-        latest: dict[str, Message] = {}
-        for message in self.store.messages():
-            if message.direction == "out" and message.from_ in wanted:
-                known = latest.get(message.from_)
-                if known is None or message.time >= known.time:
-                    latest[message.from_] = message
-        return latest
 
     def admit_list(self, account_id: str) -> None:
         """Raises SendRejected when a scripted fault refuses the account's list request."""

@@ -22,7 +22,7 @@ from emulator.config import Settings
 from emulator.delivery.clock import ManualClock
 from emulator.scenarios.format import ScenarioError, parse_scenario
 from emulator.service import MessagingService
-from emulator.state.models import Message
+from emulator.state.models import InboundRequest, Message
 from emulator.state.retention import REALTIME_DEFAULT_MESSAGES, Policy
 
 SMS = {"applicationId": "app-1", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}
@@ -185,6 +185,38 @@ async def test_a_reset_empties_the_queue_of_its_account_only() -> None:
     newer = await send_and_finish(svc, "2")
     assert ids(svc, "2") == [newer.id]
     assert svc.store.get_message(kept.id) is None
+
+
+async def test_once_retention_forgets_the_conversation_an_inbound_goes_where_an_unknown_number_would() -> None:
+    # docs/control-api.md, 'Inbound messages': the conversation is the latest message held
+    # that was sent from the number; once retention forgets it, there is none.
+    svc = service(Policy(age=3600))
+    first = await send_and_finish(svc, "777")
+    inbound = InboundRequest(from_="+15552221111", to=["+15554443333"], text="hi")
+    [joined] = svc.inbound(inbound)
+    assert (joined.account_id, joined.application_id) == ("777", "app-1")
+    await svc.scheduler.advance(3600)
+    await send_and_finish(svc, "888", seconds=0)  # a change in another account: 777 is not looked at
+    svc.retention.consider("777", joined.id)
+    assert svc.store.get_message(first.id) is None
+    [alone] = svc.inbound(inbound)
+    assert (alone.account_id, alone.application_id) == ("888", "app-1")  # the other account's send
+    svc.reset("888")
+    [unknown] = svc.inbound(inbound)
+    assert (unknown.account_id, unknown.application_id) == (svc.default_account, "emulator-application")
+
+
+async def test_an_inbound_finds_its_conversation_without_reading_every_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = service(Policy())
+    for n in range(3):
+        await send_and_finish(svc, str(n))
+
+    def no_scan(account_id: str | None = None) -> Any:
+        raise AssertionError("inbound read every stored message")
+
+    monkeypatch.setattr(svc.store, "messages", no_scan)
+    [message] = svc.inbound(InboundRequest(from_="+15552221111", to=["+15554443333"], text="hi"))
+    assert message.account_id == "2"
 
 
 async def test_the_scenario_overrides_the_command_line_and_a_new_one_applies_at_once() -> None:

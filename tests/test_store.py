@@ -337,3 +337,84 @@ def test_seldom_set_fields_read_and_write_as_attributes_and_cost_a_slot_only_whe
     assert (failed.error_code, failed.carrier_name, failed.held_by) == (4720, "T", None)
     failed.other_id = "cb-random"
     assert failed.id == "cb-random" and failed.error_code == 4720
+
+
+# -- the latest outbound message per sending number (inbound attribution) -------------------
+
+
+def sent(id: str, account: str = "1111111", time: float = 1_700_000_000.0, from_: str = "+15554443333") -> Message:
+    return Message(
+        id=id, account_id=account, application_id="app", direction="out", from_=from_,
+        to=("+15552221111",), owner=from_, time=time, segment_count=1,
+    )  # fmt: skip
+
+
+def indexed(store: Store) -> list[Message]:
+    """Every message the sender index holds (to prove it keeps none alive)."""
+    return [m for by_account in store._last_out.values() for m in by_account.values()]
+
+
+def test_the_latest_outbound_message_per_number_is_kept_as_messages_are_added() -> None:
+    store = Store()
+    assert store.last_outbound_from("+15554443333") is None
+    store.add_message(first := sent("m1", time=1.0))
+    store.add_message(other_number := sent("m2", time=2.0, from_="+15554440000"))
+    assert store.last_outbound_from("+15554443333") is first
+    store.add_message(later := sent("m3", time=3.0))
+    store.add_message(sent("m0", time=0.5))  # older (a --db file read out of order): not the latest
+    assert store.last_outbound_from("+15554443333") is later
+    assert store.last_outbound_from("+15554440000") is other_number
+    # Inbound messages are not conversations; the handset's number has none.
+    store.add_message(Message(
+        id="in1", account_id="1111111", application_id="app", direction="in", from_="+15554443333",
+        to=("+15559990000",), owner="+15559990000", time=9.0, segment_count=1,
+    ))  # fmt: skip
+    assert store.last_outbound_from("+15554443333") is later
+
+
+def test_across_accounts_the_latest_wins_and_on_a_tie_the_one_stored_last() -> None:
+    store = Store()
+    store.add_message(sent("a1", "A", time=5.0))
+    store.add_message(b1 := sent("b1", "B", time=6.0))
+    assert store.last_outbound_from("+15554443333") is b1
+    store.add_message(a2 := sent("a2", "A", time=6.0))
+    assert store.last_outbound_from("+15554443333") is a2
+
+
+def test_a_forgotten_conversation_is_dropped_not_replaced_by_an_older_message_of_its_account() -> None:
+    store = Store()
+    store.add_message(older := sent("m1", "A", time=1.0))
+    store.add_message(latest := sent("m2", "A", time=2.0))
+    store.add_message(elsewhere := sent("b1", "B", time=0.5))
+    store.forget_message(older.id)  # not the indexed one: nothing changes
+    assert store.last_outbound_from("+15554443333") is latest
+    store.add_message(older)
+    store.forget_message(latest.id)
+    # Retention forgot account A's latest: A has no conversation from the number any more
+    # (docs/control-api.md, 'Inbound messages'); account B's still counts.
+    assert store.last_outbound_from("+15554443333") is elsewhere
+    assert all(m is not latest for m in indexed(store))
+    store.forget_message(elsewhere.id)
+    assert store.last_outbound_from("+15554443333") is None
+    assert indexed(store) == []
+
+
+def test_a_discarded_send_gives_the_number_back_its_previous_conversation() -> None:
+    store = Store()
+    store.add_message(previous := sent("m1", time=1.0))
+    store.add_message(failed := sent("m2", time=2.0))
+    store.discard_message(failed.id)  # its write failed: the send never happened
+    assert store.last_outbound_from("+15554443333") is previous
+    store.discard_message(previous.id)
+    assert store.last_outbound_from("+15554443333") is None
+
+
+def test_a_reset_drops_the_conversations_of_its_account_only() -> None:
+    store = Store()
+    store.add_message(sent("a1", "A", time=2.0))
+    store.add_message(b1 := sent("b1", "B", time=1.0))
+    store.reset("A")
+    assert store.last_outbound_from("+15554443333") is b1
+    store.reset()
+    assert store.last_outbound_from("+15554443333") is None
+    assert indexed(store) == []

@@ -72,6 +72,10 @@ class Store:
         # before the ids named their message, or whose message is not (or no longer) here.
         self._loose_callbacks: dict[str, Callback] = {}
         self._loose_by_message: dict[str, list[Callback]] = {}
+        # The latest outbound message sent from each number, per account: the conversation an
+        # inbound message that names no account or application joins (docs/control-api.md,
+        # 'Inbound messages'). One entry per sending number and account, not per message.
+        self._last_out: dict[str, dict[str, Message]] = {}
 
     def account(self, account_id: str) -> AccountState:
         state = self._accounts.get(account_id)
@@ -106,6 +110,8 @@ class Store:
         self.account(message.account_id).messages[message.id] = message
         if self._message_account is not None:
             self._message_account[message.id] = message.account_id
+        if message.direction == "out":
+            self._note_outbound(message)
         if self.observer is not None:
             self.observer.message_saved(message)
 
@@ -117,10 +123,15 @@ class Store:
     def discard_message(self, message_id: str) -> None:
         """Forget one message without telling the observer (its write failed: emulator.state.persistence)."""
         state = self._account_of(message_id)
-        if state is not None:
-            state.messages.pop(message_id, None)
+        message = state.messages.pop(message_id, None) if state is not None else None
         if self._message_account is not None:
             self._message_account.pop(message_id, None)
+        if message is not None and self._unindex_outbound(message) and state is not None:
+            # The send never happened: its number's conversation is again the latest message
+            # before it. A scan of the account, on this error path only (a failed write).
+            for other in state.messages.values():
+                if other.direction == "out" and other.from_ == message.from_:
+                    self._note_outbound(other)
 
     def get_message(self, message_id: str) -> Message | None:
         index = self._message_account
@@ -151,11 +162,47 @@ class Store:
         message = state.messages.pop(message_id)
         if self._message_account is not None:
             self._message_account.pop(message_id, None)
+        # Forgotten by retention: its number has no conversation in this account any more,
+        # even if older messages from it are still held (docs/control-api.md, 'Inbound messages').
+        self._unindex_outbound(message)
         if self._loose_callbacks:
             self._drop_loose(callbacks)
         if self.observer is not None:
             self.observer.message_forgotten(message, callbacks)
         return callbacks
+
+    def last_outbound_from(self, number: str) -> Message | None:
+        """The latest outbound message held that was sent from ``number``, in any account; of
+        two sent at the same virtual time, the one stored last."""
+        by_account = self._last_out.get(number)
+        if not by_account:
+            return None
+        latest: Message | None = None
+        for message in by_account.values():  # in the order they were noted, the last one last
+            if latest is None or message.time >= latest.time:
+                latest = message
+        return latest
+
+    def _note_outbound(self, message: Message) -> None:
+        by_account = self._last_out.get(message.from_)
+        if by_account is None:
+            self._last_out[message.from_] = {message.account_id: message}
+            return
+        known = by_account.pop(message.account_id, None)
+        # Put back last, so that of two accounts' messages with the same time the later wins.
+        by_account[message.account_id] = message if known is None or message.time >= known.time else known
+
+    def _unindex_outbound(self, message: Message) -> bool:
+        """Drop ``message`` from the conversations if it is its number's latest in its account."""
+        if message.direction != "out":
+            return False
+        by_account = self._last_out.get(message.from_)
+        if by_account is None or by_account.get(message.account_id) is not message:
+            return False
+        del by_account[message.account_id]
+        if not by_account:
+            del self._last_out[message.from_]
+        return True
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -266,6 +313,7 @@ class Store:
         if account_id is None:
             self._accounts.clear()
             self._message_account = None
+            self._last_out.clear()
             self._loose_callbacks.clear()
             self._loose_by_message.clear()
         else:
@@ -276,6 +324,9 @@ class Store:
                         self._message_account.pop(mid, None)
             if self._loose_callbacks:
                 self._drop_loose(dropped)
+            for number, by_account in list(self._last_out.items()):
+                if by_account.pop(account_id, None) is not None and not by_account:
+                    del self._last_out[number]
         if self.observer is not None:
             self.observer.reset(account_id)
         return dropped
