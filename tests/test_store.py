@@ -325,6 +325,10 @@ def test_seldom_set_fields_read_and_write_as_attributes_and_cost_a_slot_only_whe
     assert group.to == ("+15552221111", "+15552222222") and group.kind == "group"
     assert group.multichannel == {"channelList": []} and group.channel is None and plain.channel == "RBM"
     assert {name: getattr(group, name) for name in MESSAGE_FIELDS}["to"] == group.to
+    mms = plain.replace(channel=None, multichannel=None, media=("https://example.com/a.png",))
+    assert mms._rare is not None and mms.media == ("https://example.com/a.png",) and mms.kind == "mms"
+    mms.media = ()
+    assert mms._rare is None and mms.kind == "sms"
 
     callback = Callback("1", "m1", "app", "message-delivered", "+15552221111", None, 2.0)
     assert callback._rare is None and callback.id == "cb-m1-0"
@@ -418,3 +422,25 @@ def test_a_reset_drops_the_conversations_of_its_account_only() -> None:
     store.reset()
     assert store.last_outbound_from("+15554443333") is None
     assert indexed(store) == []
+
+
+def test_a_message_keeps_its_statuses_and_reads_them_as_recipients() -> None:
+    from emulator.state.models import Callback, Message, Recipients, RecipientStatus
+
+    first, second = RecipientStatus("+15552221111"), RecipientStatus("+15552222222", "DELIVERED")
+    group = Message("m1", "1", "app", "out", "+15554443333", ("+15552221111", "+15552222222"), "+15554443333", 1.0, 1,
+                    recipients=Recipients([first, second]))
+    assert group._statuses == (first, second) and isinstance(group.recipients, Recipients)
+    assert group.recipients["+15552222222"] is second and list(group.recipients) == ["+15552221111", "+15552222222"]
+    group.recipients["+15552221111"].status = "SENT"  # statuses change in place
+    assert first.status == "SENT"
+    one = Message("m2", "1", "app", "out", "+15554443333", ("+15552221111",), "+15554443333", 1.0, 1,
+                  recipients={"+15552221111": first})
+    assert one._statuses is first and dict(one.recipients) == {"+15552221111": first}
+    one.recipients = {"+15552222222": second}
+    assert one._statuses is second
+    # A message's callbacks are the store's index of them, not part of what it is.
+    twin = one.replace()
+    one.callbacks = Callback("1", "m2", "app", "message-delivered", "+15552222222", None, 2.0)
+    assert twin == one and twin.callbacks == ()
+

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Mapping, ValuesView
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Direction = Literal["in", "out"]
@@ -57,19 +57,23 @@ class Recipients(Mapping[str, RecipientStatus]):
     """A message's statuses by recipient number, in the order of its ``to``.
 
     A read-only mapping over the statuses themselves: a dict of one entry costs about 270
-    bytes, this 40, and most messages have one recipient (a group a few, so a lookup by
-    scanning is as quick as hashing). Statuses change in place; the recipients never do.
+    bytes, and most messages have one recipient (a group a few, so a lookup by scanning is as
+    quick as hashing). Statuses change in place; the recipients never do. A message keeps
+    only the statuses, and ``Message.recipients`` wraps them in one of these when read.
     """
 
-    __slots__ = ("_statuses", "callbacks")
+    __slots__ = ("_statuses",)
 
     def __init__(self, statuses: Iterable[RecipientStatus] = ()) -> None:
         every = tuple(statuses)
         # One status is held as it is, not in a tuple of one (48 bytes more).
         self._statuses: RecipientStatus | tuple[RecipientStatus, ...] = every[0] if len(every) == 1 else every
-        # The message's callbacks (Message.callbacks): a second slot here costs nothing (the
-        # object takes 48 bytes with one slot or two), where the message's own would cost 16.
-        self.callbacks: Callback | tuple[Callback, ...] = ()
+
+    @classmethod
+    def _of(cls, statuses: RecipientStatus | tuple[RecipientStatus, ...]) -> Recipients:
+        recipients = cls.__new__(cls)
+        recipients._statuses = statuses
+        return recipients
 
     def _all(self) -> tuple[RecipientStatus, ...]:
         statuses = self._statuses
@@ -123,6 +127,7 @@ class MessageRare:
     """The fields of a :class:`Message` that most messages leave at their defaults, in one
     object that such a message does not have (bench/RESULTS.md, 'Memory per stored message')."""
 
+    media: tuple[str, ...] = ()
     tag: str | None = None
     priority: str = "default"
     expiration: str | None = None
@@ -143,9 +148,10 @@ MESSAGE_FIELDS = (
 @dataclass(slots=True, init=False)
 class Message:
     """A stored message. Every field of :data:`MESSAGE_FIELDS` reads and writes as an attribute;
-    a million of them are kept, so a single recipient is held without its tuple and the
-    seldom-set fields (tag, priority, expiration, the multi-channel ones) share one slot that
-    is None when they are all at their defaults (bench/RESULTS.md, 'Memory per stored message')."""
+    a million of them are kept, so a single recipient is held without its tuple, the statuses
+    without their mapping, and the seldom-set fields (media, tag, priority, expiration, the
+    multi-channel ones) share one slot that is None when they are all at their defaults
+    (bench/RESULTS.md, 'Memory per stored message')."""
 
     id: str
     account_id: str
@@ -158,11 +164,14 @@ class Message:
     time: float
     segment_count: int
     text: str
-    media: tuple[str, ...]
     encoding: str
-    # Read-only; a plain dict is accepted too (emulator.state.persistence turns it into Recipients).
-    recipients: Mapping[str, RecipientStatus]
+    # The statuses by recipient (``recipients`` reads them as a mapping by number): one as it is.
+    _statuses: RecipientStatus | tuple[RecipientStatus, ...]
     _rare: MessageRare | None
+    # Its callbacks in the order they were planned, a single one as it is: the store's index
+    # of them (Store.callbacks_for_message), rather than a dict by message id. Not part of
+    # the record: --db keeps callbacks in rows of their own.
+    callbacks: Callback | tuple[Callback, ...] = field(compare=False, repr=False)
 
     def __init__(
         self,
@@ -201,13 +210,14 @@ class Message:
         self.time = time
         self.segment_count = segment_count
         self.text = text
-        self.media = media
         self.encoding = encoding
-        self.recipients = Recipients() if recipients is None else recipients
-        if tag is None and priority == "default" and expiration is None and channel is None and multichannel is None:
+        # Read-only; a plain dict is accepted too (emulator.state.persistence passes one).
+        self._statuses = () if recipients is None else compact_recipients(recipients)._statuses
+        if not media and tag is None and priority == "default" and expiration is None and channel is None and multichannel is None:
             self._rare = None
         else:
-            self._rare = MessageRare(tag, priority, expiration, channel, multichannel)
+            self._rare = MessageRare(media, tag, priority, expiration, channel, multichannel)
+        self.callbacks = ()
 
     @property
     def to(self) -> tuple[str, ...]:
@@ -230,6 +240,23 @@ class Message:
         setattr(rare, name, value)
         if rare == _NO_MESSAGE_RARE:
             self._rare = None
+
+    @property
+    def recipients(self) -> Mapping[str, RecipientStatus]:
+        """The statuses by recipient number (a :class:`Recipients`)."""
+        return Recipients._of(self._statuses)
+
+    @recipients.setter
+    def recipients(self, recipients: Mapping[str, RecipientStatus]) -> None:
+        self._statuses = compact_recipients(recipients)._statuses
+
+    @property
+    def media(self) -> tuple[str, ...]:
+        return self._rare_or_default().media
+
+    @media.setter
+    def media(self, media: tuple[str, ...]) -> None:
+        self._set_rare("media", media)
 
     @property
     def tag(self) -> str | None:
@@ -274,22 +301,6 @@ class Message:
     def replace(self, **changes: Any) -> Message:
         """A copy with ``changes`` (``dataclasses.replace`` for the fields of :data:`MESSAGE_FIELDS`)."""
         return Message(**{**{name: getattr(self, name) for name in MESSAGE_FIELDS}, **changes})
-
-    @property
-    def callbacks(self) -> Callback | tuple[Callback, ...]:
-        """Its callbacks in the order they were planned, a single one as it is: the store's index
-        of them (Store.callbacks_for_message), rather than a dict by message id. Held by its
-        recipients (each callback is for one of them), which saves the message a slot; not
-        part of the record: --db keeps callbacks in rows of their own."""
-        recipients = self.recipients
-        return recipients.callbacks if isinstance(recipients, Recipients) else ()
-
-    @callbacks.setter
-    def callbacks(self, callbacks: Callback | tuple[Callback, ...]) -> None:
-        recipients = self.recipients
-        if not isinstance(recipients, Recipients):
-            recipients = self.recipients = compact_recipients(recipients)
-        recipients.callbacks = callbacks
 
     @property
     def kind(self) -> MessageKind:
