@@ -1,7 +1,8 @@
 """Input the emulator refuses at the door, in Bandwidth's error shape, never with a 500:
 lone surrogates, nesting deep enough to exhaust the stack, tokens and headers Python cannot
 read, scenario YAML that PyYAML cannot build, requests aiohttp's parser refuses, inbound
-messages to more numbers than a group holds (docs/compatibility.md, "What the emulator refuses")."""
+messages to more numbers than a group holds or with more text or media than a handset sends,
+and other control API inputs longer than their bounds (docs/compatibility.md, "What the emulator refuses")."""
 
 from __future__ import annotations
 
@@ -284,6 +285,115 @@ def test_scheduled_inbound_traffic_is_bounded_like_a_group() -> None:
     with pytest.raises(ScenarioError) as exc:
         parse_scenario({"inbound": [{"at": 5, "to": numbers}]})
     assert exc.value.problems[0][0] == "inbound[0]"
+
+
+# -- 8b. bounds on the rest of an inbound message and on other control API inputs ------------
+
+HANDSET = {"from": "+15557778888", "to": "+15554443333"}
+LONGEST = 255 * 153  # the longest concatenated SMS (docs/control-api.md, 'Inbound messages')
+PNG = base64.b64encode(b"\x89PNG....").decode()
+
+
+async def _refused(resp: Any, *words: str) -> None:
+    assert resp.status == 400, await resp.text()
+    body = await resp.json()
+    assert body["type"] == "invalid-request"
+    said = json.dumps(body)
+    assert all(word in said for word in words), said
+
+
+async def test_inbound_text_is_bounded_by_the_longest_sms_a_handset_sends(client: TestClient) -> None:
+    resp = await client.post("/_emulator/inbound", json={**HANDSET, "text": "a" * LONGEST})
+    assert resp.status == 201
+    [message] = (await resp.json())["messages"]
+    assert len(message["text"]) == LONGEST and message["segmentCount"] == 255
+    await _refused(
+        await client.post("/_emulator/inbound", json={**HANDSET, "text": "a" * (LONGEST + 1)}),
+        "'text' is 39016 characters", "at most 39,015",
+    )
+    assert len((await (await client.get("/_emulator/messages")).json())["messages"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"from": "+1" + "5" * 31}, ("'from' is longer than 32",)),
+        ({"accountId": "9" * 257}, ("'accountId' is longer than 256",)),
+        ({"applicationId": "a" * 257}, ("'applicationId' is longer than 256",)),
+        ({"media": ["https://example.com/x.png"] * 11}, ("at most 10 items",)),
+        ({"media": ["https://example.com/" + "x" * 4096]}, ("media[0] is longer than 4096",)),
+        ({"media": [{"content": PNG, "filename": "a" * 256}]}, ("media[0].filename is longer than 255",)),
+        ({"media": [{"content": PNG, "contentType": "image/" + "x" * 250}]}, ("media[0].contentType is longer than 255",)),
+    ],
+)
+async def test_other_inbound_fields_are_bounded(client: TestClient, change: dict[str, Any], words: tuple[str, ...]) -> None:
+    await _refused(await client.post("/_emulator/inbound", json={**HANDSET, "text": "hi", **change}), *words)
+    assert (await (await client.get("/_emulator/messages")).json())["messages"] == []
+
+
+async def test_an_inline_inbound_file_is_bounded_by_the_scenarios_media_size_limit(make_client: Any) -> None:
+    client = await make_client({"mediaSizeLimit": 10})
+    small = {"content": base64.b64encode(b"0123456789").decode(), "contentType": "image/png"}
+    assert (await client.post("/_emulator/inbound", json={**HANDSET, "media": [small]})).status == 201
+    large = {**small, "content": base64.b64encode(b"0123456789!").decode()}
+    await _refused(await client.post("/_emulator/inbound", json={**HANDSET, "media": [large]}), "11 bytes", "10 bytes")
+
+
+async def test_a_handset_reply_is_bounded_like_an_inbound_message(client: TestClient) -> None:
+    # The body is checked before the message is looked up: no RBM message is needed.
+    await _refused(
+        await client.post("/_emulator/messages/m1/reply", json={"text": "a" * (LONGEST + 1)}), "at most 39,015"
+    )
+    long_number = "1." + "0" * 40
+    await _refused(
+        await client.post("/_emulator/messages/m1/reply", json={"location": {"latitude": long_number, "longitude": "0"}}),
+        "location.latitude", "at most 32 characters",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1:9/" + "x" * 4096, "longer than 4096"),
+        ("http://127.0.0.1:9/a b", "space or a control character"),
+        ("ftp://127.0.0.1/", "absolute http"),
+        (5, "is not a string"),
+    ],
+)
+async def test_the_fallback_callback_url_is_checked_as_the_command_line_option(client: TestClient, url: Any, words: str) -> None:
+    await _refused(await client.put("/_emulator/callback-url", json={"url": url}), words)
+    assert (await (await client.get("/_emulator/callback-url")).json())["url"] != url
+    fine = "http://127.0.0.1:9/" + "x" * 4000
+    assert (await (await client.put("/_emulator/callback-url", json={"url": fine})).json())["url"] == fine
+
+
+@pytest.mark.parametrize(
+    ("scenario", "path"),
+    [
+        ({"inbound": [{"at": 5, "to": "+15554443333", "text": "a" * (LONGEST + 1)}]}, "inbound[0].text"),
+        ({"inbound": [{"at": 5, "to": "+15554443333", "media": ["https://example.com/a.png"] * 11}]}, "inbound[0].media"),
+        ({"inbound": [{"at": 5, "to": "+15554443333", "media": ["https://example.com/" + "x" * 4096]}]}, "inbound[0].media[0]"),
+        ({"autoReplies": [{"reply": "a" * (LONGEST + 1)}]}, "autoReplies[0].reply"),
+        ({"autoReplies": [{"media": ["https://example.com/a.png"] * 11}]}, "autoReplies[0].media"),
+        ({"applications": [{"id": "a", "statusCallbackUrl": "http://127.0.0.1/" + "x" * 4096}]}, "applications[0].statusCallbackUrl"),
+    ],
+)
+def test_scheduled_inbound_text_and_media_are_bounded_like_the_control_api(scenario: dict[str, Any], path: str) -> None:
+    from emulator.scenarios.format import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(scenario)
+    assert [p for p, _ in exc.value.problems] == [path]
+    parse_scenario({"inbound": [{"at": 5, "to": "+15554443333", "text": "a" * LONGEST, "media": ["https://example.com/a.png"] * 10}]})
+
+
+def test_an_auto_reply_is_cut_to_the_longest_text_and_never_built_longer() -> None:
+    from emulator.scenarios.traffic import reply_text
+
+    assert reply_text("You said: {text}!", "hi") == "You said: hi!"
+    many = reply_text("{text}" * 20_000, "x" * 2048)
+    assert many == "x" * LONGEST
+    assert reply_text("a" * LONGEST + "{text}", "tail") == "a" * LONGEST
 
 
 # -- 9. scenario size and regexes ----------------------------------------------------------

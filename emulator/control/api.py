@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import yarl
 from aiohttp import web
 
 from emulator.control.openapi import OPENAPI
+from emulator.delivery.urls import callback_url_problem
 from emulator.keys import QUERIES, SERVICE
-from emulator.messaging.wire import E164, MAX_RECIPIENTS
+from emulator.messaging.wire import E164, MAX_HANDSET, MAX_ID, MAX_INBOUND_TEXT, MAX_RECIPIENTS
 from emulator.queries import (
     CALLBACK_STATES,
     CALLBACK_TYPES,
@@ -212,6 +212,8 @@ async def inbound(request: web.Request) -> web.Response:
         to = [to]
     if not isinstance(from_, str) or not from_:
         problems.append("'from' is required: the handset's number")
+    elif len(from_) > MAX_HANDSET:
+        problems.append(f"'from' is longer than {MAX_HANDSET} characters: give the handset's number")
     if not isinstance(to, list) or not to or not all(isinstance(n, str) and E164.match(n) for n in to):
         problems.append("'to' is required: one of your numbers in E.164, or a list of them")
     elif len(to) > MAX_RECIPIENTS:
@@ -223,15 +225,23 @@ async def inbound(request: web.Request) -> web.Response:
     text = body.get("text", "")
     if not isinstance(text, str):
         problems.append("'text' must be a string")
+    elif len(text) > MAX_INBOUND_TEXT:
+        # The longest text a handset sends (docs/control-api.md, 'Inbound messages').
+        problems.append(
+            f"'text' is {len(text)} characters; a handset's message holds at most {MAX_INBOUND_TEXT:,} "
+            "(the longest concatenated SMS: 255 parts of 153)"
+        )
     try:
         # URLs, or files given inline; those are stored and served by the emulator.
-        media = parse_inbound_media(body.get("media"))
+        media = parse_inbound_media(body.get("media"), request.app[QUERIES].scenario().media_size_limit)
     except ValueError as exc:
         problems.append(str(exc))
         media = []
     for key in ("applicationId", "accountId"):
         if body.get(key) is not None and not isinstance(body[key], str):
             problems.append(f"'{key}' must be a string")
+        elif body.get(key) is not None and len(body[key]) > MAX_ID:
+            problems.append(f"'{key}' is longer than {MAX_ID} characters")
     if problems:
         raise ControlError(400, "invalid inbound message", problems)
     assert isinstance(from_, str) and isinstance(to, list)  # checked above
@@ -385,9 +395,10 @@ async def put_callback_url(request: web.Request) -> web.Response:
         raise ControlError(400, "'url' is required: an http:// or https:// URL, or null for none")
     url = body["url"]
     if url is not None:
-        parsed = yarl.URL(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ControlError(400, "'url' must be an absolute http:// or https:// URL, or null for none")
+        # Checked as --callback-url is (docs/compatibility.md, 'What the emulator refuses').
+        problem = callback_url_problem(url) if isinstance(url, str) else "is not a string"
+        if problem is not None:
+            raise ControlError(400, f"'url' {problem}: give an absolute http:// or https:// URL, or null for none")
     request.app[SERVICE].callback_url = url
     return web.json_response(_callback_url_json(request))
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from emulator import __version__
+from emulator.delivery.urls import MAX_URL
+from emulator.messaging.wire import MAX_HANDSET, MAX_ID, MAX_INBOUND_TEXT, MAX_MEDIA, MAX_MEDIA_URL, MAX_RECIPIENTS
+from emulator.state.media import MAX_CONTENT_TYPE, MAX_FILENAME
 from emulator.state.models import CallbackState, CallbackType, Direction, MessageKind, RecipientState
 
 
@@ -240,32 +243,49 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["from", "to"],
         "properties": {
-            "from": {"type": "string", "description": "The handset's number."},
+            "from": {"type": "string", "minLength": 1, "maxLength": MAX_HANDSET, "description": "The handset's number."},
             "to": {
-                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_RECIPIENTS, "uniqueItems": True},
+                ],
                 "description": "One of your numbers (E.164), or several for a group message.",
             },
-            "text": {"type": "string"},
+            "text": {
+                "type": "string",
+                "maxLength": MAX_INBOUND_TEXT,
+                "description": "At most the longest concatenated SMS: 255 parts of 153 characters.",
+            },
             "media": {
                 "type": "array",
-                "description": "URLs, or inline files stored by the emulator under {messageId}/{n}/{filename}.",
+                "maxItems": MAX_MEDIA,
+                "description": "URLs, or inline files stored by the emulator under {messageId}/{n}/{filename}; "
+                "an inline file is at most the scenario's mediaSizeLimit.",
                 "items": {
                     "oneOf": [
-                        {"type": "string"},
+                        {"type": "string", "maxLength": MAX_MEDIA_URL},
                         {
                             "type": "object",
                             "required": ["content"],
                             "properties": {
                                 "content": {"type": "string", "description": "The file, base64."},
-                                "contentType": {"type": "string"},
-                                "filename": {"type": "string"},
+                                "contentType": {"type": "string", "maxLength": MAX_CONTENT_TYPE},
+                                "filename": {"type": "string", "minLength": 1, "maxLength": MAX_FILENAME},
                             },
                         },
                     ]
                 },
             },
-            "applicationId": {"type": "string", "description": "Default: the application owning the number, else the last conversation's."},
-            "accountId": {"type": "string", "description": "Default: the last conversation's account, else the default account."},
+            "applicationId": {
+                "type": "string",
+                "maxLength": MAX_ID,
+                "description": "Default: the application owning the number, else the last conversation's.",
+            },
+            "accountId": {
+                "type": "string",
+                "maxLength": MAX_ID,
+                "description": "Default: the last conversation's account, else the default account.",
+            },
         },
     },
     "HandsetReply": {
@@ -284,7 +304,11 @@ SCHEMAS: dict[str, Any] = {
                 },
                 "description": "Share this location (alone, or with a REQUEST_LOCATION suggestion).",
             },
-            "text": {"type": "string", "description": "Type this text (message-received over RBM)."},
+            "text": {
+                "type": "string",
+                "maxLength": MAX_INBOUND_TEXT,
+                "description": "Type this text (message-received over RBM).",
+            },
         },
     },
     "Clock": {
@@ -319,7 +343,7 @@ SCHEMAS: dict[str, Any] = {
     "CallbackUrl": {
         "type": "object",
         "required": ["url"],
-        "properties": {"url": {"type": ["string", "null"]}},
+        "properties": {"url": {"type": ["string", "null"], "maxLength": MAX_URL}},
     },
     "Scenario": {
         "type": "object",

@@ -18,10 +18,17 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
+# As long as the longest media URL a send takes (docs/bandwidth-behaviour.md, 'Sending'): a
+# callback URL is stored and shown in every callback's journal entry.
+MAX_URL = 4096
+
+
 def callback_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a callback URL, or None when it can."""
     if not url:
         return "is empty"
+    if len(url) > MAX_URL:
+        return f"is longer than {MAX_URL} characters"
     if "://" not in url:
         return "must be an absolute http:// or https:// URL"
     if _SPACE_OR_CONTROL.search(url):

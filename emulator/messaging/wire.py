@@ -25,6 +25,18 @@ MAX_TEXT = 2048
 MAX_TAG = 1024
 MAX_MEDIA = 10
 MAX_MEDIA_URL = 4096
+# What a handset can send (docs/bandwidth-behaviour.md, 'Segments and size limits'): Bandwidth
+# publishes no limit for inbound text, and passes on what the carrier delivers. The longest
+# concatenated SMS has 255 parts (the 6-byte header of each part counts them in one byte,
+# https://support.bandwidth.com/hc/en-us/articles/360010235373) of 153 GSM-7 characters; an
+# MMS's text part, and an RBM answer typed on the handset, are held to the same bound.
+MAX_INBOUND_TEXT = 255 * 153  # 39,015 characters
+# A handset's address: an E.164 number has at most 16 characters, a short code 6, an
+# alphanumeric sender 11; twice the longest leaves room for any test's own formats.
+MAX_HANDSET = 32
+# An account or application id given to the control API: Bandwidth's are 7 digits and a
+# 36-character UUID; this leaves room for any test's own naming.
+MAX_ID = 256
 
 
 @dataclass(frozen=True)

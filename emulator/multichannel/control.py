@@ -15,18 +15,22 @@ from aiohttp import web
 
 from emulator.control.api import _json_body
 from emulator.keys import SERVICE
+from emulator.messaging.wire import MAX_INBOUND_TEXT
 from emulator.multichannel import service as multichannel
 from emulator.queries import callback_json, message_json
 from emulator.web.errors import ControlError
 
+# A coordinate is kept as given (RBM reports strings); more digits than this say nothing more.
+MAX_COORDINATE = 32
+
 
 def _coordinate(value: Any, name: str, limit: float, problems: list[str]) -> str:
     try:
-        number = float(value)
+        number = float(value) if len(str(value)) <= MAX_COORDINATE else math.nan
     except (TypeError, ValueError):
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number) or not -limit <= number <= limit:
-        problems.append(f"location.{name} must be a number from -{limit:g} to {limit:g}")
+        problems.append(f"location.{name} must be a number from -{limit:g} to {limit:g}, in at most {MAX_COORDINATE} characters")
         return ""
     return str(value)
 
@@ -49,6 +53,9 @@ async def reply(request: web.Request) -> web.Response:
     for key in ("suggestion", "postbackData", "text"):
         if body.get(key) is not None and not isinstance(body[key], str):
             problems.append(f"'{key}' must be a string")
+    if isinstance(body.get("text"), str) and len(body["text"]) > MAX_INBOUND_TEXT:
+        # As any inbound text (docs/control-api.md, 'Inbound messages').
+        problems.append(f"'text' is {len(body['text'])} characters; a handset's message holds at most {MAX_INBOUND_TEXT:,}")
     unknown = sorted(set(body) - {"suggestion", "postbackData", "text", "location"})
     if unknown:
         problems.append(f"unknown keys: {', '.join(unknown)}; give suggestion, postbackData, location or text")

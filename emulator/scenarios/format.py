@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 
 from emulator.delivery.urls import check_callback_url
 from emulator.messaging.errorcodes import lookup
-from emulator.messaging.wire import E164
+from emulator.messaging.wire import E164, MAX_INBOUND_TEXT, MAX_MEDIA, MAX_MEDIA_URL
 from emulator.scenarios.regex import compile_regex
 from emulator.web.bodies import is_text
 
@@ -493,6 +493,10 @@ class Fault(Model):
 
 # -- inbound traffic -------------------------------------------------------------------------
 
+# Inbound text and media are bounded as POST /_emulator/inbound bounds them (docs/scenarios.md,
+# 'Limits'): a handset's longest message, as many media URLs as an MMS holds, each as long as a send takes.
+MediaUrl = Annotated[str, Field(max_length=MAX_MEDIA_URL)]
+
 
 class InboundTraffic(Model):
     """Messages that handsets send to your numbers, on a schedule of virtual time."""
@@ -507,8 +511,10 @@ class InboundTraffic(Model):
     to: Annotated[list[str], BeforeValidator(_one_or_many, json_schema_input_type=str | list[str])] = Field(
         description="Your number(s) it is sent to; several make an inbound group message."
     )
-    text: str | None = Field(None, description="The text; omitted: a random (seeded) sentence.")
-    media: list[str] = Field(default_factory=list, description="Media URLs attached to the message.")
+    text: str | None = Field(
+        None, max_length=MAX_INBOUND_TEXT, description="The text; omitted: a random (seeded) sentence."
+    )
+    media: list[MediaUrl] = Field(default_factory=list, max_length=MAX_MEDIA, description="Media URLs attached to the message.")
     application_id: str | None = Field(None, description="Which application receives it (default: the owner of the number).")
     account_id: str | None = Field(None, description="Which account it belongs to (default: the conversation's, or the default account).")
 
@@ -549,8 +555,12 @@ class AutoReply(Model):
     """
 
     match: Match = Field(default_factory=Match, description="Which outbound messages get a reply; to is the handset that replies.")
-    reply: str | None = Field(None, description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.")
-    media: list[str] = Field(default_factory=list, description="Media URLs attached to the reply.")
+    reply: str | None = Field(
+        None,
+        max_length=MAX_INBOUND_TEXT,
+        description="The reply text; omitted: a random (seeded) sentence. {text} is the message replied to.",
+    )
+    media: list[MediaUrl] = Field(default_factory=list, max_length=MAX_MEDIA, description="Media URLs attached to the reply.")
     after: Duration = Field(5.0, description="Delay between the outbound message and the reply.")
     tap: str | None = Field(
         None,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from emulator.delivery.clock import Clock
 from emulator.delivery.scheduler import Scheduler
+from emulator.messaging.wire import MAX_INBOUND_TEXT
 from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
 from emulator.scenarios.rules import Subject, matching_recipients
 from emulator.state.models import InboundRequest, Message
@@ -24,6 +25,22 @@ log = logging.getLogger("emulator.traffic")
 if TYPE_CHECKING:
     from faker import Faker
 
+
+
+def reply_text(template: str, answered: str) -> str:
+    """An auto-reply's text: ``{text}`` replaced by the text answered, cut to the longest text a
+    handset sends (docs/scenarios.md, 'Auto-replies'), and never built longer than that."""
+    parts: list[str] = []
+    size = 0
+    for n, part in enumerate(template.split("{text}")):
+        if n:
+            parts.append(answered)
+            size += len(answered)
+        parts.append(part)
+        size += len(part)
+        if size >= MAX_INBOUND_TEXT:
+            break
+    return "".join(parts)[:MAX_INBOUND_TEXT]
 
 class _Job:
     __slots__ = ("_run", "cancelled", "message")
@@ -161,7 +178,7 @@ class Traffic:
         if auto.reply is None:
             text = self.sentence()
         else:
-            text = auto.reply.replace("{text}", message.text)
+            text = reply_text(auto.reply, message.text)
         request = InboundRequest(
             from_=handset,
             to=[message.from_],
@@ -192,7 +209,7 @@ class Traffic:
         location = (str(auto.location.latitude), str(auto.location.longitude)) if auto.location else None
         text = None
         if auto.tap is None and location is None:
-            text = self.sentence() if auto.reply is None else auto.reply.replace("{text}", message.text)
+            text = self.sentence() if auto.reply is None else reply_text(auto.reply, message.text)
         pending = self._reply_jobs.setdefault(message.account_id, [])
 
         def run(at: float) -> None:

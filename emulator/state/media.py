@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from emulator.delivery.clock import Clock
+from emulator.messaging.wire import MAX_MEDIA, MAX_MEDIA_URL
 from emulator.state.store import MediaItem, Store
 
 # "Uploaded media is kept up to 48 hours" (docs media page; inbound: "download within 2 days").
@@ -51,15 +52,26 @@ class InlineFile:
     filename: str | None = None
 
 
-def parse_inbound_media(entries: Any) -> list[str | InlineFile]:
-    """Inbound media: URLs, or ``{content (base64), contentType?, filename?}`` objects."""
+# Bounds on inline inbound files (docs/control-api.md, 'Inbound messages'): a file name as long
+# as most file systems take, and a media type as long as RFC 6838 lets one be (127 + 1 + 127).
+MAX_FILENAME = 255
+MAX_CONTENT_TYPE = 255
+
+
+def parse_inbound_media(entries: Any, size_limit: int | None = None) -> list[str | InlineFile]:
+    """Inbound media: URLs, or ``{content (base64), contentType?, filename?}`` objects; as many
+    as an MMS holds, each URL as long as a send's, each file at most ``size_limit`` bytes."""
     if entries is None:
         return []
     if not isinstance(entries, list):
         raise ValueError("'media' must be a list of URLs or {content, contentType, filename} objects")
+    if len(entries) > MAX_MEDIA:
+        raise ValueError(f"'media' may list at most {MAX_MEDIA} items, as an MMS may")
     out: list[str | InlineFile] = []
     for n, entry in enumerate(entries):
         if isinstance(entry, str):
+            if len(entry) > MAX_MEDIA_URL:
+                raise ValueError(f"media[{n}] is longer than {MAX_MEDIA_URL} characters, the longest media URL a send takes")
             out.append(entry)
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
@@ -74,6 +86,12 @@ def parse_inbound_media(entries: Any) -> list[str | InlineFile]:
             raise ValueError(f"media[{n}]: 'contentType' and 'filename' must be strings")
         if filename is not None and (not filename or "/" in filename):
             raise ValueError(f"media[{n}].filename must be a plain file name without '/'")
+        if filename is not None and len(filename) > MAX_FILENAME:
+            raise ValueError(f"media[{n}].filename is longer than {MAX_FILENAME} characters")
+        if len(content_type) > MAX_CONTENT_TYPE:
+            raise ValueError(f"media[{n}].contentType is longer than {MAX_CONTENT_TYPE} characters")
+        if size_limit is not None and len(content) > size_limit:
+            raise ValueError(f"media[{n}] is {len(content)} bytes; the limit is {size_limit} bytes per file (mediaSizeLimit)")
         out.append(InlineFile(content, content_type, filename))
     return out
 
