@@ -15,6 +15,7 @@ from emulator.delivery.clock import Clock, isoformat
 from emulator.delivery.dispatcher import Dispatcher
 from emulator.delivery.internal_errors import InternalErrors
 from emulator.delivery.scheduler import Scheduler
+from emulator.delivery.urls import callback_url_problem
 from emulator.logs import log_inbound, log_send
 from emulator.messaging.listing import ListPage, ListQuery, list_messages
 from emulator.messaging.preflight import failed_plan, send_failure
@@ -132,6 +133,16 @@ class MessagingService:
         if app is None:
             app = self._applications[application_id] = self.scenario.application(application_id, self.callback_url)
         return app
+
+    def set_callback_url(self, url: str | None) -> None:
+        """Where callbacks go for applications without URLs of their own (--callback-url);
+        ValueError saying what is wrong with one that cannot be a callback URL (checked as
+        --callback-url is: docs/compatibility.md, 'What the emulator refuses')."""
+        if url is not None:
+            problem = callback_url_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        self.callback_url = url
 
     def now(self) -> float:
         """The current virtual time (for handlers, which never hold the clock)."""

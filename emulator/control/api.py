@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 
 from emulator.control.openapi import OPENAPI
-from emulator.delivery.urls import callback_url_problem
 from emulator.keys import QUERIES, SERVICE
 from emulator.messaging.wire import E164, MAX_HANDSET, MAX_ID, MAX_INBOUND_TEXT, MAX_RECIPIENTS
 from emulator.queries import (
@@ -394,12 +393,12 @@ async def put_callback_url(request: web.Request) -> web.Response:
     if "url" not in body:
         raise ControlError(400, "'url' is required: an http:// or https:// URL, or null for none")
     url = body["url"]
-    if url is not None:
-        # Checked as --callback-url is (docs/compatibility.md, 'What the emulator refuses').
-        problem = callback_url_problem(url) if isinstance(url, str) else "is not a string"
-        if problem is not None:
-            raise ControlError(400, f"'url' {problem}: give an absolute http:// or https:// URL, or null for none")
-    request.app[SERVICE].callback_url = url
+    try:
+        if url is not None and not isinstance(url, str):
+            raise ValueError("is not a string")
+        request.app[SERVICE].set_callback_url(url)
+    except ValueError as exc:
+        raise ControlError(400, f"'url' {exc}: give an absolute http:// or https:// URL, or null for none") from None
     return web.json_response(_callback_url_json(request))
 
 
