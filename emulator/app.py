@@ -18,7 +18,7 @@ from emulator.service import MessagingService
 from emulator.state.persistence import Database, end_request, request_changes
 from emulator.state.retention import REALTIME_DEFAULT_MESSAGES, Policy
 from emulator.web.auth import AUTHENTICATOR, Authenticator
-from emulator.web.errors import internal_error
+from emulator.web.errors import REQUEST_SIZE_LIMIT, internal_error
 from emulator.web.exposure import EXPOSURE, Exposure
 from emulator.web.ratelimit import LIST_LIMITER, SlidingWindow
 from emulator.web.routes import setup_routes
@@ -26,8 +26,7 @@ from emulator.web.tokens import TOKENS, TokenStore
 
 log = logging.getLogger("emulator")
 
-# Bodies above this are refused before they are read (media files are at most 3.5 MB).
-CLIENT_MAX_SIZE = 8 * 1024 * 1024
+CLIENT_MAX_SIZE = REQUEST_SIZE_LIMIT
 
 
 DATABASE = web.AppKey("database", Database)

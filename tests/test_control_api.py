@@ -58,6 +58,98 @@ async def test_openapi_document_is_served_and_resolves(client):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
 
 
+TOKEN = "control-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+OPERATIONS = [(method, path) for path, item in OPENAPI["paths"].items() for method in item]
+
+
+def _address(path: str) -> str:
+    """A concrete address for a described path (the parameters need not exist)."""
+    names = {"messageId": "m1", "callbackId": "cb-m1-0", "name": "app.js", "accountId": "1", "mediaId": "x.png"}
+    for name, value in names.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _declared(method: str, path: str, status: int) -> None:
+    responses = OPENAPI["paths"][path][method]["responses"]
+    assert str(status) in responses, (
+        f"{method.upper()} {path} answers {status}, which emulator/control/openapi.py does not declare"
+    )
+
+
+async def _status_of_declared_length(client, method: str, address: str, length: int) -> int:
+    """The status answered to a request head declaring a body of ``length`` bytes, never sent."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(
+            f"{method.upper()} {address} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {BEARER['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+async def test_the_refusals_every_route_makes_are_declared(make_client, method, path):
+    """The checks in front of every handler (emulator/web/exposure.py, emulator/web/errors.py)
+    answer what the OpenAPI document declares for each operation."""
+    from emulator.app import CLIENT_MAX_SIZE
+
+    client = await make_client(control_token=TOKEN)
+    address = _address(path)
+    without_token = await client.request(method, address)
+    if path == "/_emulator/health":  # open, for Docker's HEALTHCHECK (docs/security.md)
+        assert without_token.status == 200
+    else:
+        assert without_token.status == 401, await without_token.text()
+        assert without_token.headers["WWW-Authenticate"].startswith("Bearer")
+        _declared(method, path, 401)
+    rebound = await client.request(method, address, headers={**BEARER, "Host": "attacker.example"})
+    assert rebound.status == 403
+    _declared(method, path, 403)
+    if method != "get":
+        cross_origin = await client.request(method, address, headers={**BEARER, "Origin": "http://attacker.example"})
+        assert cross_origin.status == 403
+        _declared(method, path, 403)
+    assert await _status_of_declared_length(client, method, address, CLIENT_MAX_SIZE + 1) == 413
+    _declared(method, path, 413)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "request_kwargs", "status"),
+    [
+        ("get", "/_emulator/messages/{messageId}", {"params": {"messageID": "x"}}, 400),
+        ("post", "/_emulator/messages/{messageId}/read", {"data": "[1]"}, 400),
+        ("get", "/_emulator/ui/events", {"params": {"since": "1"}}, 400),
+        ("put", "/_emulator/scenario", {"data": "# x\n" * 40_000}, 413),
+        ("patch", "/_emulator/scenario", {"data": "# x\n" * 40_000}, 413),
+        ("get", "/_emulator/ui", {"params": {"token": TOKEN}, "allow_redirects": False}, 303),
+    ],
+)
+async def test_the_answers_of_handlers_are_declared(make_client, method, path, request_kwargs, status):
+    client = await make_client(control_token=TOKEN)
+    headers = {} if path == "/_emulator/ui" else BEARER
+    resp = await client.request(method, _address(path), headers=headers, **request_kwargs)
+    assert resp.status == status, await resp.text()
+    _declared(method, path, status)
+
+
+async def test_an_error_of_the_emulators_own_is_declared(client, monkeypatch):
+    from emulator.queries import Queries
+
+    def broken(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Queries, "clock_state", broken)
+    resp = await client.get("/_emulator/clock")
+    assert resp.status == 500
+    _declared("get", "/_emulator/clock", 500)
+
+
 async def test_response_fields_match_the_openapi_schemas(client, receiver):
     """Every field the handlers emit is described, and every required one is there."""
     schemas = OPENAPI["components"]["schemas"]

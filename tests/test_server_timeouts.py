@@ -85,6 +85,28 @@ async def test_a_body_that_does_not_arrive_gets_a_408_and_the_connection_closed(
     writer.close()
 
 
+async def test_every_control_operation_that_waits_for_its_body_declares_the_408(served: Served):
+    from emulator.control.openapi import OPENAPI
+
+    answered = {}
+    for path, item in OPENAPI["paths"].items():
+        for method in item:
+            if method == "get":
+                continue  # no GET handler reads a body
+            reader, writer = await served.connect()
+            address = path.replace("{messageId}", "m1").replace("{callbackId}", "cb-m1-0")
+            writer.write(
+                f"{method.upper()} {address} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n{".encode()
+            )
+            status = int((await asyncio.wait_for(reader.readline(), BOUND)).split()[1])
+            writer.close()
+            answered[(method, path)] = status
+            if status == 408:
+                assert "408" in item[method]["responses"], f"{method.upper()} {path} answers 408; declare it"
+    assert answered[("post", "/_emulator/inbound")] == 408  # the check has something to check
+
+
 async def test_kept_alive_connections_and_long_requests_are_not_cut(served: Served, receiver: Receiver):
     reader, writer = await served.connect()
     # A hanging webhook makes the advance take longer than both timeouts; its body came at once.

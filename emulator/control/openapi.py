@@ -11,8 +11,12 @@ from typing import Any, get_args
 from emulator import __version__
 from emulator.delivery.urls import MAX_URL
 from emulator.messaging.wire import MAX_HANDSET, MAX_ID, MAX_INBOUND_TEXT, MAX_MEDIA, MAX_MEDIA_URL, MAX_RECIPIENTS
+from emulator.scenarios.format import MAX_SCENARIO_BYTES
 from emulator.state.media import MAX_CONTENT_TYPE, MAX_FILENAME
 from emulator.state.models import CallbackState, CallbackType, Direction, MessageKind, RecipientState
+from emulator.web.errors import CONTROL, REQUEST_SIZE_LIMIT
+from emulator.web.exposure import OPEN_PATHS
+from emulator.web.server import BODY_TIMEOUT
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -351,6 +355,61 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+# What every route can answer besides its own: the checks and bounds each request passes
+# before its handler (emulator/web/exposure.py, emulator/web/errors.py, emulator/web/server.py;
+# docs/security.md), declared on every operation by _complete below.
+UNAUTHORIZED = {
+    **_error("Started with --control-token, and the request carries neither 'Authorization: Bearer TOKEN' nor the web page's cookie"),
+    "headers": {"WWW-Authenticate": {"description": "`Bearer realm=...`", "schema": {"type": "string"}}},
+}
+FORBIDDEN_HOST = _error("A Host name that a web page could have rebound to the emulator (see --allowed-hosts)")
+FORBIDDEN = _error(
+    "A Host name that a web page could have rebound to the emulator (see --allowed-hosts), or a browser's "
+    "request from a page on another origin (Origin, Sec-Fetch-Site): such a page may not change the emulator's state"
+)
+TOO_LARGE = _error(
+    f"A body above {REQUEST_SIZE_LIMIT // 2**20} MiB: refused from its declared Content-Length before it is read, "
+    "or once that much has arrived (type request-entity-too-large)"
+)
+LATE_BODY = _error(f"The body did not arrive within {BODY_TIMEOUT:g} s of the request's head; the connection is closed")
+INTERNAL = _error(
+    "An error of the emulator's own (counted in /_emulator/health's internalErrors); with --db, also a change "
+    "that could not be written to the file (a full disk), of which nothing is kept"
+)
+TOO_LARGE_SCENARIO = _error(
+    f"A scenario above {MAX_SCENARIO_BYTES // 1024} KiB (docs/scenarios.md, 'Limits'), declared or counted while read; "
+    "the old scenario stays"
+)
+# The operations whose handler reads the body (and so may wait for it).
+READS_BODY = {
+    ("post", f"{CONTROL}/inbound"),
+    ("post", f"{CONTROL}/messages/{{messageId}}/reply"),
+    ("post", f"{CONTROL}/messages/{{messageId}}/read"),
+    ("post", f"{CONTROL}/clock/advance"),
+    ("put", f"{CONTROL}/scenario"),
+    ("patch", f"{CONTROL}/scenario"),
+    ("put", f"{CONTROL}/callback-url"),
+}
+
+
+def _complete(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation with the answers of the checks every route makes, in status order."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            common = {
+                "403": FORBIDDEN_HOST if method in ("get", "head", "options") else FORBIDDEN,
+                "413": TOO_LARGE,
+                "500": INTERNAL,
+            }
+            if path not in OPEN_PATHS:
+                common["401"] = UNAUTHORIZED
+            if (method, path) in READS_BODY:
+                common["408"] = LATE_BODY
+            responses = {**common, **operation["responses"]}
+            operation["responses"] = dict(sorted(responses.items()))
+    return paths
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -359,7 +418,7 @@ OPENAPI: dict[str, Any] = {
         "description": "Drive and inspect the emulator from tests and tools. Every error is "
         "`{type, description, details?}`. Times are virtual (see /_emulator/clock).",
     },
-    "paths": {
+    "paths": _complete({
         "/_emulator/health": {
             "get": {"summary": "Liveness and a summary", "responses": {"200": _json(_ref("Health"), "Alive")}}
         },
@@ -387,6 +446,7 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": _json(_ref("MessageWithCallbacks"), "The message"),
+                    "400": _error("An unknown or repeated query parameter"),
                     "404": _error("No such message (in that account)"),
                 },
             }
@@ -418,6 +478,7 @@ OPENAPI: dict[str, Any] = {
                     "201": _json(
                         {"type": "object", "properties": {"callback": _ref("Callback")}}, "The message-read callback, planned now"
                     ),
+                    "400": _error("A body that is not empty and not a JSON object"),
                     "404": _error("No such message"),
                     "409": _error("Not a delivered RBM message, or already read"),
                 },
@@ -494,6 +555,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("Scenario"), "The new scenario, as understood"),
                     "400": _error("Invalid; `details` lists each problem with its path, and the old scenario stays"),
+                    "413": TOO_LARGE_SCENARIO,
                 },
             },
             "patch": {
@@ -508,6 +570,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("Scenario"), "The new scenario, as understood"),
                     "400": _error("Invalid; `details` lists each problem with its path, and the old scenario stays"),
+                    "413": TOO_LARGE_SCENARIO,
                 },
             },
         },
@@ -529,7 +592,16 @@ OPENAPI: dict[str, Any] = {
         "/_emulator/ui": {
             "get": {
                 "summary": "The web page (also served at /)",
-                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                "parameters": [
+                    _q("token", "With --control-token: the token, once; the answer sets a cookie and drops it from the address.")
+                ],
+                "responses": {
+                    "200": {"description": "HTML", "content": {"text/html": {}}},
+                    "303": {
+                        "description": "With the right token=: to the same address without it, setting the token's cookie",
+                        "headers": {"Location": {"schema": {"type": "string"}}, "Set-Cookie": {"schema": {"type": "string"}}},
+                    },
+                },
             }
         },
         "/_emulator/ui/static/{name}": {
@@ -560,6 +632,7 @@ OPENAPI: dict[str, Any] = {
                 "line every 15 s of quiet. It ends when the server stops. At most 32 streams at once.",
                 "responses": {
                     "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+                    "400": _error("Any query parameter: the stream takes none"),
                     "503": _error("Too many streams open"),
                 },
             }
@@ -629,6 +702,6 @@ OPENAPI: dict[str, Any] = {
         "/_emulator/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}
         },
-    },
+    }),
     "components": {"schemas": SCHEMAS},
 }

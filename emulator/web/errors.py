@@ -19,6 +19,10 @@ log = logging.getLogger("emulator.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Bodies above this are refused before they are read (media files are at most 3.5 MB); the
+# application's client_max_size (emulator/app.py), answered 413 by guarded below.
+REQUEST_SIZE_LIMIT = 8 * 1024 * 1024
+
 
 class BandwidthError(Exception):
     """An error answer in Bandwidth's ``{type, description}`` envelope."""
