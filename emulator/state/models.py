@@ -228,9 +228,6 @@ class Message:
     def to(self, to: tuple[str, ...]) -> None:
         self._to = to[0] if len(to) == 1 else tuple(to)
 
-    def _rare_or_default(self) -> MessageRare:
-        return self._rare or _NO_MESSAGE_RARE
-
     def _set_rare(self, name: str, value: Any) -> None:
         rare = self._rare
         if rare is None:
@@ -252,7 +249,8 @@ class Message:
 
     @property
     def media(self) -> tuple[str, ...]:
-        return self._rare_or_default().media
+        rare = self._rare
+        return () if rare is None else rare.media
 
     @media.setter
     def media(self, media: tuple[str, ...]) -> None:
@@ -260,7 +258,8 @@ class Message:
 
     @property
     def tag(self) -> str | None:
-        return self._rare_or_default().tag
+        rare = self._rare
+        return None if rare is None else rare.tag
 
     @tag.setter
     def tag(self, tag: str | None) -> None:
@@ -268,7 +267,8 @@ class Message:
 
     @property
     def priority(self) -> str:
-        return self._rare_or_default().priority
+        rare = self._rare
+        return "default" if rare is None else rare.priority
 
     @priority.setter
     def priority(self, priority: str) -> None:
@@ -276,7 +276,8 @@ class Message:
 
     @property
     def expiration(self) -> str | None:
-        return self._rare_or_default().expiration
+        rare = self._rare
+        return None if rare is None else rare.expiration
 
     @expiration.setter
     def expiration(self, expiration: str | None) -> None:
@@ -284,7 +285,8 @@ class Message:
 
     @property
     def channel(self) -> str | None:
-        return self._rare_or_default().channel
+        rare = self._rare
+        return None if rare is None else rare.channel
 
     @channel.setter
     def channel(self, channel: str | None) -> None:
@@ -292,7 +294,8 @@ class Message:
 
     @property
     def multichannel(self) -> dict[str, Any] | None:
-        return self._rare_or_default().multichannel
+        rare = self._rare
+        return None if rare is None else rare.multichannel
 
     @multichannel.setter
     def multichannel(self, multichannel: dict[str, Any] | None) -> None:
@@ -432,9 +435,6 @@ class Callback:
             self._rare = CallbackRare(error_code, carrier_name, held_by, channel, other_id)
         self.job = None
 
-    def _rare_or_default(self) -> CallbackRare:
-        return self._rare or _NO_CALLBACK_RARE
-
     def _set_rare(self, name: str, value: Any) -> None:
         rare = self._rare
         if rare is None:
@@ -447,7 +447,8 @@ class Callback:
 
     @property
     def error_code(self) -> int | None:
-        return self._rare_or_default().error_code
+        rare = self._rare
+        return None if rare is None else rare.error_code
 
     @error_code.setter
     def error_code(self, error_code: int | None) -> None:
@@ -455,7 +456,8 @@ class Callback:
 
     @property
     def carrier_name(self) -> str | None:
-        return self._rare_or_default().carrier_name
+        rare = self._rare
+        return None if rare is None else rare.carrier_name
 
     @carrier_name.setter
     def carrier_name(self, carrier_name: str | None) -> None:
@@ -463,7 +465,8 @@ class Callback:
 
     @property
     def held_by(self) -> str | None:
-        return self._rare_or_default().held_by
+        rare = self._rare
+        return None if rare is None else rare.held_by
 
     @held_by.setter
     def held_by(self, held_by: str | None) -> None:
@@ -471,7 +474,8 @@ class Callback:
 
     @property
     def channel(self) -> str | None:
-        return self._rare_or_default().channel
+        rare = self._rare
+        return None if rare is None else rare.channel
 
     @channel.setter
     def channel(self, channel: str | None) -> None:
@@ -479,7 +483,8 @@ class Callback:
 
     @property
     def other_id(self) -> str | None:
-        return self._rare_or_default().other_id
+        rare = self._rare
+        return None if rare is None else rare.other_id
 
     @other_id.setter
     def other_id(self, other_id: str | None) -> None:
