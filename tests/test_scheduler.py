@@ -17,6 +17,7 @@ class Recorder:
         self.log = log
         self.name = name
         self.cancelled = False
+        self.entry = None  # the scheduler's handle (emulator.delivery.scheduler.Job)
         self.then = then
 
     async def run(self, due: float) -> None:
@@ -63,6 +64,7 @@ async def test_jobs_due_at_the_same_instant_run_concurrently_but_bounded():
 
     class Slow:
         cancelled = False
+        entry = None
 
         async def run(self, due: float) -> None:
             nonlocal running, peak
@@ -94,6 +96,32 @@ async def test_cancel_by_handle_and_by_flag():
     assert scheduler.pending() == 0 and scheduler.next_due() is None
 
 
+async def test_a_job_planned_again_moves_and_a_cancel_after_it_was_taken_changes_nothing():
+    # Entries are tuples; the job holds its current one (emulator/delivery/scheduler.py).
+    clock = ManualClock(start=T0)
+    scheduler = Scheduler(clock, concurrency=1)
+    log: list = []
+    moved = Recorder(log, "moved")
+    first = scheduler.schedule(T0 + 1, moved)
+    scheduler.schedule(T0 + 5, moved)  # planned again: moved, not planned twice
+    assert scheduler.pending() == 1 and scheduler.next_due() == T0 + 5
+    scheduler.cancel(first)  # no longer its entry: nothing to cancel
+    assert scheduler.pending() == 1
+    await scheduler.advance(10)
+    assert log == [("moved", T0 + 5)] and scheduler.pending() == 0
+    scheduler.cancel(first)  # after it fired: a no-op as well
+    assert scheduler.pending() == 0 and moved.entry is None
+    # Two jobs due together: the first cancels the second's entry, already taken from the
+    # heap with it; the second still runs, and nothing is counted out twice.
+    scheduler.schedule(T0 + 20, Recorder(log, "canceller", then=lambda due: scheduler.cancel(late_entry)))
+    late_entry = scheduler.schedule(T0 + 20, Recorder(log, "later"))
+    scheduler.schedule(T0 + 30, Recorder(log, "last"))
+    assert scheduler.pending() == 3
+    await scheduler.advance(30)
+    assert [name for name, _ in log[1:]] == ["canceller", "later", "last"]
+    assert scheduler.pending() == 0 and scheduler.next_due() is None
+
+
 async def test_a_failing_job_does_not_stop_the_others(caplog):
     clock = ManualClock(start=T0)
     scheduler = Scheduler(clock)
@@ -101,6 +129,7 @@ async def test_a_failing_job_does_not_stop_the_others(caplog):
 
     class Broken:
         cancelled = False
+        entry = None
 
         async def run(self, due: float) -> None:
             raise RuntimeError("boom")
@@ -125,6 +154,7 @@ async def test_realtime_loop_fires_due_jobs():
 
     class Job:
         cancelled = False
+        entry = None
 
         async def run(self, due: float) -> None:
             fired.set()
@@ -140,6 +170,7 @@ async def test_realtime_loop_fires_due_jobs():
 
 class Later:
     cancelled = False
+    entry = None
 
     async def run(self, due: float) -> None:
         raise AssertionError("must not fire")

@@ -45,6 +45,7 @@ class CallbackJob:
 
     def __init__(self, callback: Callback) -> None:
         self.callback = callback
+        # Its heap entry while it is planned (the scheduler's: emulator.delivery.scheduler.Job).
         self.entry: Entry | None = None
         # The event array, encoded once at the first attempt and dropped when the callback ends.
         self.body: bytes | None = None
@@ -167,7 +168,7 @@ class CallbackEngine:
             job = callback.job = self._job_type(callback)
             self._pending += 1
         callback.next_attempt_at = due
-        job.entry = self.scheduler.schedule(due, job)
+        self.scheduler.schedule(due, job)
 
     def cancel(self, callbacks: list[Callback]) -> None:
         """Stop delivering these (dropped by a reset); their records are left as they were."""
@@ -261,7 +262,6 @@ class CallbackEngine:
     # -- delivery -------------------------------------------------------------------------
 
     async def fire(self, job: CallbackJob, due: float) -> None:
-        job.entry = None
         if job.number > 0:
             job.number = -1  # started, and no attempt under way yet
         try:

@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from emulator.delivery.clock import Clock, ManualClock
 from emulator.delivery.internal_errors import InternalErrors
@@ -21,7 +21,14 @@ log = logging.getLogger("emulator.delivery.scheduler")
 
 
 class Job(Protocol):
-    """Something that happens at a virtual time. ``cancelled`` jobs are dropped when popped."""
+    """Something that happens at a virtual time. ``cancelled`` jobs are dropped when popped.
+
+    ``entry`` is the scheduler's: the heap entry the job is planned under, set by
+    :meth:`Scheduler.schedule` and back to None once it fired or was cancelled through
+    :meth:`Scheduler.cancel`. A job is planned once at a time: scheduling it again moves it.
+    """
+
+    entry: Entry | None
 
     @property
     def cancelled(self) -> bool: ...
@@ -29,9 +36,11 @@ class Job(Protocol):
     async def run(self, due: float) -> None: ...
 
 
-# A heap entry: [due, sequence, job]. Cancelling through the scheduler blanks the job slot
-# (the heapq documentation's "mark as removed" recipe), so cancelling is O(1).
-Entry = list[Any]
+# A heap entry: (due, sequence, job). A tuple, 16 bytes smaller than a list, as there is one
+# per pending callback (bench/RESULTS.md, 'Memory per stored message'); an entry that is no
+# longer its job's (cancelled through the scheduler, or the job moved) is skipped when
+# popped: the heapq documentation's "mark as removed" recipe, with the mark on the job.
+Entry = tuple[float, int, Job]
 
 
 def _interleaved(batch: list[Job]) -> list[Job]:
@@ -72,7 +81,10 @@ class Scheduler:
     def schedule(self, due: float, job: Job) -> Entry:
         """Plan ``job`` at virtual time ``due``; returns a handle for :meth:`cancel`."""
         earliest = not self._heap or due < self._heap[0][0]
-        entry: Entry = [due, next(self._seq), job]
+        entry: Entry = (due, next(self._seq), job)
+        if job.entry is not None:  # planned already: that entry is no longer its
+            self._live -= 1
+        job.entry = entry
         heapq.heappush(self._heap, entry)
         self._live += 1
         if earliest:
@@ -80,8 +92,10 @@ class Scheduler:
         return entry
 
     def cancel(self, entry: Entry) -> None:
-        if entry[2] is not None:
-            entry[2] = None
+        """The entry's job will not fire for it; a no-op once it fired or was cancelled."""
+        job = entry[2]
+        if job.entry is entry:
+            job.entry = None
             self._live -= 1
             # Compact once dead entries outnumber live ones, so cancelling stays O(1) amortised.
             if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
@@ -90,24 +104,34 @@ class Scheduler:
     def pending(self) -> int:
         return self._live
 
-    def _dead(self, entry: Entry) -> bool:
+    def _taken(self, entry: Entry) -> Job | None:
+        """Pop-time check of an entry leaving the heap: its job if it is to fire, else None.
+        Counts the entry out of :meth:`pending` unless :meth:`cancel` already did."""
         job = entry[2]
-        return job is None or job.cancelled
+        if job.entry is not entry:
+            return None  # cancelled through cancel(), or moved: counted out then
+        job.entry = None
+        self._live -= 1
+        return None if job.cancelled else job
 
     def next_due(self) -> float | None:
         heap = self._heap
-        while heap and self._dead(heap[0]):
-            entry = heapq.heappop(heap)
-            if entry[2] is not None:  # cancelled by its owner, not through cancel()
-                self._live -= 1
-        return heap[0][0] if heap else None
+        while heap:
+            head = heap[0]
+            job = head[2]
+            if job.entry is head and not job.cancelled:
+                return head[0]
+            self._taken(heapq.heappop(heap))
+        return None
 
     def purge_cancelled(self) -> None:
-        live = [entry for entry in self._heap if not self._dead(entry)]
+        live = []
         for entry in self._heap:
-            if entry[2] is not None and entry[2].cancelled:
-                self._live -= 1
-                entry[2] = None
+            job = entry[2]
+            if job.entry is entry and not job.cancelled:
+                live.append(entry)
+            else:
+                self._taken(entry)
         self._heap = live
         heapq.heapify(self._heap)
 
@@ -129,14 +153,11 @@ class Scheduler:
             return None
         heap = self._heap
         batch: list[Job] = []
+        taken = self._taken
         while heap and heap[0][0] == due:
-            entry = heapq.heappop(heap)
-            job = entry[2]
-            if job is None:
-                continue
-            self._live -= 1
-            entry[2] = None  # fired: a late cancel() of this handle is a no-op
-            if not job.cancelled:
+            # Fired: a late cancel() of this handle is a no-op.
+            job = taken(heapq.heappop(heap))
+            if job is not None:
                 batch.append(job)
         return due, batch
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emulator.delivery.clock import Clock
-from emulator.delivery.scheduler import Scheduler
+from emulator.delivery.scheduler import Entry, Scheduler
 from emulator.messaging.wire import MAX_INBOUND_TEXT
 from emulator.scenarios.format import AutoReply, InboundTraffic, Scenario
 from emulator.scenarios.rules import Subject, matching_recipients
@@ -43,10 +43,11 @@ def reply_text(template: str, answered: str) -> str:
     return "".join(parts)[:MAX_INBOUND_TEXT]
 
 class _Job:
-    __slots__ = ("_run", "cancelled", "message")
+    __slots__ = ("_run", "cancelled", "entry", "message")
 
     def __init__(self, run: Callable[[float], None], message: Message | None = None) -> None:
         self.cancelled = False
+        self.entry: Entry | None = None  # the scheduler's
         self._run = run
         # A reply: the message it answers, which retention keeps until then.
         self.message = message
