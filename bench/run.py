@@ -520,6 +520,20 @@ def bench_plugin(tests: int, rounds: int) -> list[Row]:
     ]
 
 
+# -- inbound attribution -----------------------------------------------------------------------------
+
+
+def bench_inbound(large: int, rounds: int) -> list[Row]:
+    """bench/inbound.py: an inbound message's conversation lookup with many messages held, against few."""
+    r = run_json([PY, str(HERE / "inbound.py"), "--large", str(large), "--rounds", str(rounds)], 600)
+    return [
+        Row(f"inbound without account or application, {r['large']:,} messages held / {r['small']:,}",
+            f"{r['us_large']:.1f} / {r['us_small']:.1f} us, ratio {r['ratio']:.2f}", "<= 1.5", r["ratio"] <= 1.5,
+            f"in process, median of {r['rounds']} rounds of {r['inbound']:,}; one pass over the "
+            f"{r['large']:,} messages, the lookup before the store's index: {r['scan_us_large'] / 1000:.1f} ms"),
+    ]
+
+
 # -- report ---------------------------------------------------------------------------------------------
 
 
@@ -536,7 +550,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, for trying the harness")
     parser.add_argument("--only", nargs="*",
                         choices=["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin",
-                                 "livepage"])
+                                 "livepage", "inbound"])
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--accept-source", type=Path, metavar="DIR",
                         help="accept path: also load, in the same rounds, the emulator of another version's "
@@ -550,7 +564,7 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     only = set(args.only or ["accept", "e2e", "storm", "memory", "startup", "retention", "waiters", "plugin",
-                             "livepage"])
+                             "livepage", "inbound"])
     load_before = os.getloadavg()
     rows: list[Row] = []
     storm_out = ""
@@ -573,6 +587,8 @@ def main() -> int:
         rows += bench_plugin(50 if args.quick else 200, 2 if args.quick else 5)
     if "livepage" in only:
         rows += bench_livepage(20_000 if args.quick else 100_000, seconds)
+    if "inbound" in only:
+        rows += bench_inbound(20_000 if args.quick else 100_000, 3 if args.quick else 5)
     load_after = os.getloadavg()
     result = table(rows)
     print(result)
