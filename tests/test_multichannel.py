@@ -75,6 +75,7 @@ BAD = [
     ({"to": HANDSET, "channelList": [SMS] * 5}, "channelList"),
     (body({**SMS, "from": "+invalid"}), "channelList[0].from"),
     (body({**SMS, "applicationId": ""}), "channelList[0].applicationId"),
+    (body({**SMS, "applicationId": "a" * 257}), "channelList[0].applicationId"),
     (body({**SMS, "channel": "WHATSAPP"}), "channelList[0].channel"),
     (body({k: v for k, v in SMS.items() if k != "content"}), "channelList[0].content"),
     (body({**SMS, "content": {"text": "x" * 2049}}), "channelList[0].content.text"),

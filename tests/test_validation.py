@@ -60,6 +60,12 @@ async def test_length_limits(client):
     assert sorted(e["fieldName"] for e in errors) == ["tag", "text"]
 
 
+async def test_an_application_id_is_bounded(client):
+    assert (await send(client, {**SMS, "applicationId": "a" * 256})).status == 202
+    [error] = await field_errors(client, {**SMS, "applicationId": "a" * 257})
+    assert error == {"fieldName": "applicationId", "description": "'applicationId' must be at most 256 characters"}
+
+
 async def test_media_rules(client):
     url = "https://example.com/" + "a" * (4096 - len("https://example.com/"))
     assert (await send(client, {**SMS, "media": [url] + [f"https://example.com/{i}.png" for i in range(9)]})).status == 202

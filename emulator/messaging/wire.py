@@ -76,6 +76,9 @@ def parse_send_request(body: Any, now: float) -> SendRequest | list[FieldError]:
         errors.append(FieldError("applicationId", "'applicationId' must not be empty"))
     elif not isinstance(application_id, str):
         errors.append(FieldError("applicationId", "'applicationId' must be a string"))
+    elif len(application_id) > MAX_ID:
+        # Stored with every message: bounded like the ids the control API takes.
+        errors.append(FieldError("applicationId", f"'applicationId' must be at most {MAX_ID} characters"))
 
     from_ = body.get("from")
     if from_ is None or from_ == "":

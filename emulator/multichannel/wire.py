@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.delivery.clock import isoformat, parse_isoformat
-from emulator.messaging.wire import ALPHANUMERIC_SENDER, E164, MAX_TAG, message_fields
+from emulator.messaging.wire import ALPHANUMERIC_SENDER, E164, MAX_ID, MAX_TAG, message_fields
 from emulator.state.models import Callback, Message
 
 CHANNELS = ("RBM", "SMS", "MMS")
@@ -444,7 +444,7 @@ def _item(check: _Checker, value: Any, path: str) -> ChannelItem | None:
     ):
         # Bandwidth's example error for this field (multiChannelBadRequestError).
         check.fail(f"{path}.from", f"The '{path}.from' field must contain exactly one telephone number")
-    application_id = check.string(obj, "applicationId", path, required=True)
+    application_id = check.string(obj, "applicationId", path, required=True, max_length=MAX_ID)
     content_path = f"{path}.content"
     raw = check.obj(obj.get("content"), content_path)
     content: dict[str, Any] = {}
