@@ -212,7 +212,10 @@ class Message:
         self.text = text
         self.encoding = encoding
         # Read-only; a plain dict is accepted too (emulator.state.persistence passes one).
-        self._statuses = () if recipients is None else compact_recipients(recipients)._statuses
+        if recipients is None:
+            self._statuses = ()
+        else:
+            self._statuses = (recipients if isinstance(recipients, Recipients) else compact_recipients(recipients))._statuses
         if not media and tag is None and priority == "default" and expiration is None and channel is None and multichannel is None:
             self._rare = None
         else:
@@ -307,9 +310,11 @@ class Message:
 
     @property
     def kind(self) -> MessageKind:
-        if len(self.to) > 1:
+        to = self._to
+        if not isinstance(to, str) and len(to) > 1:
             return "group"
-        return "mms" if self.media else "sms"
+        rare = self._rare
+        return "mms" if rare is not None and rare.media else "sms"
 
     @property
     def message_type(self) -> Literal["sms", "mms", "rcs"]:
