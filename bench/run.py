@@ -193,8 +193,12 @@ def bench_accept(seconds: float, rounds: int, other: Path | None = None) -> list
         for server in servers.values():
             load(server.url, 1, 32)  # warm-up: imports, first allocations
         cpu: dict[str, list[float]] = {name: [] for name in servers}
-        for _ in range(rounds):
-            for name, server in servers.items():
+        order = list(servers)
+        for round_ in range(rounds):
+            # Each round starts one server further on, so that no side is always loaded last.
+            shift = round_ % len(order)
+            for name in order[shift:] + order[:shift]:
+                server = servers[name]
                 before = cpu_seconds(server.process.pid)
                 result = load(server.url, seconds, 32)
                 used = cpu_seconds(server.process.pid) - before
