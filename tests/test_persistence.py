@@ -123,11 +123,13 @@ async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_i
     from emulator.scenarios.format import parse_scenario
 
     db = tmp_path / "state.db"
-    scenario = parse_scenario({"defaults": {"sms": [{"event": "message-delivered", "after": 0.2}]}})
+    # Due an hour after the send: the first emulator surely stops before that, however slow
+    # the machine; the second runs its realtime clock 36,000 times as fast (the hour is 0.1 s).
+    scenario = parse_scenario({"defaults": {"sms": [{"event": "message-delivered", "after": 3600}]}})
 
-    async def start_realtime() -> TestClient:
-        app = create_app(Settings(db=str(db), callback_url=receiver.url, clock="realtime"), scenario=scenario)
-        client = TestClient(TestServer(app))
+    async def start_realtime(time_scale: float = 1.0) -> TestClient:
+        settings = Settings(db=str(db), callback_url=receiver.url, clock="realtime", time_scale=time_scale)
+        client = TestClient(TestServer(create_app(settings, scenario=scenario)))
         await client.start_server()
         return client
 
@@ -138,7 +140,7 @@ async def test_realtime_callbacks_planned_before_a_restart_are_delivered_after_i
     await client.close()  # stopped before the callback was due
     assert receiver.requests == []
 
-    client = await start_realtime()
+    client = await start_realtime(time_scale=36000)
     try:
         [event] = await receiver.wait_for(1)
         assert event["message"]["id"] == message_id
@@ -481,6 +483,24 @@ async def test_two_emulators_starting_together_on_one_file_one_serves_the_other_
     assert str(refused[0]).endswith(
         f"standard error:\nbandwidth-emulator: cannot use --db {db} is in use by another running emulator\n"
     ), str(refused[0])
+
+
+def test_a_start_refused_for_a_file_in_use_held_no_lock_on_it(tmp_path: Path) -> None:
+    # The race above, one step at a time: the file's holder is still starting (it has its
+    # write lock, not yet the exclusive one) when a second start waits for the file and gives
+    # up. That second start held a shared lock all along (and still holds it, its connection
+    # kept by the exception), and the holder then could not finish: both gave up.
+    db = tmp_path / "state.db"
+    holder = sqlite3.connect(db, isolation_level=None, timeout=0)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(DatabaseError, match="in use by another running emulator"):
+            Database(db)
+        holder.execute("COMMIT")  # 'database is locked' when the refused start kept a lock
+    finally:
+        holder.close()
 
 
 def test_rows_are_written_as_before_and_records_load_back_compact(tmp_path: Path) -> None:

@@ -274,8 +274,11 @@ class Database:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
             # One emulator per file: two writing the same state would each miss the other's
             # changes. The exclusive lock is taken now, so a second one fails at start-up.
+            # Taken in the normal locking mode, then kept by the exclusive one: in the exclusive
+            # mode a start that waits for the lock keeps the shared lock it read with, and two
+            # emulators starting together each waited for the other and both gave up.
+            self._conn.execute("BEGIN EXCLUSIVE")
             self._conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-            self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("COMMIT")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
