@@ -16,6 +16,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -34,6 +35,9 @@ CHROMIUM = os.environ.get("BWE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BWE_CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRED = os.environ.get("BWE_REQUIRE_BROWSER") == "1"
 WAIT = 15  # seconds; generous for a loaded CI machine, the page polls every second
+# A request to the emulator (an advance delivers every callback due before it answers): a bound
+# on something that ends, not a measure of how fast a busy machine answers.
+REQUEST_TIMEOUT = 60
 ACCOUNT = "9900000"
 OURS = "+15554443333"
 HANDSET = "+15552221111"
@@ -95,7 +99,7 @@ class Emulator:
         req.add_header("Content-Type", "application/json")
         if auth:
             req.add_header("Authorization", "Basic " + base64.b64encode(b"user:pass").decode())
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
             return json.loads(resp.read() or b"null")
 
     def upload(self, media_id: str, content: bytes, content_type: str, account: str = ACCOUNT) -> str:
@@ -103,7 +107,7 @@ class Emulator:
         req = urllib.request.Request(url, data=content, method="PUT")
         req.add_header("Content-Type", content_type)
         req.add_header("Authorization", "Basic " + base64.b64encode(b"user:pass").decode())
-        with urllib.request.urlopen(req, timeout=10):
+        with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT):
             pass
         return url
 
@@ -221,6 +225,31 @@ def click(driver: Any, selector: str) -> None:
         return True
 
     wait(driver, attempt, f"nothing clickable at {selector}")
+
+
+def choose(driver: Any, key: str) -> bool:
+    """Choose a conversation and wait until the page shows its thread (the list marks it chosen
+    in the same drawing), clicking again should a re-drawn list have swallowed the click. False
+    when it is no longer on the list (a filter applied meanwhile)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    clicked = -1.0
+
+    def shown(d: Any) -> str | bool:
+        nonlocal clicked
+        if css(d, f'.conversation.selected[data-key="{key}"]'):
+            return "shown"
+        found = css(d, f'.conversation[data-key="{key}"]')
+        if not found:
+            return "gone"
+        if time.monotonic() - clicked > 1:  # once, then again each second while not shown
+            found[0].click()
+            clicked = time.monotonic()
+        return False
+
+    waiting = WebDriverWait(driver, WAIT, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException])
+    return waiting.until(shown, f"conversation {key} not shown") == "shown"
 
 
 def bubble_css(message_id: str) -> str:
@@ -413,11 +442,12 @@ def test_filters_and_reset(page, start_emulator):
     load(page, emu)
     wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 3, "three conversations expected")
 
-    def shown_ids(d: Any) -> set[str]:
+    def shown_ids(d: Any) -> set[str] | None:
         ids = set()
         keys = [c.get_attribute("data-key") for c in css(d, "#conversation-list .conversation")]
         for key in keys:
-            d.find_element("css selector", f'.conversation[data-key="{key}"]').click()
+            if not choose(d, key):
+                return None  # a filter just applied took it off the list: read the new one
             ids.update(b.get_attribute("data-message-id") for b in css(d, "#thread .bubble"))
         return ids
 
@@ -436,6 +466,8 @@ def test_filters_and_reset(page, start_emulator):
     Select(page.find_element("id", "filter-account")).select_by_value("7700000")
     wait(page, lambda d: shown_ids(d) == {second["id"]}, "account filter")
     Select(page.find_element("id", "filter-account")).select_by_value("")
+    # Unfiltered first: the number filter below shows what the account filter showed.
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 3, "account filter not cleared")
     page.find_element("id", "filter-number").send_keys("333444")
     wait(page, lambda d: shown_ids(d) == {second["id"]}, "number filter")
     page.find_element("id", "filter-number").clear()
@@ -452,13 +484,19 @@ def test_filters_and_reset(page, start_emulator):
     assert emu.request("GET", "/_emulator/messages?accountId=7700000")["messages"] == []
     assert len(emu.request("GET", "/_emulator/messages")["messages"]) == 2
     Select(page.find_element("id", "filter-account")).select_by_value("")
+    # The account's page is empty, so "no conversations" shows already: wait for the whole
+    # page (the other account's two) before resetting, or the wait below proves nothing.
+    wait(page, lambda d: len(css(d, "#conversation-list .conversation")) == 2, "account filter not cleared")
     click(page, "#reset")
     wait(page, lambda d: d.switch_to.alert, "no confirmation").accept()
     wait(page, lambda d: d.find_element("id", "no-conversations").is_displayed(), "not reset")
     assert emu.request("GET", "/_emulator/messages")["messages"] == []
 
-    # A refused inbound message: the emulator's explanation, shown as the page got it.
+    # A refused inbound message: the emulator's explanation, shown as the page got it. The
+    # fields still hold what the last conversation shown filled in: typed over, not after it.
+    page.find_element("id", "inbound-from").clear()
     page.find_element("id", "inbound-from").send_keys(HANDSET)
+    page.find_element("id", "inbound-to").clear()
     page.find_element("id", "inbound-to").send_keys("my-number")
     click(page, "#inbound-send")
     notice = wait(page, lambda d: d.find_element("id", "notice") if d.find_element("id", "notice").is_displayed() else None, "no notice")
@@ -605,6 +643,9 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     fallback_id = send(card, to="+15550201234")  # never RCS-capable: the SMS goes out
     emu.request("POST", "/_emulator/clock/advance", {"seconds": 5})
 
+    # The page chooses the newest conversation it reads first, and the three sends may reach it
+    # as one change (the fallback's conversation is then the newest): choose the card's.
+    click(page, f'.conversation[data-key="{ACCOUNT}|{agent}|{HANDSET}"]')
     wait(page, lambda d: css(d, f"{bubble_css(card_id)} .rbm-card"), "the card did not appear")
     card_bubble = bubble_css(card_id)
 
@@ -637,6 +678,8 @@ def test_rbm_card_carousel_and_tapping_a_suggestion(page, start_emulator, webhoo
     # Typing and sharing a location from the handset's RBM form.
     page.find_element("id", "rbm-reply-text").send_keys("See you at 8")
     click(page, "#rbm-reply-send")
+    # Stored before the clock moves, so its message-received goes out with the advance below.
+    wait(page, lambda d: any(e.text == "See you at 8" for e in css(d, ".bubble[data-direction='in'] .text")), "reply not shown")
     click(page, "#rbm-share-location")
     wait(page, lambda d: any("Shared location" in e.text for e in css(d, ".rbm-answer")), "location not shown")
     emu.request("POST", "/_emulator/clock/advance", {"seconds": 1})
