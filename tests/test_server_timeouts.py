@@ -113,25 +113,22 @@ async def test_kept_alive_connections_and_long_requests_are_not_cut(served: Serv
     receiver.fail(1, "hang")
     send = json.dumps({"applicationId": "a", "from": "+15554443333", "to": ["+15552221111"], "text": "hi"}).encode()
     auth = AUTH["Authorization"].encode()
+    scenario = b"applications:\n  - id: a\n    callbackTimeout: 1s\n    retrySchedule: [0]\n"
+    advance = b'{"seconds": 5}'
+    # Three requests on one connection, written at once: each is answered in turn, and no gap
+    # between them depends on how fast this (maybe busy) machine reads an answer and writes on.
     writer.write(
         b"POST /api/v2/users/%s/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (ACCOUNT.encode(), auth, len(send), send)
-    )
-    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)).startswith(b"HTTP/1.1 202")
-    await asyncio.wait_for(reader.readuntil(b"}"), BOUND)
-    scenario = b"applications:\n  - id: a\n    callbackTimeout: 1s\n    retrySchedule: [0]\n"
-    writer.write(b"PUT /_emulator/scenario HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(scenario), scenario))
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
-    assert head.startswith(b"HTTP/1.1 200")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
-    await reader.readexactly(length)
-    advance = b'{"seconds": 5}'
-    writer.write(
-        b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + b"PUT /_emulator/scenario HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(scenario), scenario)
+        + b"POST /_emulator/clock/advance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(advance), advance)
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
-    assert head.startswith(b"HTTP/1.1 200")
+    for status in (b"202", b"200", b"200"):
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
+        assert head.startswith(b"HTTP/1.1 " + status), head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        await asyncio.wait_for(reader.readexactly(length), BOUND)
     writer.close()
 
 

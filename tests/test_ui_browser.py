@@ -34,7 +34,7 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "emulator" / "scenario
 CHROMIUM = os.environ.get("BWE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BWE_CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRED = os.environ.get("BWE_REQUIRE_BROWSER") == "1"
-WAIT = 15  # seconds; generous for a loaded CI machine, the page polls every second
+WAIT = 30  # seconds, only ever waited out by a failure: a loaded CI machine can take several
 # A request to the emulator (an advance delivers every callback due before it answers): a bound
 # on something that ends, not a measure of how fast a busy machine answers.
 REQUEST_TIMEOUT = 60

@@ -135,6 +135,6 @@ async def test_a_dripped_answer_times_out_at_the_limit(hostile, dispatcher, mode
 
 async def test_the_connection_after_a_cut_answer_is_not_reused(hostile, dispatcher):
     server = await hostile("huge")
-    first = await dispatcher.post(url_for(server, "fast"), BODY, timeout=5.0)
-    second = await dispatcher.post(url_for(server, "fast"), BODY, timeout=5.0)
+    first = await dispatcher.post(url_for(server, "fast"), BODY, timeout=GENEROUS)
+    second = await dispatcher.post(url_for(server, "fast"), BODY, timeout=GENEROUS)
     assert first.status == second.status == 200
