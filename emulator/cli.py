@@ -327,6 +327,42 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
         gc.freeze()
 
 
+# glibc's malloc gives a block of 128 KiB or more a mapping of its own, returned to the system
+# when the block is freed, but each time such a block is freed it raises that threshold to the
+# block's size (up to 32 MiB). The emulator's large blocks are the tables of its big dicts (the
+# store's messages, the retention queue): with retention on they are reallocated, at the same
+# size, every few virtual minutes, and once the threshold has risen they land in the main heap,
+# where the allocations made between two reallocations leave the old table's place too
+# fragmented to take the next one. RSS then moved in steps of a few MB for more than an hour
+# before it levelled off (bench/RESULTS.md, 'Retention'). A fixed threshold keeps each large
+# table in a mapping of its own, given back as a whole, and RSS flat. Fixed at 512 KiB rather
+# than glibc's 128 KiB: asyncio reads a socket into a 256 KiB buffer, then shrinks it, on every
+# read; a mapping for each of those (mmap, page faults, munmap) cost 8 us per callback.
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+MMAP_THRESHOLD = 512 * 1024
+
+
+def fix_mmap_threshold(environ: Mapping[str, str] = os.environ) -> bool:
+    """Fix glibc's mmap threshold (see above), unless the environment sets it
+    (``MALLOC_MMAP_THRESHOLD_``); whether it was set. Process-wide, so the CLI's only, like
+    :func:`tuned_gc`; nothing to do with another C library (musl, macOS, Windows)."""
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in environ:
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the symbols of the process itself, its C library's among them
+    except OSError:
+        return False
+    # glibc only: musl's mallopt does nothing.
+    if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
+        return False
+    mallopt = libc.mallopt
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
 def _raise_open_files_limit() -> None:
     # Every client connection is a file descriptor: take all the process may have (the soft
     # limit is often 1024) so that many clients, or stalled ones, do not lock the others out
@@ -431,6 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Opened once and held from here on: its lock is what keeps a second emulator
             # (started at the same moment) away from the file.
             database = Database(settings.db)
+        fix_mmap_threshold()
         with tuned_gc():
             asyncio.run(serve(settings, scenario, database))
     except DatabaseError as exc:  # in use, not a database, a row or table that cannot be read
