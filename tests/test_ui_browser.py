@@ -57,6 +57,13 @@ def _missing_browser() -> str | None:
 # -- the webhook receiver ----------------------------------------------------------------------
 
 
+class _Server(ThreadingHTTPServer):
+    # The emulator opens up to 64 connections at once to one webhook (docs/callbacks.md, 'Time,
+    # scale and shutdown'); with http.server's backlog of 5 one of them could go unaccepted
+    # until its attempt timed out (10 s), and an advance that delivers 57 callbacks took 10 s.
+    request_queue_size = 128
+
+
 class Webhook:
     """Answers 200, or 500 when the event's message is tagged "flaky"."""
 
@@ -76,7 +83,7 @@ class Webhook:
                 pass
 
         self.events = events
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callbacks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
