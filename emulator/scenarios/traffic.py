@@ -42,6 +42,10 @@ def reply_text(template: str, answered: str) -> str:
             break
     return "".join(parts)[:MAX_INBOUND_TEXT]
 
+def _ran(due: float) -> None:
+    raise RuntimeError("a traffic job runs once")
+
+
 class _Job:
     __slots__ = ("_run", "cancelled", "entry", "message")
 
@@ -53,7 +57,10 @@ class _Job:
         self.message = message
 
     async def run(self, due: float) -> None:
-        self._run(due)
+        run, self._run = self._run, _ran
+        # The closure refers to this job: dropping it here frees both without waiting for the
+        # garbage collector.
+        run(due)
 
 
 class Traffic:
@@ -80,8 +87,9 @@ class Traffic:
         # The handset's answer to an RBM message (emulator.multichannel.service.reply).
         self._rbm_reply = rbm_reply
         self._faker: Faker | None = None
-        self._schedule_jobs: list[_Job] = []
-        self._reply_jobs: dict[str, list[_Job]] = {}  # account -> pending replies
+        # Pending jobs as insertion-ordered sets, so that a job that runs leaves in O(1).
+        self._schedule_jobs: dict[_Job, None] = {}
+        self._reply_jobs: dict[str, dict[_Job, None]] = {}  # account -> pending replies
         # Messages with a reply still to come, and how many: retention keeps them
         # (emulator.state.retention); ``replied`` is told when the last one came.
         self._replying: dict[str, int] = {}
@@ -136,13 +144,13 @@ class Traffic:
 
     def _plan(self, entry: InboundTraffic, due: float, remaining: int | None) -> None:
         def run(at: float) -> None:
-            self._schedule_jobs.remove(job)
+            del self._schedule_jobs[job]
             self._arrive(entry)
             if entry.every is not None and (remaining is None or remaining > 1):
                 self._plan(entry, at + entry.every, None if remaining is None else remaining - 1)
 
         job = _Job(run)
-        self._schedule_jobs.append(job)
+        self._schedule_jobs[job] = None
         self.scheduler.schedule(due, job)
 
     def _arrive(self, entry: InboundTraffic) -> list[Message]:
@@ -188,17 +196,17 @@ class Traffic:
             application_id=message.application_id,
             account_id=message.account_id,
         )
-        pending = self._reply_jobs.setdefault(message.account_id, [])
+        pending = self._reply_jobs.setdefault(message.account_id, {})
 
         def run(at: float) -> None:
-            pending.remove(job)
+            del pending[job]
             try:
                 self._inbound(request)
             finally:
                 self._unpin(message)
 
         job = _Job(run, message)
-        pending.append(job)
+        pending[job] = None
         self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
 
@@ -211,10 +219,10 @@ class Traffic:
         text = None
         if auto.tap is None and location is None:
             text = self.sentence() if auto.reply is None else reply_text(auto.reply, message.text)
-        pending = self._reply_jobs.setdefault(message.account_id, [])
+        pending = self._reply_jobs.setdefault(message.account_id, {})
 
         def run(at: float) -> None:
-            pending.remove(job)
+            del pending[job]
             try:
                 self._rbm_reply(message.id, suggestion=auto.tap, location=location, text=text)
             except multichannel.HandsetError as exc:
@@ -224,7 +232,7 @@ class Traffic:
                 self._unpin(message)
 
         job = _Job(run, message)
-        pending.append(job)
+        pending[job] = None
         self._pin(message.id)
         self.scheduler.schedule(message.time + auto.after, job)
 
@@ -246,7 +254,7 @@ class Traffic:
     def cancel_replies(self, account_id: str | None = None) -> None:
         accounts = list(self._reply_jobs) if account_id is None else [account_id]
         for account in accounts:
-            for job in self._reply_jobs.pop(account, []):
+            for job in self._reply_jobs.pop(account, {}):
                 job.cancelled = True
                 if job.message is not None:
                     self._unpin(job.message)  # no reply to come any more: retention may take it
