@@ -215,8 +215,12 @@ def bench(waiters: int, seconds: float, rounds: int, connections: int) -> dict:
             drive = [PY, str(HERE / "drive.py"), "e2e", server.url, "--receiver-port", str(port)]
             run_json([*drive, "--seconds", "1", "--connections", "16"], 90)  # warm-up
             runs: dict[str, list[dict]] = {"none": [], "open": [], "idle": [], "gone": []}
-            for _ in range(rounds):
-                for mode in runs:
+            modes = list(runs)
+            for round_ in range(rounds):
+                # Each round starts one case further on, so that no case always runs at the
+                # same point of the round (a slow minute of the machine then spreads over all).
+                shift = round_ % len(modes)
+                for mode in modes[shift:] + modes[:shift]:
                     r = one_round(server.url, port, mode, waiters, seconds, connections, server.process.pid)
                     runs[mode].append(r)
                     print(f"  {mode:5} {r['mps']:8.0f} msg/s  {r['server_cpu_us']:6.0f} us CPU per send  "
