@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, overload
 
 Direction = Literal["in", "out"]
 # Per-recipient status, in the list-messages API's words (docs/bandwidth-behaviour.md, 'Listing messages').
@@ -32,6 +32,40 @@ CallbackType = Literal[
     "requested-location-response",
 ]
 MessageKind = Literal["sms", "mms", "group"]
+
+
+T = TypeVar("T")
+
+
+class _Rare(Generic[T]):
+    """A seldom-set field of a record, kept in the record's ``_rare`` object (a
+    :class:`MessageRare` or :class:`CallbackRare`, None while all of them are at their defaults):
+    reads ``default`` when the record has none, and writes through the record's ``_set_rare``
+    (bench/RESULTS.md, 'Memory per stored message')."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, record: None, owner: type | None = None) -> _Rare[T]: ...
+
+    @overload
+    def __get__(self, record: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, record: Any, owner: type | None = None) -> T | _Rare[T]:
+        if record is None:
+            return self
+        rare = record._rare
+        return self.default if rare is None else getattr(rare, self.name)
+
+    def __set__(self, record: Any, value: T) -> None:
+        record._set_rare(self.name, value)
 
 
 def shared(text: str) -> str:
@@ -250,59 +284,12 @@ class Message:
     def recipients(self, recipients: Mapping[str, RecipientStatus]) -> None:
         self._statuses = compact_recipients(recipients)._statuses
 
-    @property
-    def media(self) -> tuple[str, ...]:
-        rare = self._rare
-        return () if rare is None else rare.media
-
-    @media.setter
-    def media(self, media: tuple[str, ...]) -> None:
-        self._set_rare("media", media)
-
-    @property
-    def tag(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.tag
-
-    @tag.setter
-    def tag(self, tag: str | None) -> None:
-        self._set_rare("tag", tag)
-
-    @property
-    def priority(self) -> str:
-        rare = self._rare
-        return "default" if rare is None else rare.priority
-
-    @priority.setter
-    def priority(self, priority: str) -> None:
-        self._set_rare("priority", priority)
-
-    @property
-    def expiration(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.expiration
-
-    @expiration.setter
-    def expiration(self, expiration: str | None) -> None:
-        self._set_rare("expiration", expiration)
-
-    @property
-    def channel(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.channel
-
-    @channel.setter
-    def channel(self, channel: str | None) -> None:
-        self._set_rare("channel", channel)
-
-    @property
-    def multichannel(self) -> dict[str, Any] | None:
-        rare = self._rare
-        return None if rare is None else rare.multichannel
-
-    @multichannel.setter
-    def multichannel(self, multichannel: dict[str, Any] | None) -> None:
-        self._set_rare("multichannel", multichannel)
+    media = _Rare[tuple[str, ...]](())
+    tag = _Rare[str | None](None)
+    priority = _Rare[str]("default")
+    expiration = _Rare[str | None](None)
+    channel = _Rare[str | None](None)
+    multichannel = _Rare[dict[str, Any] | None](None)
 
     def replace(self, **changes: Any) -> Message:
         """A copy with ``changes`` (``dataclasses.replace`` for the fields of :data:`MESSAGE_FIELDS`)."""
@@ -450,50 +437,11 @@ class Callback:
         if rare == _NO_CALLBACK_RARE:
             self._rare = None
 
-    @property
-    def error_code(self) -> int | None:
-        rare = self._rare
-        return None if rare is None else rare.error_code
-
-    @error_code.setter
-    def error_code(self, error_code: int | None) -> None:
-        self._set_rare("error_code", error_code)
-
-    @property
-    def carrier_name(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.carrier_name
-
-    @carrier_name.setter
-    def carrier_name(self, carrier_name: str | None) -> None:
-        self._set_rare("carrier_name", carrier_name)
-
-    @property
-    def held_by(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.held_by
-
-    @held_by.setter
-    def held_by(self, held_by: str | None) -> None:
-        self._set_rare("held_by", held_by)
-
-    @property
-    def channel(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.channel
-
-    @channel.setter
-    def channel(self, channel: str | None) -> None:
-        self._set_rare("channel", channel)
-
-    @property
-    def other_id(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.other_id
-
-    @other_id.setter
-    def other_id(self, other_id: str | None) -> None:
-        self._set_rare("other_id", other_id)
+    error_code = _Rare[int | None](None)
+    carrier_name = _Rare[str | None](None)
+    held_by = _Rare[str | None](None)
+    channel = _Rare[str | None](None)
+    other_id = _Rare[str | None](None)
 
     @property
     def id(self) -> str:
